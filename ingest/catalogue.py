@@ -1,0 +1,149 @@
+"""Read object catalogues (FITS, CSV, Parquet…) and map their columns onto the objects schema.
+
+SDSS PhotoObj/SpecObj names (``objID``, ``specObjID``, ``zErr``, ``class``, ``subClass``…)
+are recognised case-insensitively; other names can be mapped explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+__all__ = ["ALIASES", "Catalogue", "read_catalogue"]
+
+# Schema column -> accepted catalogue names (lower case), in order of preference.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "objid": ("objid", "obj_id", "obj id", "objid_sdss"),
+    "ra": ("ra", "ra_deg", "raj2000"),
+    "dec": ("dec", "dec_deg", "dej2000", "decj2000"),
+    "specobjid": ("specobjid", "spec_objid"),
+    # A plain "z" is the redshift only when the catalogue has no plain u, g, r, i magnitudes beside it
+    # (SpecObj); next to them (PhotoObj, GOTHIC) it is the z-band magnitude. See _resolve.
+    "z": ("redshift", "z_spec", "specz", "z"),
+    "z_err": ("z_err", "zerr", "redshift_err"),
+    "spec_class": ("spec_class", "class"),
+    "spec_subclass": ("spec_subclass", "subclass"),
+    "bpt_class": ("bpt_class", "bpt", "bptclass", "class (from bpt)"),
+    "truth_class": ("truth_class",),
+    **{f"mag_{b}": (f"mag_{b}", b, f"modelmag_{b}", f"petromag_{b}", f"cmodelmag_{b}") for b in "ugriz"},
+}
+
+_MISSING_STRINGS = {"", "...", "null", "none", "nan", "--"}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Catalogue rows keyed by objid, with schema column names.
+
+    Attributes
+    ----------
+    path : str
+        Where the catalogue was read from.
+    columns : dict[str, numpy.ndarray]
+        Schema-named columns, all of the same length; missing values are ``None``.
+    index : dict[int, int]
+        objid -> row number.
+    """
+
+    path: str
+    columns: dict[str, np.ndarray]
+    index: dict[int, int]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def row(self, objid: int) -> dict[str, Any] | None:
+        """Schema-named values for ``objid``, or ``None`` when the catalogue has no such row."""
+        i = self.index.get(int(objid))
+        if i is None:
+            return None
+        return {name: col[i] for name, col in self.columns.items()}
+
+
+def _clean(name: str, values: np.ndarray) -> np.ndarray:
+    """Turn one catalogue column into Python values with ``None`` for missing ones."""
+    mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(len(values), bool)
+    data = np.ma.getdata(values)
+    out = np.empty(len(data), dtype=object)
+    for i, (v, m) in enumerate(zip(data.tolist(), mask)):
+        if m:
+            out[i] = None
+        elif isinstance(v, bytes):
+            v = v.decode().strip()
+            out[i] = None if v.lower() in _MISSING_STRINGS else v
+        elif isinstance(v, str):
+            v = v.strip()
+            out[i] = None if v.lower() in _MISSING_STRINGS else v
+        elif isinstance(v, float) and not np.isfinite(v):
+            out[i] = None
+        elif name == "specobjid" and v == 0:
+            out[i] = None  # SDSS writes 0 for "no spectrum"
+        else:
+            out[i] = v
+    return out
+
+
+def _resolve(colnames: list[str], column_map: Mapping[str, str], name: str) -> dict[str, str | None]:
+    """Schema column -> catalogue column (or None), from explicit mappings first, then aliases."""
+    by_lower = {c.lower(): c for c in colnames}
+    plain_mags = all(b in by_lower for b in "ugri")
+    resolved: dict[str, str | None] = {}
+    for target, aliases in ALIASES.items():
+        explicit = column_map.get(target)
+        if explicit is not None and explicit not in colnames:
+            raise ValueError(f"catalogue {name!r} has no column {explicit!r} (mapped to {target!r})")
+        if target == "z" and plain_mags:
+            aliases = tuple(a for a in aliases if a != "z")
+        if target == "mag_z" and not plain_mags:
+            aliases = tuple(a for a in aliases if a != "z")
+        resolved[target] = explicit or next((by_lower[a] for a in aliases if a in by_lower), None)
+    return resolved
+
+
+def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] | None = None) -> Catalogue:
+    """Read a catalogue and map its columns onto the objects schema.
+
+    Parameters
+    ----------
+    path : path
+        FITS, CSV, ECSV, VOTable or Parquet file (format from the extension, via astropy).
+    column_map : mapping, optional
+        Extra ``{schema_column: catalogue_column}`` pairs that take precedence over the aliases.
+
+    Returns
+    -------
+    Catalogue
+
+    Raises
+    ------
+    ValueError
+        If the file has no objid column or an objid appears twice.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"catalogue {os.fspath(path)!r} does not exist")
+    fmt = {".csv": "ascii.csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    table = Table.read(path, format=fmt) if fmt else Table.read(path)
+    columns: dict[str, np.ndarray] = {}
+    for target, source in _resolve(table.colnames, column_map or {}, path.name).items():
+        if source is not None:
+            columns[target] = _clean(target, table[source])
+    if "objid" not in columns:
+        raise ValueError(
+            f"catalogue {path.name!r} has no objid column (looked for {', '.join(ALIASES['objid'])}; "
+            f"columns are {', '.join(table.colnames)}); map one with --column objid=NAME"
+        )
+    objids = [int(v) for v in columns["objid"]]
+    index: dict[int, int] = {}
+    for i, objid in enumerate(objids):
+        if objid in index:
+            raise ValueError(f"catalogue {path.name!r} lists objid {objid} twice (rows {index[objid]} and {i})")
+        index[objid] = i
+    columns["objid"] = np.asarray(objids, dtype=object)
+    return Catalogue(path=os.fspath(path), columns=columns, index=index)

@@ -1,0 +1,115 @@
+"""Arrow schemas of every SSALD table, declared once (DESIGN §4).
+
+Every module that reads or writes a table imports its schema from here.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = [
+    "OBJECTS",
+    "LABELS",
+    "QUARANTINE",
+    "MODELS",
+    "MAGNITUDE_COLUMNS",
+    "OBJECT_METADATA_COLUMNS",
+    "LABELS_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "MODELS_SCHEMA",
+    "objects_schema",
+    "embedding_dim",
+]
+
+OBJECTS = "objects"
+LABELS = "labels"
+QUARANTINE = "quarantine"
+MODELS = "models"
+
+MAGNITUDE_COLUMNS = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+_METADATA_FIELDS = [
+    pa.field("objid", pa.int64(), nullable=False),
+    pa.field("ra", pa.float64()),
+    pa.field("dec", pa.float64()),
+    pa.field("survey", pa.string()),
+    pa.field("bands", pa.string()),
+    pa.field("source", pa.string()),
+    *[pa.field(name, pa.float32()) for name in MAGNITUDE_COLUMNS],
+    pa.field("specobjid", pa.int64()),
+    pa.field("z", pa.float32()),
+    pa.field("z_err", pa.float32()),
+    pa.field("spec_class", pa.string()),
+    pa.field("spec_subclass", pa.string()),
+    pa.field("bpt_class", pa.string()),
+    # Ground truth, only for simulated surveys; null for real data.
+    pa.field("truth_class", pa.string()),
+    pa.field("model_id", pa.string()),
+    # Derived columns, filled by later jobs (density, clustering, 2-D map).
+    pa.field("density_score", pa.float32()),
+    pa.field("cluster", pa.int32()),
+    pa.field("map_x", pa.float32()),
+    pa.field("map_y", pa.float32()),
+    pa.field("ingested_at", _TIMESTAMP),
+]
+
+OBJECT_METADATA_COLUMNS: tuple[str, ...] = tuple(f.name for f in _METADATA_FIELDS)
+
+
+def objects_schema(dim: int) -> pa.Schema:
+    """Schema of the ``objects`` table for embeddings of dimension ``dim``.
+
+    Parameters
+    ----------
+    dim : int
+        Embedding dimension D; the ``embedding`` column is ``fixed_size_list<float32>[D]``.
+
+    Returns
+    -------
+    pyarrow.Schema
+    """
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"embedding dimension must be a positive integer, got {dim!r}")
+    return pa.schema([*_METADATA_FIELDS, pa.field("embedding", pa.list_(pa.float32(), dim))])
+
+
+def embedding_dim(schema: pa.Schema) -> int:
+    """Embedding dimension D of an ``objects`` schema."""
+    return schema.field("embedding").type.list_size
+
+
+LABELS_SCHEMA = pa.schema(
+    [
+        pa.field("objid", pa.int64(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("user", pa.string()),
+        pa.field("created_at", _TIMESTAMP),
+        pa.field("note", pa.string()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("objid", pa.int64()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("at", _TIMESTAMP),
+    ]
+)
+
+MODELS_SCHEMA = pa.schema(
+    [
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("onnx_sha256", pa.string()),
+        pa.field("bands", pa.string()),
+        pa.field("stamp_size", pa.int32()),
+        pa.field("embedding_dim", pa.int32()),
+        # JSON documents: normalisation parameters, training config and diagnostics.
+        pa.field("normalisation", pa.string()),
+        pa.field("training", pa.string()),
+        pa.field("diagnostics", pa.string()),
+        pa.field("registered_at", _TIMESTAMP),
+    ]
+)
