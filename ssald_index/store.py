@@ -17,6 +17,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from lancedb.index import BTree
 
 from ssald_index.schema import (
     MODELS,
@@ -166,7 +167,8 @@ class ObjectStore:
             may still hold a recent one, so they are not removed at once.
         """
         if not any(idx.columns == ["objid"] for idx in self._table.list_indices()):
-            self._table.create_scalar_index("objid", index_type="BTREE")
+            # lancedb 0.40 takes the column as the first positional argument of create_index.
+            self._table.create_index("objid", config=BTree())
         self._table.optimize(cleanup_older_than=keep_versions_for)
 
     @property
@@ -243,7 +245,7 @@ class ObjectStore:
             raise ValueError(f"query vector has shape {vec.shape}, expected ({self.dim},)")
         if not np.all(np.isfinite(vec)) or not np.any(vec):
             raise ValueError("query vector must be finite and non-zero")
-        query = self._table.search(vec).distance_type(DISTANCE).select(list(OBJECT_METADATA_COLUMNS)).limit(k)
+        query = self._table.search(vec).distance_type(DISTANCE).select([*OBJECT_METADATA_COLUMNS, "_distance"]).limit(k)
         excluded = sorted({int(o) for o in exclude})
         if excluded:
             query = query.where(f"objid NOT IN ({', '.join(map(str, excluded))})", prefilter=True)

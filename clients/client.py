@@ -1,0 +1,193 @@
+"""Python client for the SSALD gRPC service: plain Python values in and out, no protobuf.
+
+Example
+-------
+>>> with SsaldClient("127.0.0.1:50051") as client:          # doctest: +SKIP
+...     for n in client.find_similar(1237648720693755918, k=5):
+...         print(n.objid, round(n.distance, 3), n.z, n.spec_class)
+
+Every RPC carries the client's timeout; failures raise the typed exceptions of :mod:`clients.errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from clients.errors import InvalidArgument, Unavailable, from_rpc_error
+from proto import ssald_pb2, ssald_pb2_grpc
+
+__all__ = ["GalaxyObject", "Neighbour", "SsaldClient"]
+
+
+@dataclass(frozen=True)
+class GalaxyObject:
+    """One object of the ``objects`` table. Fields that are null in the table are ``None``.
+
+    Attributes
+    ----------
+    objid : int
+    ra, dec : float
+        Degrees (ICRS).
+    survey, bands, source : str
+        Survey name, comma-separated band names, where the stamp came from.
+    mag_u, mag_g, mag_r, mag_i, mag_z : float or None
+        Photometry.
+    specobjid : int or None
+    z, z_err : float or None
+        Spectroscopic redshift and its error.
+    spec_class, spec_subclass, bpt_class : str or None
+        Spectroscopic classification.
+    truth_class : str or None
+        Ground-truth class (synthetic survey only).
+    model_id : str
+        The encoder that produced the embedding.
+    embedding : tuple of float or None
+        L2-normalised embedding, only when asked for (``get_object(..., with_embedding=True)``).
+    """
+
+    objid: int
+    ra: float
+    dec: float
+    survey: str
+    bands: str
+    source: str
+    mag_u: float | None
+    mag_g: float | None
+    mag_r: float | None
+    mag_i: float | None
+    mag_z: float | None
+    specobjid: int | None
+    z: float | None
+    z_err: float | None
+    spec_class: str | None
+    spec_subclass: str | None
+    bpt_class: str | None
+    truth_class: str | None
+    model_id: str
+    embedding: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Neighbour(GalaxyObject):
+    """A :class:`GalaxyObject` found near a query, with its cosine ``distance`` to it (0 = same direction).
+
+    ``embedding`` is always ``None`` here; ask :meth:`SsaldClient.get_object` for it.
+    """
+
+    distance: float = field(kw_only=True)
+
+
+_METADATA = tuple(f.name for f in dataclasses.fields(GalaxyObject) if f.name != "embedding")
+
+
+def _metadata_from_proto(msg: ssald_pb2.Object) -> dict[str, Any]:
+    # Proto3 `optional` fields have presence: unset means null in the table.
+    fields = msg.DESCRIPTOR.fields_by_name
+    return {
+        name: None if fields[name].has_presence and not msg.HasField(name) else getattr(msg, name)
+        for name in _METADATA
+    }
+
+
+def _object_from_proto(msg: ssald_pb2.Object) -> GalaxyObject:
+    embedding = tuple(msg.embedding) if msg.embedding else None
+    return GalaxyObject(**_metadata_from_proto(msg), embedding=embedding)
+
+
+def _neighbour_from_proto(msg: ssald_pb2.Neighbour) -> Neighbour:
+    return Neighbour(**_metadata_from_proto(msg.object), distance=msg.distance)
+
+
+class SsaldClient:
+    """Client of one SSALD server.
+
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT`` of the server (as printed by ``ssald serve``).
+    timeout : float
+        Seconds each RPC may take before it fails with :class:`~clients.errors.DeadlineExceeded`.
+
+    Notes
+    -----
+    Connection problems surface as :class:`~clients.errors.Unavailable` on the first RPC, not here. Use as
+    a context manager, or call :meth:`close`, to release the channel.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address)
+        self._stub = ssald_pb2_grpc.SsaldStub(self._channel)
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        except ValueError as exc:  # grpc's answer on a closed channel
+            raise Unavailable(f"{self!r} is closed: {exc}", "UNAVAILABLE") from None
+
+    def find_similar(self, objid: int, k: int = 10) -> list[Neighbour]:
+        """The ``k`` nearest neighbours of an object, nearest first; the object itself is not among them.
+
+        Raises
+        ------
+        NotFound
+            ``objid`` is not in the table.
+        InvalidArgument
+            ``k`` is not in ``[1, 1000]``.
+        Unavailable, DeadlineExceeded
+            The server cannot be reached, its table is not ready, or it did not answer in time.
+        """
+        request = _request(ssald_pb2.FindSimilarRequest, objid=objid, k=k)
+        return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
+
+    def get_object(self, objid: int, with_embedding: bool = False) -> GalaxyObject:
+        """One object's metadata, and its embedding if ``with_embedding``.
+
+        Raises
+        ------
+        NotFound
+            ``objid`` is not in the table.
+        Unavailable, DeadlineExceeded
+            As for :meth:`find_similar`.
+        """
+        request = _request(ssald_pb2.GetObjectRequest, objid=objid, with_embedding=with_embedding)
+        return _object_from_proto(self._call(self._stub.GetObject, request))
+
+    def stats(self) -> dict[str, Any]:
+        """Table statistics: ``{"n_objects": int, "model_id": str | None, "embedding_dim": int}``."""
+        reply = self._call(self._stub.Stats, ssald_pb2.StatsRequest())
+        return {
+            "n_objects": reply.n_objects,
+            "model_id": reply.model_id or None,
+            "embedding_dim": reply.embedding_dim,
+        }
+
+    def close(self) -> None:
+        """Close the channel; further calls fail."""
+        self._channel.close()
+
+    def __enter__(self) -> SsaldClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SsaldClient({self.address!r}, timeout={self.timeout!r})"
+
+
+def _request(message_type: Any, **fields: Any) -> Any:
+    # Protobuf rejects out-of-range integers (k beyond int32) with a bare ValueError/TypeError.
+    try:
+        return message_type(**fields)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"bad request {fields}: {exc}", "INVALID_ARGUMENT") from None

@@ -1,0 +1,62 @@
+"""``ssald serve``: the argparse entry for the gRPC server.
+
+Only argparse is imported at module import, so the top-level ``ssald`` dispatcher stays fast; the
+server, LanceDB and ONNX Runtime are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parsers", "run_serve"]
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` subcommand to an ``ssald`` subparsers object."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve similarity search over a database (gRPC)",
+        description=(
+            "Serve the ssald.v1.Ssald gRPC API, with health checking and reflection. Prints "
+            "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM."
+        ),
+    )
+    parser.add_argument("--db", required=True, help="LanceDB database directory (written by `ssald ingest`)")
+    parser.add_argument("--model", default=None, help="ONNX encoder for image queries (optional)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds in-flight RPCs get to finish at shutdown (default: %(default)s)",
+    )
+    parser.add_argument("--workers", type=int, default=8, help="RPC worker threads (default: %(default)s)")
+    parser.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Handler of ``ssald serve``; returns the process exit code."""
+    import logging
+    import sys
+
+    from server.app import serve
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        serve(
+            args.db,
+            host=args.host,
+            port=args.port,
+            model_path=args.model,
+            grace=args.grace,
+            max_workers=args.workers,
+        )
+    except OSError as exc:
+        print(f"ssald serve: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
