@@ -1,0 +1,217 @@
+"""ONNX Runtime embedder: the serving path from stamps to embeddings (no torch).
+
+:class:`OnnxEmbedder` loads a model written by :func:`encoders.export.export_onnx`,
+reads its preprocessing contract from the ONNX ``metadata_props`` (bands, stamp size,
+Lupton parameters, embedding dimension, model id) and refuses input that breaks it.
+Imports only onnxruntime and numpy (plus :mod:`encoders.normalise`), so the server
+and ingest workers run without torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from encoders.normalise import LuptonParams, lupton_asinh
+
+__all__ = ["REQUIRED_METADATA", "OnnxEmbedder", "default_providers"]
+
+#: Metadata keys every SSALD model must carry (docs/CONTRACTS.md).
+REQUIRED_METADATA = (
+    "bands",
+    "stamp_size",
+    "lupton_q",
+    "lupton_stretch",
+    "lupton_minimum",
+    "embedding_dim",
+    "model_id",
+)
+
+
+def default_providers() -> list[str]:
+    """``["CUDAExecutionProvider", "CPUExecutionProvider"]`` when CUDA is available, else CPU only."""
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxEmbedder:
+    """Embed normalised stamps with an exported SSALD ONNX model.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    providers : list of str, optional
+        ONNX Runtime execution providers in order of preference; default
+        :func:`default_providers` (CUDA first when present).
+    intra_op_threads : int, optional
+        Threads of the CPU provider; default lets ONNX Runtime use every core.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the model lacks the metadata of the contract or its values are malformed.
+
+    Examples
+    --------
+    >>> emb = OnnxEmbedder("model.onnx")                     # doctest: +SKIP
+    >>> vectors = emb.embed_raw(cubes)                       # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        providers: list[str] | None = None,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"ONNX model {self.path} does not exist")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = int(intra_op_threads)
+        self.session = ort.InferenceSession(
+            os.fspath(self.path), sess_options=options, providers=providers or default_providers()
+        )
+        self._input = self.session.get_inputs()[0].name
+        self._output = self.session.get_outputs()[0].name
+        self._metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in REQUIRED_METADATA if k not in self._metadata]
+        if missing:
+            raise ValueError(
+                f"ONNX model {self.path} lacks metadata {missing} required by docs/CONTRACTS.md; "
+                "export it with encoders.export.export_onnx"
+            )
+        try:
+            self._bands = tuple(b.strip() for b in self._metadata["bands"].split(","))
+            self._stamp_size = int(self._metadata["stamp_size"])
+            self._embedding_dim = int(self._metadata["embedding_dim"])
+        except ValueError as exc:
+            raise ValueError(f"ONNX model {self.path} has malformed metadata: {exc}") from exc
+        self._lupton = LuptonParams.from_metadata(self._metadata)
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Band names the model expects, in input-plane order."""
+        return self._bands
+
+    @property
+    def stamp_size(self) -> int:
+        """Stamp side in pixels the model expects."""
+        return self._stamp_size
+
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension ``D`` of the embeddings."""
+        return self._embedding_dim
+
+    @property
+    def model_id(self) -> str:
+        """Content hash identifying the model's weights."""
+        return self._metadata["model_id"]
+
+    @property
+    def lupton(self) -> LuptonParams:
+        """Normalisation the model was trained with."""
+        return self._lupton
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """A copy of all ONNX ``metadata_props``."""
+        return dict(self._metadata)
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers the session actually uses."""
+        return self.session.get_providers()
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxEmbedder({str(self.path)!r}, model_id={self.model_id!r}, bands={','.join(self.bands)}, "
+            f"stamp_size={self.stamp_size}, embedding_dim={self.embedding_dim}, providers={self.providers})"
+        )
+
+    def _check(self, stamps: np.ndarray, what: str) -> np.ndarray:
+        array = np.asarray(stamps)
+        if array.ndim == 3:
+            array = array[np.newaxis]
+        expected = (len(self.bands), self.stamp_size, self.stamp_size)
+        if array.ndim != 4:
+            raise ValueError(
+                f"{what} must have shape (N, {', '.join(map(str, expected))}), got {array.shape}"
+            )
+        if array.shape[1] != expected[0]:
+            raise ValueError(
+                f"{what} have {array.shape[1]} bands but model {self.model_id} expects "
+                f"{expected[0]} ({','.join(self.bands)})"
+            )
+        if array.shape[2:] != expected[1:]:
+            raise ValueError(
+                f"{what} are {array.shape[2]}x{array.shape[3]} pixels but model {self.model_id} "
+                f"expects {self.stamp_size}x{self.stamp_size}"
+            )
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ValueError(f"{what} have dtype {array.dtype}; expected a numeric array")
+        return array
+
+    def embed(self, normalised: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Embed stamps already normalised with :attr:`lupton`.
+
+        Parameters
+        ----------
+        normalised : numpy.ndarray
+            ``(N, n_bands, stamp_size, stamp_size)`` (or one ``(n_bands, H, W)`` stamp).
+        batch_size : int
+            Stamps per ONNX Runtime call.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(N, embedding_dim)``, rows of unit L2 norm.
+
+        Raises
+        ------
+        ValueError
+            If the band count, stamp size or rank differ from the model's contract.
+        """
+        array = self._check(normalised, "stamps")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.empty((len(array), self.embedding_dim), dtype=np.float32)
+        for start in range(0, len(array), batch_size):
+            chunk = np.ascontiguousarray(array[start : start + batch_size], dtype=np.float32)
+            out[start : start + len(chunk)] = self.session.run([self._output], {self._input: chunk})[0]
+        return out
+
+    def embed_raw(self, cubes: np.ndarray | Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """Normalise raw flux cubes with the model's Lupton parameters, then embed them.
+
+        Parameters
+        ----------
+        cubes : numpy.ndarray or sequence of numpy.ndarray
+            Raw fluxes ``(N, n_bands, H, W)`` or one ``(n_bands, H, W)`` cube.
+        batch_size : int
+            Stamps per ONNX Runtime call (normalisation is done per batch too).
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(N, embedding_dim)``.
+        """
+        array = self._check(np.asarray(cubes), "cubes")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.empty((len(array), self.embedding_dim), dtype=np.float32)
+        for start in range(0, len(array), batch_size):
+            chunk = lupton_asinh(array[start : start + batch_size], self.lupton)
+            out[start : start + len(chunk)] = self.embed(chunk, batch_size=batch_size)
+        return out

@@ -1,0 +1,119 @@
+"""Export a trained backbone to ONNX with its preprocessing contract in the metadata.
+
+The exported graph is ``stamps [N, n_bands, H, W] -> embedding [N, D]``: the backbone
+followed by L2 normalisation, dynamic in ``N``. ``metadata_props`` carry what a
+consumer needs to feed it (``docs/CONTRACTS.md``): ``bands``, ``stamp_size``,
+``lupton_q``, ``lupton_stretch``, ``lupton_minimum``, ``embedding_dim``, ``model_id``,
+plus ``training_run`` and ``training_config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from encoders.train import load_backbone
+
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "EmbeddingModel", "export_onnx"]
+
+INPUT_NAME = "stamps"
+OUTPUT_NAME = "embedding"
+
+
+class EmbeddingModel(nn.Module):
+    """Backbone followed by L2 normalisation: the graph that is exported.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        Maps ``(N, B, H, W)`` to ``(N, D)`` features.
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, stamps: torch.Tensor) -> torch.Tensor:
+        """Return unit-norm ``(N, D)`` embeddings."""
+        return F.normalize(self.backbone(stamps), dim=1)
+
+
+def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17) -> Path:
+    """Export the backbone of a training run to an ONNX file.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Run directory written by :func:`encoders.train.train`.
+    out_path : str or Path
+        Destination ``.onnx`` file (parent directories are created; written atomically).
+    opset : int
+        ONNX opset version.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+
+    Notes
+    -----
+    ``model_id`` is the first 16 hex digits of the SHA-256 of the serialised graph
+    and weights (before the metadata is attached), so the same weights always get
+    the same id and any change of weights gets a new one. Uses the TorchScript
+    exporter (``dynamo=False``), which needs no ``onnxscript``.
+    """
+    run_dir, out_path = Path(run_dir), Path(out_path)
+    backbone, config = load_backbone(run_dir)
+    model = EmbeddingModel(backbone).eval()
+    size = config.stamp_size
+    example = torch.zeros(2, len(config.bands), size, size)
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated upstream; it is the one that works offline.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        proto = onnx.load(str(tmp))
+        del proto.metadata_props[:]
+        model_id = hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()[:16]
+        metadata = {
+            "bands": ",".join(config.bands),
+            "stamp_size": str(size),
+            **config.lupton.to_metadata(),
+            "embedding_dim": str(backbone.out_dim),
+            "model_id": model_id,
+            "training_run": str(run_dir.resolve()),
+            "training_config": json.dumps(config.to_dict(), sort_keys=True),
+        }
+        onnx.helper.set_model_props(proto, metadata)
+        proto.doc_string = (
+            f"SSALD stamp encoder {model_id}: {INPUT_NAME} [N,B,H,W] -> {OUTPUT_NAME} [N,D], L2-normalised"
+        )
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path

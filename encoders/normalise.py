@@ -1,0 +1,190 @@
+"""Lupton et al. (2004) asinh normalisation for stamps with any number of bands.
+
+This is the single normaliser shared by training and ingestion: the ONNX model is
+trained on, and fed with, ``lupton_asinh(cube, params)`` where ``params`` travel in
+the model's metadata (see ``docs/CONTRACTS.md``). NumPy only, so the serving path
+never needs torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["LuptonParams", "lupton_asinh"]
+
+#: Fraction of ``stretch`` at which the slope of the stretch is fixed (astropy's ``frac``).
+_FRAC = 0.1
+
+
+@dataclass(frozen=True)
+class LuptonParams:
+    """Parameters of the Lupton asinh stretch.
+
+    Parameters
+    ----------
+    q : float
+        Asinh softening parameter ``Q`` (Lupton et al. 2004; astropy default 8).
+        Larger values make the stretch more logarithmic. Must be > 0.
+    stretch : float
+        Linear stretch, in the flux units of the stamps. Must be > 0. The mapping is
+        linear below ``stretch / q`` and logarithmic above it, and the band-mean
+        intensity saturates (maps to 1) at ``stretch * sinh(asinh(0.1 q) / 0.1) / q``,
+        i.e. about ``95 * stretch`` for ``q = 8``.
+    minimum : float
+        Flux subtracted from every band before stretching (the black level).
+
+    Notes
+    -----
+    The default ``stretch = 50`` suits sky-subtracted fluxes whose sky noise is
+    sigma ~ 1 per band and whose galaxy peaks are tens to thousands (the synthetic
+    survey's units: sky sigma 1.2-1.5 in u,g,r, 2.9 in i, 5.9 in z; central peaks
+    of the band-mean intensity 60 median, 200 at the 90th percentile):
+
+    * saturation must be rare, because colour-preserving saturation flattens a core
+      into a plateau and two nuclei a few pixels apart into one blob. What
+      saturates first is the reddest band of a red core, where the band is ~2x the
+      band-mean intensity ``I``; that happens at ``f(I) = 0.5``, i.e. ``I ~ 120`` for
+      ``stretch = 50`` (``I ~ 50`` for 20, ``~ 240`` for 100). On the synthetic survey
+      20 saturates pixels in 80% of stamps, 50 in 20% (10% with more than 4 pixels,
+      mostly bright point sources and ellipticals), 100 in 4%;
+    * faint structure must stay visible: the stretch is linear below
+      ``stretch / q = 6`` flux units and logarithmic above, so sky noise maps to
+      ~0.03 (g, r) - 0.13 (z) and tidal features of a few sigma remain above it.
+      The network sees float32, so the small amplitude of faint light costs no
+      precision.
+
+    A 2,000-stamp VICReg run on the synthetic survey ranked dual nuclei and mergers
+    as most anomalous (median rank top 5-6%) with 50, against 7-15% with 20 and
+    7-20% with 100. For real nanomaggy cutouts (Legacy Survey, sky sigma ~ 0.005)
+    scale ``stretch`` by the ratio of noise levels (``stretch ~ 0.2``).
+    """
+
+    q: float = 8.0
+    stretch: float = 50.0
+    minimum: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("q", "stretch", "minimum"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+                raise ValueError(f"LuptonParams.{name} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.q <= 0:
+            raise ValueError(f"LuptonParams.q must be > 0, got {self.q!r}")
+        if self.stretch <= 0:
+            raise ValueError(f"LuptonParams.stretch must be > 0, got {self.stretch!r}")
+
+    def to_dict(self) -> dict[str, float]:
+        """Return ``{"q": ..., "stretch": ..., "minimum": ...}`` (JSON-serialisable)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LuptonParams:
+        """Build from the mapping written by :meth:`to_dict`.
+
+        Raises
+        ------
+        ValueError
+            If a key is unknown or a value is not a valid number.
+        """
+        unknown = set(data) - {"q", "stretch", "minimum"}
+        if unknown:
+            raise ValueError(
+                f"LuptonParams.from_dict got unknown keys {sorted(unknown)}; "
+                "expected a subset of ['minimum', 'q', 'stretch']"
+            )
+        return cls(**{k: float(v) for k, v in data.items()})
+
+    def to_metadata(self) -> dict[str, str]:
+        """Return the ONNX ``metadata_props`` entries (``lupton_q`` ...) as strings."""
+        return {f"lupton_{k}": repr(v) for k, v in self.to_dict().items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> LuptonParams:
+        """Build from ONNX ``metadata_props`` (keys ``lupton_q``, ``lupton_stretch``, ``lupton_minimum``).
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or its value is not a number.
+        """
+        values = {}
+        for key in ("q", "stretch", "minimum"):
+            meta_key = f"lupton_{key}"
+            if meta_key not in metadata:
+                raise ValueError(f"model metadata lacks {meta_key!r}; keys present: {sorted(metadata)}")
+            try:
+                values[key] = float(metadata[meta_key])
+            except ValueError:
+                raise ValueError(
+                    f"model metadata {meta_key}={metadata[meta_key]!r} is not a number"
+                ) from None
+        return cls(**values)
+
+
+def lupton_asinh(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> np.ndarray:
+    """Colour-preserving Lupton asinh stretch of stamps with any number of bands.
+
+    Parameters
+    ----------
+    cube : numpy.ndarray
+        Fluxes of shape ``(..., n_bands, H, W)`` with ``n_bands >= 1``, any float or
+        integer dtype and byte order. Non-finite values (NaN, inf) are treated as 0.
+    params : LuptonParams
+        Stretch parameters.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of the same shape with values in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``cube`` has fewer than 3 dimensions or a zero-length band axis.
+
+    Notes
+    -----
+    Following Lupton et al. (2004, PASP 116, 133) and ``astropy.visualization.make_lupton_rgb``:
+
+    1. ``x_b = flux_b - minimum`` for every band ``b``;
+    2. ``I = mean_b x_b`` (the band-mean intensity);
+    3. ``f(I) = asinh(I q / stretch) * frac / asinh(frac q)`` with ``frac = 0.1``;
+    4. ``X_b = x_b f(I) / I`` (0 where ``I <= 0``), clipped below at 0, so that band
+       ratios (colours) are preserved;
+    5. where ``max_b X_b > 1`` every band is divided by that maximum (saturated pixels
+       keep their colour instead of turning white);
+    6. the result is clipped to ``[0, 1]``.
+
+    For three bands, ``255 * lupton_asinh(stack([r, g, b]))`` matches astropy's
+    ``make_lupton_rgb(r, g, b, minimum=minimum, stretch=stretch, Q=q)`` to within
+    the uint8 rounding.
+    """
+    x = np.asarray(cube)
+    if x.ndim < 3:
+        raise ValueError(f"lupton_asinh expects an array of shape (..., n_bands, H, W), got shape {x.shape}")
+    if x.shape[-3] < 1:
+        raise ValueError(f"lupton_asinh expects at least one band, got shape {x.shape}")
+    x = np.array(x, dtype=np.float32, copy=True)  # native byte order, private copy for in-place work
+    x[~np.isfinite(x)] = 0.0
+    if params.minimum != 0.0:
+        x -= np.float32(params.minimum)
+
+    intensity = x.mean(axis=-3, keepdims=True, dtype=np.float32)
+    slope = np.float32(_FRAC / math.asinh(_FRAC * params.q))
+    soften = np.float32(params.q / params.stretch)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        stretched = np.arcsinh(intensity * soften) * slope
+        ratio = np.where(intensity > 0, stretched / intensity, np.float32(0.0))
+        ratio[~np.isfinite(ratio)] = 0.0
+        x *= ratio
+        np.maximum(x, 0.0, out=x)
+        peak = x.max(axis=-3, keepdims=True)
+        scale = np.where(peak > 1.0, 1.0 / peak, np.float32(1.0)).astype(np.float32, copy=False)
+    x *= scale
+    np.clip(x, 0.0, 1.0, out=x)
+    return x

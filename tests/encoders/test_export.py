@@ -1,0 +1,65 @@
+"""ONNX export: contract metadata, checker, stable model id, parity with torch in ORT."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+
+from encoders.export import export_onnx
+from encoders.train import load_backbone
+
+CONTRACT_KEYS = {
+    "bands", "stamp_size", "lupton_q", "lupton_stretch", "lupton_minimum", "embedding_dim", "model_id"
+}
+
+
+def test_metadata_carries_the_contract(exported_model: Path, trained_run: Path) -> None:
+    model = onnx.load(str(exported_model))
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert CONTRACT_KEYS | {"training_run"} <= set(meta)
+    assert meta["bands"] == "g,r,z"
+    assert meta["stamp_size"] == "32"
+    assert meta["embedding_dim"] == "16"
+    assert (meta["lupton_q"], meta["lupton_stretch"], meta["lupton_minimum"]) == ("8.0", "50.0", "0.0")
+    assert re.fullmatch(r"[0-9a-f]{16}", meta["model_id"])
+    assert meta["training_run"] == str(trained_run.resolve())
+    assert json.loads(meta["training_config"])["widths"] == [8, 16]
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "stamps" and out.name == "embedding"
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert dims == ["N", 3, 32, 32]
+
+
+def test_model_id_is_a_content_hash(exported_model: Path, trained_run: Path, tmp_path: Path) -> None:
+    again = export_onnx(trained_run, tmp_path / "again.onnx")
+    metas = [{p.key: p.value for p in onnx.load(str(f)).metadata_props} for f in (exported_model, again)]
+    ids = [meta["model_id"] for meta in metas]
+    assert ids[0] == ids[1]
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_onnx_runtime_matches_torch(exported_model: Path, trained_run: Path, batch: int) -> None:
+    backbone, _ = load_backbone(trained_run)
+    x = np.random.default_rng(batch).random((batch, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        expected = F.normalize(backbone(torch.from_numpy(x)), dim=1).numpy()
+    session = ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"stamps": x})
+    assert got.shape == (batch, 16) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_export_without_a_run_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
+        export_onnx(tmp_path, tmp_path / "m.onnx")

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from encoders.embedder import OnnxEmbedder
+from encoders.stamps import read_stamp
+from ingest.job import ModelMismatch, find_stamps, ingest
+from ssald_index.store import ObjectStore, read_models, read_quarantine
+from tests.conftest import SURVEY_N
+
+
+def test_ingest_joins_catalogue_and_is_idempotent(survey, tiny_model, tmp_path):
+    db = tmp_path / "db"
+    summary = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False, chunk_size=100)
+    assert summary.ingested == SURVEY_N and summary.quarantined == 0
+    assert summary.without_catalogue_row == 0 and summary.catalogue_rows_without_stamp == 0
+    store = ObjectStore.open(db)
+    assert store.count() == SURVEY_N
+
+    cat = Table.read(survey / "catalogue.fits")
+    first = cat[0]
+    row = store.get(int(first["objid"]), with_embedding=True)
+    assert row["truth_class"] == first["truth_class"]
+    assert row["ra"] == pytest.approx(first["ra"])
+    assert row["bands"] == "u,g,r,i,z" and row["survey"] == "SYNTH"
+    assert row["model_id"] == OnnxEmbedder(tiny_model).model_id
+    # The stored embedding is the model's embedding of the normalised stamp.
+    embedder = OnnxEmbedder(tiny_model)
+    stamp = read_stamp(survey / "stamps" / f"{int(first['objid'])}.fits")
+    assert np.allclose(row["embedding"], embedder.embed_raw(stamp.data[None])[0], atol=1e-5)
+    assert np.linalg.norm(row["embedding"]) == pytest.approx(1.0, abs=1e-5)
+
+    again = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False)
+    assert again.ingested == SURVEY_N
+    store = ObjectStore.open(db)
+    assert store.count() == SURVEY_N
+    assert len(np.unique(store.objids())) == SURVEY_N
+    models = read_models(db)
+    assert models.num_rows == 1 and models.column("embedding_dim")[0].as_py() == 32
+
+
+def test_bad_stamps_are_quarantined_and_good_ones_kept(survey, tiny_model, tmp_path):
+    data = tmp_path / "data"
+    stamps = sorted((survey / "stamps").glob("*.fits"))[:20]
+    data.mkdir()
+    for p in stamps:
+        shutil.copy(p, data / p.name)
+    (data / "9000000001.fits").write_bytes(stamps[0].read_bytes()[:3000])  # truncated
+    cube = fits.getdata(stamps[1]).astype(np.float32)
+    header = fits.getheader(stamps[1])
+    header["OBJID"] = 9000000002
+    fits.writeto(data / "9000000002.fits", np.full_like(cube, np.nan), header)  # all NaN
+    three = fits.Header({"OBJID": 9000000003, "BANDS": "g,r,i"})
+    fits.writeto(data / "9000000003.fits", cube[:3], three)  # 3 bands, model wants 5
+    header["OBJID"] = 9000000004
+    fits.writeto(data / "9000000004.fits", np.ones_like(cube), header)  # constant
+    dup = fits.getheader(stamps[2])
+    fits.writeto(data / "zz_duplicate.fits", cube, dup)  # same OBJID as stamps[2]
+
+    summary = ingest(data, tiny_model, tmp_path / "db", progress=False)
+    assert summary.ingested == 20 and summary.quarantined == 5
+    assert summary.without_catalogue_row == 20
+    q = {r["source"].split("/")[-1]: r for r in read_quarantine(tmp_path / "db").to_pylist()}
+    assert set(q) == {"9000000001.fits", "9000000002.fits", "9000000003.fits", "9000000004.fits",
+                      "zz_duplicate.fits"}
+    assert "NaN" in q["9000000002.fits"]["reason"] and q["9000000002.fits"]["objid"] == 9000000002
+    assert "(3, 64, 64)" in q["9000000003.fits"]["reason"]
+    assert "constant" in q["9000000004.fits"]["reason"]
+    assert "duplicate objid" in q["zz_duplicate.fits"]["reason"]
+    assert "9000000001.fits" in q["9000000001.fits"]["reason"]
+    assert ObjectStore.open(tmp_path / "db").count() == 20
+
+
+def test_refuses_to_mix_models(survey, tiny_model, tmp_path):
+    import onnx
+
+    db = tmp_path / "db"
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sorted((survey / "stamps").glob("*.fits"))[:5]:
+        shutil.copy(p, data / p.name)
+    ingest(data, tiny_model, db, progress=False)
+    other = onnx.load(tiny_model)
+    for prop in other.metadata_props:
+        if prop.key == "model_id":
+            prop.value = "another-model"
+    onnx.save(other, tmp_path / "other.onnx")
+    with pytest.raises(ModelMismatch, match="refusing to add model another-model"):
+        ingest(data, tmp_path / "other.onnx", db, progress=False)
+
+
+def test_find_stamps_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_stamps(tmp_path / "missing")
+    (tmp_path / "a.fits").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in find_stamps(tmp_path)] == ["a.fits"]
