@@ -88,8 +88,7 @@ def _metadata_from_proto(msg: ssald_pb2.Object) -> dict[str, Any]:
     # Proto3 `optional` fields have presence: unset means null in the table.
     fields = msg.DESCRIPTOR.fields_by_name
     return {
-        name: None if fields[name].has_presence and not msg.HasField(name) else getattr(msg, name)
-        for name in _METADATA
+        name: None if fields[name].has_presence and not msg.HasField(name) else getattr(msg, name) for name in _METADATA
     }
 
 

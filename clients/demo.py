@@ -34,7 +34,8 @@ def _start_server(db: Path, model: Path) -> tuple[subprocess.Popen[str], str]:
     print(f"\n== serve: ssald serve --db {db} --model {model} --port 0", flush=True)
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "clients.cli", "serve", "--db", str(db), "--model", str(model), "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
@@ -72,15 +73,29 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
     if (survey / "catalogue.fits").exists() and len(Table.read(survey / "catalogue.fits")) == n:
         print(f"== simulate: reusing the {n}-object survey in {survey}")
     else:
-        times["simulate"] = _step("simulate", ["simulate", "--out", str(survey), "--n", str(n), "--seed",
-                                               str(seed), "--overwrite"])
-    times["train"] = _step("train", ["train", "--data", str(survey), "--run", str(run), "--epochs", str(epochs),
-                                     "--seed", str(seed)])
+        times["simulate"] = _step(
+            "simulate", ["simulate", "--out", str(survey), "--n", str(n), "--seed", str(seed), "--overwrite"]
+        )
+    times["train"] = _step(
+        "train", ["train", "--data", str(survey), "--run", str(run), "--epochs", str(epochs), "--seed", str(seed)]
+    )
     times["export"] = _step("export", ["export", "--run", str(run), "--out", str(model)])
     # The demo's table belongs to the demo: a fresh one per run, so a retrained model never mixes in.
     shutil.rmtree(db, ignore_errors=True)
-    times["ingest"] = _step("ingest", ["ingest", "--data", str(survey), "--catalogue",
-                                       str(survey / "catalogue.fits"), "--model", str(model), "--db", str(db)])
+    times["ingest"] = _step(
+        "ingest",
+        [
+            "ingest",
+            "--data",
+            str(survey),
+            "--catalogue",
+            str(survey / "catalogue.fits"),
+            "--model",
+            str(model),
+            "--db",
+            str(db),
+        ],
+    )
 
     catalogue = Table.read(survey / "catalogue.fits")
     truth = [str(t) for t in catalogue["truth_class"]]
@@ -104,8 +119,10 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
     times["serve+query"] = time.perf_counter() - start
 
     print("\n== timings: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in times.items()))
-    print(f"over all {len(targets)} {TARGET} queries: mean {sum(per_query) / len(per_query):.1f}/{k} "
-          f"{TARGET} neighbours (random would give {prevalence * k:.2f})")
+    print(
+        f"over all {len(targets)} {TARGET} queries: mean {sum(per_query) / len(per_query):.1f}/{k} "
+        f"{TARGET} neighbours (random would give {prevalence * k:.2f})"
+    )
     print(f"dual-nucleus among {k} neighbours: {hits}/{k} (prevalence {prevalence:.1%})")
     return hits
 
@@ -118,8 +135,12 @@ def _demo(args: argparse.Namespace) -> int:
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     p = subparsers.add_parser("demo", help="simulate, train, export, ingest, serve and query, end to end")
-    p.add_argument("--workdir", type=Path, default=Path(os.environ.get("SSALD_DEMO_DIR", "ssald_demo")),
-                   help="folder for the demo's survey, run, model and table (default ./ssald_demo)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(os.environ.get("SSALD_DEMO_DIR", "ssald_demo")),
+        help="folder for the demo's survey, run, model and table (default ./ssald_demo)",
+    )
     p.add_argument("--n", type=int, default=5000, help="objects in the synthetic survey (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")

@@ -78,12 +78,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "cannot be reached in time.",
     )
     parser.add_argument("objid", type=int, help="objid of the query object")
-    parser.add_argument(
-        "--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`"
-    )
-    parser.add_argument(
-        "-k", type=int, default=10, help="number of neighbours, 1..1000 (default: %(default)s)"
-    )
+    parser.add_argument("--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`")
+    parser.add_argument("-k", type=int, default=10, help="number of neighbours, 1..1000 (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default: %(default)s)")
     parser.set_defaults(func=run_similar)
 

@@ -63,9 +63,7 @@ def random_rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> t
     return out
 
 
-def random_shift(
-    x: torch.Tensor, max_shift: int = 4, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def random_shift(x: torch.Tensor, max_shift: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
     """Translate each stamp by an integer offset, filling the edges by reflection.
 
     Distribution: ``dy, dx ~ U{-max_shift, ..., max_shift}`` independently per stamp.

@@ -8,7 +8,7 @@ the first layers; and the widths/depths are small so that inference stays fast o
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -83,9 +83,7 @@ class ResNetEncoder(nn.Module):
         if in_bands < 1:
             raise ValueError(f"ResNetEncoder in_bands must be >= 1, got {in_bands}")
         if not widths or len(widths) != len(blocks):
-            raise ValueError(
-                f"ResNetEncoder widths {widths} and blocks {blocks} must be non-empty and of equal length"
-            )
+            raise ValueError(f"ResNetEncoder widths {widths} and blocks {blocks} must be non-empty and of equal length")
         if min(widths) < 1 or min(blocks) < 1:
             raise ValueError(f"ResNetEncoder widths {widths} and blocks {blocks} must all be >= 1")
         if stem_stride not in (1, 2):
@@ -125,9 +123,7 @@ class ResNetEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``(N, out_dim)`` features for ``(N, in_bands, H, W)`` stamps."""
         if not torch.jit.is_tracing() and (x.ndim != 4 or x.shape[1] != self.in_bands):
-            raise ValueError(
-                f"ResNetEncoder expects input (N, {self.in_bands}, H, W), got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"ResNetEncoder expects input (N, {self.in_bands}, H, W), got shape {tuple(x.shape)}")
         return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
 
     def config(self) -> dict[str, object]:

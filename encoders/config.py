@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from encoders.normalise import LuptonParams
 
@@ -113,9 +114,7 @@ class TrainConfig:
         if not self.bands:
             raise ValueError("TrainConfig.bands must name at least one band")
         if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(
-                f"TrainConfig.precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}"
-            )
+            raise ValueError(f"TrainConfig.precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/``torch.load(weights_only=True)``-safe values."""

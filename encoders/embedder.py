@@ -10,8 +10,8 @@ and ingest workers run without torch.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -146,9 +146,7 @@ class OnnxEmbedder:
             array = array[np.newaxis]
         expected = (len(self.bands), self.stamp_size, self.stamp_size)
         if array.ndim != 4:
-            raise ValueError(
-                f"{what} must have shape (N, {', '.join(map(str, expected))}), got {array.shape}"
-            )
+            raise ValueError(f"{what} must have shape (N, {', '.join(map(str, expected))}), got {array.shape}")
         if array.shape[1] != expected[0]:
             raise ValueError(
                 f"{what} have {array.shape[1]} bands but model {self.model_id} expects "

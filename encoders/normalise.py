@@ -9,8 +9,9 @@ never needs torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -120,9 +121,7 @@ class LuptonParams:
             try:
                 values[key] = float(metadata[meta_key])
             except ValueError:
-                raise ValueError(
-                    f"model metadata {meta_key}={metadata[meta_key]!r} is not a number"
-                ) from None
+                raise ValueError(f"model metadata {meta_key}={metadata[meta_key]!r} is not a number") from None
         return cls(**values)
 
 

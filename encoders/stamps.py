@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,7 @@ def _check_cube(array: np.ndarray, source: str, fmt: str) -> np.ndarray:
         array = array[np.newaxis]
     if array.ndim != 3:
         raise StampError(
-            f"{source}: {fmt} image has shape {array.shape} (ndim={array.ndim}); "
-            "expected (n_bands, H, W) or (H, W)"
+            f"{source}: {fmt} image has shape {array.shape} (ndim={array.ndim}); expected (n_bands, H, W) or (H, W)"
         )
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise StampError(f"{source}: {fmt} image has dtype {array.dtype}; expected a numeric array")

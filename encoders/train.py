@@ -18,9 +18,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,9 +136,7 @@ def _resume(
     return int(ckpt["epoch"]), int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
 
 
-def train(
-    stamps: np.ndarray, run_dir: str | Path, config: TrainConfig = TrainConfig(), progress: bool = True
-) -> Path:
+def train(stamps: np.ndarray, run_dir: str | Path, config: TrainConfig | None = None, progress: bool = True) -> Path:
     """Train a ResNet encoder with VICReg on normalised stamps.
 
     Parameters
@@ -148,8 +147,8 @@ def train(
     run_dir : str or Path
         Run directory (created if needed). If it holds ``checkpoint.pt`` training
         resumes from it and continues to ``config.epochs``.
-    config : TrainConfig
-        The run's configuration.
+    config : TrainConfig, optional
+        The run's configuration (default ``TrainConfig()``).
     progress : bool
         Show a tqdm progress bar with the loss.
 
@@ -176,6 +175,7 @@ def train(
     A run stopped mid-epoch by ``max_steps`` saves the step count but replays that
     epoch from its start when resumed.
     """
+    config = TrainConfig() if config is None else config
     _check_stamps(stamps, config)
     config = _resolve_runtime(config)
     run_dir = Path(run_dir)

@@ -12,8 +12,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from ingest.synthetic import simulate
 
     summary = simulate(
-        args.out, n=args.n, seed=args.seed, stamp_size=args.size, workers=args.workers,
-        gothic_csv=args.gothic, overwrite=args.overwrite,
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        stamp_size=args.size,
+        workers=args.workers,
+        gothic_csv=args.gothic,
+        overwrite=args.overwrite,
     )
     counts = ", ".join(f"{name} {count}" for name, count in summary.counts.items())
     print(f"simulated {summary.n} objects into {summary.out_dir} in {summary.seconds:.1f} s: {counts}")
@@ -24,8 +29,12 @@ def _ingest(args: argparse.Namespace) -> int:
     from ingest.job import ingest
 
     summary = ingest(
-        args.data, model=args.model, db=args.db, catalogue=args.catalogue,
-        batch_size=args.batch_size, chunk_size=args.chunk_size,
+        args.data,
+        model=args.model,
+        db=args.db,
+        catalogue=args.catalogue,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
     )
     print(summary.line())
     for reason, count in list(summary.reasons.items())[:5]:
@@ -43,8 +52,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same survey")
     p.add_argument("--size", type=int, default=64, help="stamp size in pixels (default 64)")
     p.add_argument("--workers", type=int, default=None, help="rendering processes (default: up to 2)")
-    p.add_argument("--gothic", type=Path, default=None,
-                   help="GOTHIC catalogue CSV to draw dual-nucleus redshifts and BPT classes from")
+    p.add_argument(
+        "--gothic",
+        type=Path,
+        default=None,
+        help="GOTHIC catalogue CSV to draw dual-nucleus redshifts and BPT classes from",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing survey in --out")
     p.set_defaults(func=_simulate)
 

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ def check_stamp(stamp: Stamp, embedder: OnnxEmbedder) -> str | None:
 
 def _rows(objids, stamps, paths, embeddings, catalogue, model_id, dim) -> pa.Table:
     schema = objects_schema(dim)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records: list[dict[str, Any]] = []
     for objid, stamp, path in zip(objids, stamps, paths):
         row: dict[str, Any] = {name: None for name in OBJECT_METADATA_COLUMNS}

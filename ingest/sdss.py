@@ -67,7 +67,7 @@ def _check(name: str, value: int, low: int, high: int) -> int:
 
 def _pack(values: dict[str, int], fields: tuple[tuple[str, int, int], ...]) -> int:
     packed = 0
-    for name, shift, width in fields:
+    for name, shift, _width in fields:
         packed |= values[name] << shift
     return packed
 
@@ -76,8 +76,9 @@ def _unpack(packed: int, fields: tuple[tuple[str, int, int], ...]) -> dict[str, 
     return {name: (packed >> shift) & ((1 << width) - 1) for name, shift, width in fields}
 
 
-def encode_objid(run: int, rerun: int, camcol: int, field: int, obj: int,
-                 sky_version: int = 2, first_field: int = 0) -> int:
+def encode_objid(
+    run: int, rerun: int, camcol: int, field: int, obj: int, sky_version: int = 2, first_field: int = 0
+) -> int:
     """Pack SDSS photometric identifiers into a 64-bit ``objID``.
 
     Parameters
@@ -195,5 +196,9 @@ def decode_specobjid(specobjid: int) -> dict[str, int]:
     """
     specobjid = _check("specobjid", specobjid, 1, _INT64_MAX)
     fields = _unpack(specobjid, _SPECOBJID_FIELDS)
-    return {"plate": fields["plate"], "fiber": fields["fiber"],
-            "mjd": fields["mjd_offset"] + _MJD_BASE, "run2d": fields["run2d"]}
+    return {
+        "plate": fields["plate"],
+        "fiber": fields["fiber"],
+        "mjd": fields["mjd_offset"] + _MJD_BASE,
+        "run2d": fields["run2d"],
+    }

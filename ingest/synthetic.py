@@ -33,14 +33,19 @@ from ingest.synthetic_meta import IDENTIFIER_CAPACITY, draw_redshift, draw_spect
 from ingest.synthetic_profiles import BUILDERS, distance_modulus, neighbours, psfs_for, sample_magnitude
 from ingest.synthetic_render import PIXSCALE, KSpaceRenderer, add_noise
 
-__all__ = ["CLASSES", "PREVALENCE", "RARE_CLASSES", "SimulationSummary", "allocate_classes",
-           "load_gothic", "simulate"]
+__all__ = ["CLASSES", "PREVALENCE", "RARE_CLASSES", "SimulationSummary", "allocate_classes", "load_gothic", "simulate"]
 
-CLASSES: tuple[str, ...] = ("elliptical", "spiral", "edge_on", "point_source",
-                            "dual_nucleus", "merger", "ring")
+CLASSES: tuple[str, ...] = ("elliptical", "spiral", "edge_on", "point_source", "dual_nucleus", "merger", "ring")
 RARE_CLASSES: tuple[str, ...] = ("dual_nucleus", "merger", "ring")
-PREVALENCE: dict[str, float] = {"elliptical": 0.31, "spiral": 0.357, "edge_on": 0.15, "point_source": 0.15,
-                                "dual_nucleus": 0.008, "merger": 0.015, "ring": 0.01}
+PREVALENCE: dict[str, float] = {
+    "elliptical": 0.31,
+    "spiral": 0.357,
+    "edge_on": 0.15,
+    "point_source": 0.15,
+    "dual_nucleus": 0.008,
+    "merger": 0.015,
+    "ring": 0.01,
+}
 """Target fraction of each class; :func:`allocate_classes` meets them to within one object."""
 
 
@@ -175,9 +180,9 @@ def _readme(config: _Config, n: int, counts: dict[str, int]) -> str:
     return (
         f"Synthetic SDSS-like survey (SSALD ingest.synthetic), seed {config.seed}, {n} objects: {listing}. "
         f"Each stamps/<objid>.fits holds a float32 ({len(bands)}, {size}, {size}) cube in bands "
-        f"{','.join(bands)} at {PIXSCALE}\"/pixel, rendered with GalSim: de Vaucouleurs bulges, "
+        f'{",".join(bands)} at {PIXSCALE}"/pixel, rendered with GalSim: de Vaucouleurs bulges, '
         "exponential discs, spiral arms, dust lanes, rings, tidal tails and point-like nuclei, convolved "
-        "with a per-object, per-band Kolmogorov PSF (r-band FWHM 1.05-1.8\"), with neighbouring stars and "
+        'with a per-object, per-band Kolmogorov PSF (r-band FWHM 1.05-1.8"), with neighbouring stars and '
         "galaxies, SDSS-depth sky and Poisson noise, sky-subtracted; pixel values are linear AB fluxes "
         f"with mag = {config.zero_point} - 2.5 log10(flux). catalogue.fits lists SDSS-layout objids, "
         "Stripe 82 positions, model ugriz magnitudes (r drawn from one distribution for every class), "
@@ -216,9 +221,18 @@ def _validate(n, seed, stamp_size, bands, workers, zero_point) -> None:
         raise ValueError(f"n must be at most {IDENTIFIER_CAPACITY} (distinct SDSS-layout objids), got {n}")
 
 
-def simulate(out_dir: Path | str, n: int, seed: int = 0, stamp_size: int = 64, bands: str = "ugriz",
-             workers: int | None = None, progress: bool = True, gothic_csv: Path | str | None = None,
-             overwrite: bool = False, zero_point: float = 26.0) -> SimulationSummary:
+def simulate(
+    out_dir: Path | str,
+    n: int,
+    seed: int = 0,
+    stamp_size: int = 64,
+    bands: str = "ugriz",
+    workers: int | None = None,
+    progress: bool = True,
+    gothic_csv: Path | str | None = None,
+    overwrite: bool = False,
+    zero_point: float = 26.0,
+) -> SimulationSummary:
     """Write the synthetic survey: one FITS stamp per object, a catalogue and a README.
 
     Parameters
@@ -264,8 +278,9 @@ def simulate(out_dir: Path | str, n: int, seed: int = 0, stamp_size: int = 64, b
     old_stamps = sorted(stamps_dir.glob("*.fits"))
     if catalogue_path.exists() or old_stamps:
         if not overwrite:
-            raise FileExistsError(f"{out_dir} already holds a survey (catalogue.fits or stamps/*.fits); "
-                                  "pass overwrite=True to replace it")
+            raise FileExistsError(
+                f"{out_dir} already holds a survey (catalogue.fits or stamps/*.fits); pass overwrite=True to replace it"
+            )
         catalogue_path.unlink(missing_ok=True)
         for old in old_stamps:
             old.unlink()
@@ -275,8 +290,7 @@ def simulate(out_dir: Path | str, n: int, seed: int = 0, stamp_size: int = 64, b
     classes = allocate_classes(int(n), int(seed))
     objid, ra, dec, specobjid = identifiers(classes, int(seed))
     config = _Config(int(seed), int(stamp_size), bands, float(zero_point), stamps_dir, gothic)
-    tasks = ((i, str(classes[i]), int(objid[i]), float(ra[i]), float(dec[i]), bool(specobjid[i]))
-             for i in range(n))
+    tasks = ((i, str(classes[i]), int(objid[i]), float(ra[i]), float(dec[i]), bool(specobjid[i])) for i in range(n))
     rows: list[tuple] = [()] * n
     distance_modulus(0.1)  # build the cosmology table once, before forked workers would each build it
     with tqdm(total=n, disable=not progress, desc="simulate", unit="obj") as bar:

@@ -20,11 +20,22 @@ _BPT = ("", "star-forming", "composite", "LINER", "Seyfert")
 # P(BPT class) per truth class, in the order of _BPT. Quiescent ellipticals mostly lack lines
 # (or are LINERs); discs are mostly star-forming (Brinchmann et al. 2004); the dual-nucleus
 # default is the frequency among the primary components of the 681 GOTHIC systems.
-_BPT_P = {"elliptical": (0.70, 0.0, 0.07, 0.20, 0.03), "spiral": (0.13, 0.60, 0.15, 0.07, 0.05),
-          "edge_on": (0.20, 0.50, 0.15, 0.10, 0.05), "merger": (0.10, 0.50, 0.20, 0.10, 0.10),
-          "ring": (0.15, 0.45, 0.20, 0.15, 0.05), "dual_nucleus": (0.18, 0.33, 0.19, 0.22, 0.08)}
-_GOTHIC_BPT = {"SF": "star-forming", "star-forming": "star-forming", "composite": "composite",
-               "LINER": "LINER", "seyfert": "Seyfert", "Seyfert": "Seyfert"}
+_BPT_P = {
+    "elliptical": (0.70, 0.0, 0.07, 0.20, 0.03),
+    "spiral": (0.13, 0.60, 0.15, 0.07, 0.05),
+    "edge_on": (0.20, 0.50, 0.15, 0.10, 0.05),
+    "merger": (0.10, 0.50, 0.20, 0.10, 0.10),
+    "ring": (0.15, 0.45, 0.20, 0.15, 0.05),
+    "dual_nucleus": (0.18, 0.33, 0.19, 0.22, 0.08),
+}
+_GOTHIC_BPT = {
+    "SF": "star-forming",
+    "star-forming": "star-forming",
+    "composite": "composite",
+    "LINER": "LINER",
+    "seyfert": "Seyfert",
+    "Seyfert": "Seyfert",
+}
 _SPEC_FRACTION = 0.85  # objects with a spectrum, except dual nuclei (all, as in GOTHIC)
 _OBJECTS_PER_FIELD, _FIELDS_PER_CAMCOL, _FIRST_FIELD = 8, 700, 11
 _STRIPE_RA0, _STRIPE_RA_SPAN, _STRIPE_DEC = 310.0, 110.0, 1.25  # SDSS Stripe 82
@@ -54,18 +65,19 @@ def load_gothic(path: Path | str) -> dict[str, np.ndarray]:
     missing = [c for c in needed if c not in (reader.fieldnames or ())]
     if missing:
         raise ValueError(f"gothic_csv {str(path)!r} lacks column(s) {missing}")
-    rows = [r for r in rows
-            if r["Component number"].strip() == "1" and r["Redshift"].strip() not in ("", "...")]
+    rows = [r for r in rows if r["Component number"].strip() == "1" and r["Redshift"].strip() not in ("", "...")]
     if not rows:
         raise ValueError(f"gothic_csv {str(path)!r} holds no primary component with a redshift")
 
     def clean(value: str) -> str:
         return "" if value.strip() in ("", "...") else value.strip()
 
-    return {"z": np.array([float(r["Redshift"]) for r in rows]),
-            "bpt_class": np.array([_GOTHIC_BPT.get(clean(r["Class (From BPT)"]), "") for r in rows]),
-            "spec_class": np.array([clean(r["CLASS"]) or "GALAXY" for r in rows]),
-            "spec_subclass": np.array([clean(r["SUBCLASS"]) for r in rows])}
+    return {
+        "z": np.array([float(r["Redshift"]) for r in rows]),
+        "bpt_class": np.array([_GOTHIC_BPT.get(clean(r["Class (From BPT)"]), "") for r in rows]),
+        "spec_class": np.array([clean(r["CLASS"]) or "GALAXY" for r in rows]),
+        "spec_subclass": np.array([clean(r["SUBCLASS"]) for r in rows]),
+    }
 
 
 def identifiers(classes: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -98,8 +110,10 @@ def identifiers(classes: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray,
     run_index = group // (6 * _FIELDS_PER_CAMCOL)
     runs = rng.permutation(np.arange(94, 8163))[: int(run_index.max()) + 1]
     obj = 1 + 50 * slot + rng.integers(0, 50, n)
-    objid = np.array([encode_objid(int(r), 301, int(c), int(f), int(o))
-                      for r, c, f, o in zip(runs[run_index], camcol, field_, obj)], np.int64)
+    objid = np.array(
+        [encode_objid(int(r), 301, int(c), int(f), int(o)) for r, c, f, o in zip(runs[run_index], camcol, field_, obj)],
+        np.int64,
+    )
     dec = -_STRIPE_DEC + (camcol - 1 + rng.random(n)) * (2 * _STRIPE_DEC / 6)
     field_width = _STRIPE_RA_SPAN / _FIELDS_PER_CAMCOL
     ra = (_STRIPE_RA0 + (field_ - _FIRST_FIELD + rng.random(n)) * field_width) % 360.0
@@ -109,13 +123,19 @@ def identifiers(classes: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray,
     cycle, within = np.divmod(k, n_plates * _FIBERS)
     plate = _PLATES[0] + within // _FIBERS
     mjd = 51578 + (plate - _PLATES[0]) // 2
-    specobjid = np.array([encode_specobjid(int(p), int(1 + kk % _FIBERS), int(m), 26 + int(c)) if s else 0
-                          for p, kk, m, c, s in zip(plate, k, mjd, cycle, has_spec)], np.int64)
+    specobjid = np.array(
+        [
+            encode_specobjid(int(p), int(1 + kk % _FIBERS), int(m), 26 + int(c)) if s else 0
+            for p, kk, m, c, s in zip(plate, k, mjd, cycle, has_spec)
+        ],
+        np.int64,
+    )
     return objid, ra, dec, specobjid
 
 
-def draw_redshift(rng: np.random.Generator, truth: str, mag_r: float,
-                  gothic: dict[str, np.ndarray] | None) -> tuple[float, int]:
+def draw_redshift(
+    rng: np.random.Generator, truth: str, mag_r: float, gothic: dict[str, np.ndarray] | None
+) -> tuple[float, int]:
     """True redshift of one object, and the GOTHIC row it came from (-1 if none).
 
     Galaxies: log10 z ~ N(log10(0.1) + 0.2 (r - 17), 0.15) clipped to [0.02, 0.25], fainter
@@ -152,9 +172,9 @@ def draw_redshift(rng: np.random.Generator, truth: str, mag_r: float,
     return float(np.clip(10.0**log_z, 0.02, 0.25)), -1
 
 
-def draw_spectrum(rng: np.random.Generator, truth: str, z: float, row: int,
-                  gothic: dict[str, np.ndarray] | None,
-                  mags: np.ndarray) -> tuple[float, float, str, str, str]:
+def draw_spectrum(
+    rng: np.random.Generator, truth: str, z: float, row: int, gothic: dict[str, np.ndarray] | None, mags: np.ndarray
+) -> tuple[float, float, str, str, str]:
     """What a spectroscopic pipeline reports for one object: (z, z_err, spec_class, spec_subclass, bpt_class).
 
     z_err: 1.5e-5 (1 + z) for galaxies, 4e-4 for quasars, 1e-5 for stars, each x 10^N(0, 0.2).
@@ -196,6 +216,9 @@ def draw_spectrum(rng: np.random.Generator, truth: str, z: float, row: int,
         return z, z_err, "QSO", "BROADLINE", ""
     bpt = _BPT[int(rng.choice(len(_BPT), p=_BPT_P[truth]))]
     u = rng.random()
-    subclass = {"star-forming": "STARFORMING" if u < 0.75 else "STARBURST",
-                "LINER": "AGN" if u < 0.5 else "", "Seyfert": "AGN" if u < 0.5 else ""}.get(bpt, "")
+    subclass = {
+        "star-forming": "STARFORMING" if u < 0.75 else "STARBURST",
+        "LINER": "AGN" if u < 0.5 else "",
+        "Seyfert": "AGN" if u < 0.5 else "",
+    }.get(bpt, "")
     return z + z_err * rng.normal(), z_err, "GALAXY", subclass, bpt

@@ -124,9 +124,17 @@ def _disk_q(cos_i: float, thickness: float = 0.12) -> float:
     return float(np.sqrt(cos_i**2 + thickness**2 * (1.0 - cos_i**2)))
 
 
-def _knots(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.ndarray, sigma: float,
-           colours: np.ndarray, flux_r: float, q: float = 1.0,
-           beta: galsim.Angle = 0.0 * galsim.radians) -> Part:
+def _knots(
+    rng: np.random.Generator,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    sigma: float,
+    colours: np.ndarray,
+    flux_r: float,
+    q: float = 1.0,
+    beta: galsim.Angle = 0.0 * galsim.radians,
+) -> Part:
     """Gaussian knots at face-on positions ``(x, y)``, projected by axis ratio ``q`` at angle ``beta``.
 
     Knot fluxes are ``weights`` times a log-normal clumpiness factor (0.25 dex, the scatter of
@@ -140,8 +148,9 @@ def _knots(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.n
     return Part(profile, c * u - s * v, s * u + c * v, w / w.sum(), _fluxes(flux_r, colours))
 
 
-def _arc(r_in: float, r_out: float, tan_pitch: float, phase: float, n: int,
-         sign: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arc(
+    r_in: float, r_out: float, tan_pitch: float, phase: float, n: int, sign: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points along a logarithmic spiral from radius ``r_in`` to ``r_out``."""
     theta = np.linspace(0.0, np.log(r_out / r_in) / tan_pitch, n)
     radius = r_in * np.exp(theta * tan_pitch)
@@ -149,9 +158,15 @@ def _arc(r_in: float, r_out: float, tan_pitch: float, phase: float, n: int,
     return radius * np.cos(phi), radius * np.sin(phi), radius
 
 
-def _disc_galaxy(rng: np.random.Generator, flux_r: float, mag_r: float, z: float,
-                 cos_i: tuple[float, float], bulge_frac: tuple[float, float],
-                 arms: bool) -> tuple[list[Part], float, float, galsim.Angle]:
+def _disc_galaxy(
+    rng: np.random.Generator,
+    flux_r: float,
+    mag_r: float,
+    z: float,
+    cos_i: tuple[float, float],
+    bulge_frac: tuple[float, float],
+    arms: bool,
+) -> tuple[list[Part], float, float, galsim.Angle]:
     """Bulge (de Vaucouleurs, old colours) + exponential disc (young colours), optional spiral arms.
 
     Arms: 2 (70%), 3 or 4 logarithmic arms with pitch U(10, 30) deg (typical of Sb-Sc spirals)
@@ -170,8 +185,7 @@ def _disc_galaxy(rng: np.random.Generator, flux_r: float, mag_r: float, z: float
         n_arms = int(rng.choice([2, 3, 4], p=[0.7, 0.2, 0.1]))
         tan_pitch, phase = np.tan(np.radians(rng.uniform(10.0, 30.0))), rng.uniform(0, 2 * np.pi)
         sigma = max(0.08 * hlr, 0.2)
-        arcs = [_arc(0.4 * hlr, 2.2 * hlr, tan_pitch, phase + 2 * np.pi * arm / n_arms, 24)
-                for arm in range(n_arms)]
+        arcs = [_arc(0.4 * hlr, 2.2 * hlr, tan_pitch, phase + 2 * np.pi * arm / n_arms, 24) for arm in range(n_arms)]
         x, y, radius = (np.concatenate(v) for v in zip(*arcs))
         weights = radius * np.exp(-1.68 * radius / hlr)  # exponential-disc surface density x arc length
         parts.append(_knots(rng, x, y, weights, sigma, sed_offsets("hii", z, rng), f_arms, q, beta))
@@ -247,8 +261,10 @@ def dual_nucleus(rng: np.random.Generator, flux_r: float, mag_r: float, z: float
     angle, (cx, cy) = rng.uniform(0.0, 2 * np.pi), rng.normal(0.0, 0.15, 2)
     dx, dy = 0.5 * sep * np.cos(angle), 0.5 * sep * np.sin(angle)
     f1 = f_cores * flux_r / (1.0 + ratio)
-    cores = [Part.single(None, _fluxes(f1, sed_offsets("agn", z, rng)), cx + dx, cy + dy),
-             Part.single(None, _fluxes(f1 * ratio, sed_offsets("agn", z, rng)), cx - dx, cy - dy)]
+    cores = [
+        Part.single(None, _fluxes(f1, sed_offsets("agn", z, rng)), cx + dx, cy + dy),
+        Part.single(None, _fluxes(f1 * ratio, sed_offsets("agn", z, rng)), cx - dx, cy - dy),
+    ]
     return _normalise([p.scaled(1.0 - f_cores) for p in host] + cores, flux_r)
 
 
@@ -275,19 +291,33 @@ def merger(rng: np.random.Generator, flux_r: float, mag_r: float, z: float) -> l
     origins = [(pa, hlr_a)] + ([(pb, hlr_b)] if rng.random() < 0.6 else [])
     for offset, hlr in origins:
         tan_pitch, sign = np.tan(np.radians(rng.uniform(20.0, 45.0))), rng.choice([-1, 1])
-        x, y, radius = _arc(0.5 * hlr, min(rng.uniform(3.0, 5.0) * hlr, 11.0), tan_pitch,
-                            rng.uniform(0, 2 * np.pi), 20, sign)
-        tail = _knots(rng, x, y, np.exp(-radius / (2.0 * hlr)), max(0.3 * hlr, 0.5),
-                      sed_offsets("young", z, rng), f_tails / len(origins))
+        x, y, radius = _arc(
+            0.5 * hlr, min(rng.uniform(3.0, 5.0) * hlr, 11.0), tan_pitch, rng.uniform(0, 2 * np.pi), 20, sign
+        )
+        tail = _knots(
+            rng,
+            x,
+            y,
+            np.exp(-radius / (2.0 * hlr)),
+            max(0.3 * hlr, 0.5),
+            sed_offsets("young", z, rng),
+            f_tails / len(origins),
+        )
         parts.append(tail.shifted(offset * ux, offset * uy))
     if rng.random() < 0.4:
         for _ in range(int(rng.integers(1, 3))):
             span, start = rng.uniform(1.5, 2.5), rng.uniform(0, 2 * np.pi)
             phi = start + np.linspace(0.0, span, 14)
             radius = rng.uniform(1.5, 2.5) * hlr_a
-            shell = _knots(rng, radius * np.cos(phi), radius * np.sin(phi), np.ones(14),
-                           max(0.08 * radius, 0.35), sed_offsets("old", z, rng),
-                           rng.uniform(0.03, 0.08) * flux_r)
+            shell = _knots(
+                rng,
+                radius * np.cos(phi),
+                radius * np.sin(phi),
+                np.ones(14),
+                max(0.08 * radius, 0.35),
+                sed_offsets("old", z, rng),
+                rng.uniform(0.03, 0.08) * flux_r,
+            )
             parts.append(shell.shifted(pa * ux, pa * uy))
     return _normalise(parts, flux_r)
 
@@ -309,16 +339,35 @@ def ring(rng: np.random.Generator, flux_r: float, mag_r: float, z: float) -> lis
     phi = np.linspace(0.0, 2 * np.pi, n, endpoint=False) + rng.normal(0.0, 0.05, n)
     bulge = _bulge(hlr_b).shear(q=rng.uniform(0.7, 1.0), beta=_angle(rng))
     disk = _exponential(0.8 * radius).shear(q=q, beta=beta)
-    return _normalise([
-        Part.single(bulge, _fluxes(f_bulge * flux_r, sed_offsets("old", z, rng))),
-        _knots(rng, radius * np.cos(phi), radius * np.sin(phi), np.ones(n), sigma,
-               sed_offsets("hii", z, rng), f_ring * flux_r, q, beta),
-        Part.single(disk, _fluxes((1.0 - f_bulge - f_ring) * flux_r, sed_offsets("young", z, rng))),
-    ], flux_r)
+    return _normalise(
+        [
+            Part.single(bulge, _fluxes(f_bulge * flux_r, sed_offsets("old", z, rng))),
+            _knots(
+                rng,
+                radius * np.cos(phi),
+                radius * np.sin(phi),
+                np.ones(n),
+                sigma,
+                sed_offsets("hii", z, rng),
+                f_ring * flux_r,
+                q,
+                beta,
+            ),
+            Part.single(disk, _fluxes((1.0 - f_bulge - f_ring) * flux_r, sed_offsets("young", z, rng))),
+        ],
+        flux_r,
+    )
 
 
-BUILDERS = {"elliptical": elliptical, "spiral": spiral, "edge_on": edge_on, "point_source": point_source,
-            "dual_nucleus": dual_nucleus, "merger": merger, "ring": ring}
+BUILDERS = {
+    "elliptical": elliptical,
+    "spiral": spiral,
+    "edge_on": edge_on,
+    "point_source": point_source,
+    "dual_nucleus": dual_nucleus,
+    "merger": merger,
+    "ring": ring,
+}
 """Builder of each truth class: ``builder(rng, flux_r, mag_r, z) -> list[Part]``."""
 
 

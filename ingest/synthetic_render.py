@@ -75,8 +75,7 @@ class Part:
     flux: np.ndarray
 
     @classmethod
-    def single(cls, profile: galsim.GSObject | None, flux: np.ndarray,
-               x: float = 0.0, y: float = 0.0) -> Part:
+    def single(cls, profile: galsim.GSObject | None, flux: np.ndarray, x: float = 0.0, y: float = 0.0) -> Part:
         """A part with one copy at ``(x, y)`` arcsec with band fluxes ``flux`` (shape ``(5,)``)."""
         return cls(profile, np.array([x], float), np.array([y], float), np.ones(1), np.asarray(flux, float))
 
@@ -130,8 +129,9 @@ class KSpaceRenderer:
         self._ky = (np.arange(self.n) - self.n // 2) * self.dk
         self._kx = np.arange(self.n // 2 + 1) * self.dk
         half = 0.5 * self.pixscale if self.size % 2 == 0 else 0.0
-        pixel = np.outer(np.sinc(self._ky * self.pixscale / (2 * np.pi)),
-                         np.sinc(self._kx * self.pixscale / (2 * np.pi)))
+        pixel = np.outer(
+            np.sinc(self._ky * self.pixscale / (2 * np.pi)), np.sinc(self._kx * self.pixscale / (2 * np.pi))
+        )
         # Phase that puts the origin on the stamp's true centre rather than on a pixel centre.
         self._pixel = pixel * np.exp(1j * half * (self._ky[:, None] + self._kx[None, :]))
 
@@ -165,8 +165,11 @@ class KSpaceRenderer:
             # Separable phases: sum_j w_j exp(-i(kx x_j + ky y_j)) = A diag(w) B.
             a = np.exp(-1j * np.outer(self._ky, part.y))
             b = np.exp(-1j * np.outer(part.x, self._kx))
-            pattern = (part.weights[0] * np.outer(a[:, 0], b[0]) if len(part.weights) == 1
-                       else _complex_matmul(a * part.weights[None, :], b))
+            pattern = (
+                part.weights[0] * np.outer(a[:, 0], b[0])
+                if len(part.weights) == 1
+                else _complex_matmul(a * part.weights[None, :], b)
+            )
             if part.profile is not None:
                 pattern *= self.kimage(part.profile)
             total += part.flux[self.band_index][:, None, None] * pattern[None]
@@ -176,7 +179,7 @@ class KSpaceRenderer:
         real = np.fft.irfft2(np.fft.ifftshift(total, axes=1), s=(self.n, self.n), axes=(1, 2))
         real = np.fft.fftshift(real, axes=(1, 2))
         lo = self.n // 2 - self.size // 2
-        return real[:, lo:lo + self.size, lo:lo + self.size]
+        return real[:, lo : lo + self.size, lo : lo + self.size]
 
 
 def band_noise(band: str, zero_point: float, pixscale: float = PIXSCALE) -> tuple[float, float]:
@@ -208,8 +211,9 @@ def band_noise(band: str, zero_point: float, pixscale: float = PIXSCALE) -> tupl
     return sky, sky / sigma_pixel**2
 
 
-def add_noise(cube: np.ndarray, bands: str, rng: np.random.Generator, zero_point: float,
-              sky_scale: float = 1.0) -> np.ndarray:
+def add_noise(
+    cube: np.ndarray, bands: str, rng: np.random.Generator, zero_point: float, sky_scale: float = 1.0
+) -> np.ndarray:
     """Add sky and source Poisson noise to a noiseless cube and subtract the sky.
 
     Each pixel becomes ``Poisson(gain * (model + sky)) / gain - sky`` with the per-band sky

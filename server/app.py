@@ -94,9 +94,7 @@ def _build(
         log.warning("database %s has no objects table yet: answering UNAVAILABLE until it appears", db_path)
 
     # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)]
-    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
     ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -24,9 +24,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", required=True, help="LanceDB database directory (written by `ssald ingest`)")
     parser.add_argument("--model", default=None, help="ONNX encoder for image queries (optional)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)"
-    )
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
         "--grace",
         type=float,
@@ -44,9 +42,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from server.app import serve
 
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         serve(
             args.db,

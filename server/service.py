@@ -67,9 +67,7 @@ class StoreHandle:
         its health status to SERVING and to compare model ids).
     """
 
-    def __init__(
-        self, db_path: str | os.PathLike[str], on_ready: Callable[[ObjectStore], None] | None = None
-    ) -> None:
+    def __init__(self, db_path: str | os.PathLike[str], on_ready: Callable[[ObjectStore], None] | None = None) -> None:
         self.db_path = os.fspath(db_path)
         self._on_ready = on_ready
         self._store: ObjectStore | None = None
@@ -150,9 +148,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
             rows = self._handle.store().neighbours(request.objid, request.k)
-            neighbours = [
-                ssald_pb2.Neighbour(object=object_to_proto(row), distance=row["distance"]) for row in rows
-            ]
+            neighbours = [ssald_pb2.Neighbour(object=object_to_proto(row), distance=row["distance"]) for row in rows]
             return ssald_pb2.NeighboursResponse(neighbours=neighbours, model_id=self._handle.model_id)
 
     def GetObject(self, request: ssald_pb2.GetObjectRequest, context: grpc.ServicerContext):  # noqa: N802

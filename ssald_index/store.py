@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,7 @@ def _append(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str
 
 def append_quarantine(db_path: PathLike, rows: list[dict[str, Any]]) -> None:
     """Append rows ``{source, objid, reason}`` to the ``quarantine`` table (time stamped now)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _append(db_path, QUARANTINE, QUARANTINE_SCHEMA, [{"at": now, **row} for row in rows])
 
 
@@ -289,4 +289,4 @@ def register_model(db_path: PathLike, row: dict[str, Any]) -> None:
     """Record a model in the ``models`` table, once per model_id."""
     if row["model_id"] in read_models(db_path).column("model_id").to_pylist():
         return
-    _append(db_path, MODELS, MODELS_SCHEMA, [{"registered_at": datetime.now(timezone.utc), **row}])
+    _append(db_path, MODELS, MODELS_SCHEMA, [{"registered_at": datetime.now(UTC), **row}])

@@ -8,8 +8,7 @@ from clients.cli import COMMAND_MODULES, build_parser
 
 
 def ssald(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "clients.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "clients.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_help_lists_every_subcommand_without_loading_heavy_packages():
@@ -17,16 +16,19 @@ def test_help_lists_every_subcommand_without_loading_heavy_packages():
     assert out.returncode == 0
     for command in ("simulate", "train", "export", "ingest", "serve", "similar", "demo"):
         assert command in out.stdout
-    code = ("import sys; from clients.cli import build_parser; build_parser(); "
-            "heavy = {'torch', 'onnxruntime', 'lancedb', 'galsim'} & set(sys.modules); "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; from clients.cli import build_parser; build_parser(); "
+        "heavy = {'torch', 'onnxruntime', 'lancedb', 'galsim'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
     assert len(COMMAND_MODULES) == 5 and build_parser().prog == "ssald"
 
 
 def test_expected_errors_are_one_line_not_tracebacks(tmp_path):
-    out = ssald("ingest", "--data", str(tmp_path / "nope"), "--model", str(tmp_path / "m.onnx"),
-                "--db", str(tmp_path / "db"))
+    out = ssald(
+        "ingest", "--data", str(tmp_path / "nope"), "--model", str(tmp_path / "m.onnx"), "--db", str(tmp_path / "db")
+    )
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert out.stderr.startswith("ssald ingest: error:")

@@ -152,7 +152,5 @@ def test_every_rpc_passes_the_timeout(monkeypatch) -> None:
 def test_import_clients_pulls_in_no_server_side_packages() -> None:
     heavy = ["server", "ssald_index", "encoders", "ingest", "lancedb", "pyarrow", "torch", "onnxruntime"]
     code = f"import sys, clients; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.split() == []

@@ -43,7 +43,7 @@ def test_format_neighbours_aligns_columns_and_marks_missing_values() -> None:
     # numeric columns right-aligned: the objid and distance columns end at the same offsets on every line
     for column in ("objid", "distance", "z"):
         end = names.index(column) + len(column)
-        assert first[end - 1] != " " and second[end - 1] != " " and first[end:end + 1] in ("", " ")
+        assert first[end - 1] != " " and second[end - 1] != " " and first[end : end + 1] in ("", " ")
 
 
 def test_format_neighbours_accepts_a_bare_objid_and_no_neighbours() -> None:

@@ -21,9 +21,7 @@ def test_any_band_count(in_bands: int) -> None:
 def test_defaults() -> None:
     model = ResNetEncoder()
     assert model.in_bands == 5 and model.out_dim == 256 and model.stem_stride == 2
-    assert model.config() == {
-        "in_bands": 5, "widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "stem_stride": 2
-    }
+    assert model.config() == {"in_bands": 5, "widths": [32, 64, 128, 256], "blocks": [1, 1, 1, 1], "stem_stride": 2}
     assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
     assert model.stem[0].kernel_size == (3, 3) and model.stem[0].stride == (2, 2)
     with torch.no_grad():

@@ -16,9 +16,7 @@ import torch.nn.functional as F
 from encoders.export import export_onnx
 from encoders.train import load_backbone
 
-CONTRACT_KEYS = {
-    "bands", "stamp_size", "lupton_q", "lupton_stretch", "lupton_minimum", "embedding_dim", "model_id"
-}
+CONTRACT_KEYS = {"bands", "stamp_size", "lupton_q", "lupton_stretch", "lupton_minimum", "embedding_dim", "model_id"}
 
 
 def test_metadata_carries_the_contract(exported_model: Path, trained_run: Path) -> None:

@@ -58,9 +58,7 @@ def test_resumes_from_checkpoint(tmp_path: Path, tiny_stamps: np.ndarray, tiny_c
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4
 
 
-def test_resume_refuses_a_different_architecture(
-    trained_run: Path, tiny_stamps: np.ndarray, tiny_config: dict
-) -> None:
+def test_resume_refuses_a_different_architecture(trained_run: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:
     with pytest.raises(ValueError, match=r"cannot resume .* widths=\(8, 16\)"):
         train(tiny_stamps, trained_run, TrainConfig(**{**tiny_config, "widths": (4, 8)}), progress=False)
 

@@ -26,9 +26,18 @@ def test_real_gothic_catalogue_maps_sdss_columns():
 
 
 def test_sdss_specobj_names_case_insensitive(tmp_path):
-    t = Table({"objID": np.array([1, 2], np.int64), "RA": [1.0, 2.0], "DEC": [3.0, 4.0],
-               "specObjID": np.array([0, 77], np.int64), "z": [0.1, 0.2], "zErr": [0.01, 0.02],
-               "class": ["GALAXY", "QSO"], "subClass": ["", "BROADLINE"]})
+    t = Table(
+        {
+            "objID": np.array([1, 2], np.int64),
+            "RA": [1.0, 2.0],
+            "DEC": [3.0, 4.0],
+            "specObjID": np.array([0, 77], np.int64),
+            "z": [0.1, 0.2],
+            "zErr": [0.01, 0.02],
+            "class": ["GALAXY", "QSO"],
+            "subClass": ["", "BROADLINE"],
+        }
+    )
     t.write(tmp_path / "cat.fits")
     cat = read_catalogue(tmp_path / "cat.fits")
     assert cat.row(1)["specobjid"] is None  # SDSS 0 = no spectrum

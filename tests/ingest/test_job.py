@@ -66,8 +66,7 @@ def test_bad_stamps_are_quarantined_and_good_ones_kept(survey, tiny_model, tmp_p
     assert summary.ingested == 20 and summary.quarantined == 5
     assert summary.without_catalogue_row == 20
     q = {r["source"].split("/")[-1]: r for r in read_quarantine(tmp_path / "db").to_pylist()}
-    assert set(q) == {"9000000001.fits", "9000000002.fits", "9000000003.fits", "9000000004.fits",
-                      "zz_duplicate.fits"}
+    assert set(q) == {"9000000001.fits", "9000000002.fits", "9000000003.fits", "9000000004.fits", "zz_duplicate.fits"}
     assert "NaN" in q["9000000002.fits"]["reason"] and q["9000000002.fits"]["objid"] == 9000000002
     assert "(3, 64, 64)" in q["9000000003.fits"]["reason"]
     assert "constant" in q["9000000004.fits"]["reason"]

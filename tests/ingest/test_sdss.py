@@ -16,10 +16,15 @@ GOTHIC = Path(__file__).resolve().parents[2].parent / "shared/data/catalogues/go
 def test_objid_round_trip_over_random_fields():
     rng = np.random.default_rng(0)
     for _ in range(500):
-        fields = {"run": int(rng.integers(0, 2**16)), "rerun": int(rng.integers(0, 2**11)),
-                  "camcol": int(rng.integers(1, 7)), "field": int(rng.integers(0, 2**12)),
-                  "obj": int(rng.integers(0, 2**16)), "sky_version": int(rng.integers(0, 16)),
-                  "first_field": int(rng.integers(0, 2))}
+        fields = {
+            "run": int(rng.integers(0, 2**16)),
+            "rerun": int(rng.integers(0, 2**11)),
+            "camcol": int(rng.integers(1, 7)),
+            "field": int(rng.integers(0, 2**12)),
+            "obj": int(rng.integers(0, 2**16)),
+            "sky_version": int(rng.integers(0, 16)),
+            "first_field": int(rng.integers(0, 2)),
+        }
         objid = encode_objid(**fields)
         assert 0 <= objid < 2**63
         assert decode_objid(objid) == fields
@@ -54,10 +59,20 @@ def test_real_gothic_objids_decode_as_dr8_layout_and_reencode():
     assert (first["run"], first["camcol"], first["field"], first["obj"]) == (109, 4, 153, 126)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("run", -1), ("run", 2**16), ("rerun", 2**11), ("camcol", 0), ("camcol", 7),
-    ("field", 2**12), ("obj", 2**16), ("sky_version", 16), ("first_field", 2),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("run", -1),
+        ("run", 2**16),
+        ("rerun", 2**11),
+        ("camcol", 0),
+        ("camcol", 7),
+        ("field", 2**12),
+        ("obj", 2**16),
+        ("sky_version", 16),
+        ("first_field", 2),
+    ],
+)
 def test_objid_out_of_range_names_the_field(name, value):
     fields = {"run": 94, "rerun": 301, "camcol": 1, "field": 11, "obj": 1}
     fields[name] = value
@@ -83,17 +98,27 @@ def test_specobjid_matches_sdss_and_round_trips():
     assert decode_specobjid(299489677444933632) == {"plate": 266, "fiber": 1, "mjd": 51630, "run2d": 26}
     rng = np.random.default_rng(1)
     for _ in range(200):
-        fields = {"plate": int(rng.integers(1, 8192)), "fiber": int(rng.integers(1, 1001)),
-                  "mjd": int(rng.integers(50000, 60000)), "run2d": int(rng.integers(0, 2**14))}
+        fields = {
+            "plate": int(rng.integers(1, 8192)),
+            "fiber": int(rng.integers(1, 1001)),
+            "mjd": int(rng.integers(50000, 60000)),
+            "run2d": int(rng.integers(0, 2**14)),
+        }
         value = encode_specobjid(**fields)
         assert 0 < value < 2**63
         assert decode_specobjid(value) == fields
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [
-    ({"plate": 0}, "plate"), ({"plate": 8192}, "plate"), ({"fiber": 0}, "fiber"),
-    ({"mjd": 49999}, "mjd"), ({"run2d": 2**14}, "run2d"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"plate": 0}, "plate"),
+        ({"plate": 8192}, "plate"),
+        ({"fiber": 0}, "fiber"),
+        ({"mjd": 49999}, "mjd"),
+        ({"run2d": 2**14}, "run2d"),
+    ],
+)
 def test_specobjid_out_of_range_names_the_field(kwargs, name):
     args = {"plate": 266, "fiber": 1, "mjd": 51630, "run2d": 26} | kwargs
     with pytest.raises(ValueError, match=name):

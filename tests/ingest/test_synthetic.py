@@ -12,8 +12,23 @@ from ingest.sdss import decode_objid, decode_specobjid
 from ingest.synthetic import CLASSES, PREVALENCE, RARE_CLASSES, allocate_classes, load_gothic, simulate
 
 GOTHIC = Path(__file__).resolve().parents[2].parent / "shared/data/catalogues/gothic_double_nuclei_681.csv"
-COLUMNS = ["objid", "ra", "dec", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "specobjid", "z", "z_err",
-           "spec_class", "spec_subclass", "bpt_class", "truth_class"]
+COLUMNS = [
+    "objid",
+    "ra",
+    "dec",
+    "mag_u",
+    "mag_g",
+    "mag_r",
+    "mag_i",
+    "mag_z",
+    "specobjid",
+    "z",
+    "z_err",
+    "spec_class",
+    "spec_subclass",
+    "bpt_class",
+    "truth_class",
+]
 N, SEED = 240, 3
 
 
@@ -21,8 +36,10 @@ def read_catalogue(path: Path) -> dict[str, np.ndarray]:
     """Raw columns as NumPy arrays (strings decoded, no masking of '' or NaN)."""
     with fits.open(path) as hdul:
         data = hdul[1].data
-        return {name: (np.char.strip(data[name].astype(str)) if data[name].dtype.kind in "SU"
-                       else np.array(data[name])) for name in data.names}
+        return {
+            name: (np.char.strip(data[name].astype(str)) if data[name].dtype.kind in "SU" else np.array(data[name]))
+            for name in data.names
+        }
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +111,9 @@ def test_stamps_match_contract(survey):
 
 def test_sky_noise_level_and_sky_subtraction(survey):
     out, _, cat = survey
-    corners = np.concatenate([fits.getdata(out / "stamps" / f"{o}.fits")[:, :6, :6].reshape(5, -1)
-                              for o in cat["objid"][:60]], axis=1)
+    corners = np.concatenate(
+        [fits.getdata(out / "stamps" / f"{o}.fits")[:, :6, :6].reshape(5, -1) for o in cat["objid"][:60]], axis=1
+    )
     # Sky-subtracted: the median corner pixel is near zero compared with the noise.
     assert np.all(np.abs(np.median(corners, axis=1)) < 0.2 * np.std(corners, axis=1))
     # r-band sky noise ~1.2 units per pixel at the default zero point (26.0).
@@ -174,8 +192,9 @@ def test_class_allocation_is_exact_and_keeps_rare_classes():
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Mann-Whitney AUC: P(a positive scores above a negative)."""
     ranks = np.concatenate([positive, negative]).argsort().argsort() + 1
-    return float((ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2)
-                 / (len(positive) * len(negative)))
+    return float(
+        (ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative))
+    )
 
 
 @pytest.mark.skipif(not GOTHIC.exists(), reason="shared GOTHIC catalogue not present")
@@ -210,12 +229,20 @@ def test_load_gothic_names_missing_columns(tmp_path):
         load_gothic(bad)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n": 0}, "n must be"), ({"n": 2.5}, "n must be"), ({"seed": -1}, "seed must be"),
-    ({"stamp_size": 8}, "stamp_size must be"), ({"bands": ""}, "bands must be"),
-    ({"bands": "ugrx"}, "bands must be"), ({"bands": "gg"}, "bands must be"),
-    ({"workers": 0}, "workers must be"), ({"zero_point": float("nan")}, "zero_point must be"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n": 0}, "n must be"),
+        ({"n": 2.5}, "n must be"),
+        ({"seed": -1}, "seed must be"),
+        ({"stamp_size": 8}, "stamp_size must be"),
+        ({"bands": ""}, "bands must be"),
+        ({"bands": "ugrx"}, "bands must be"),
+        ({"bands": "gg"}, "bands must be"),
+        ({"workers": 0}, "workers must be"),
+        ({"zero_point": float("nan")}, "zero_point must be"),
+    ],
+)
 def test_bad_arguments_raise_value_error_before_writing(tmp_path, kwargs, message):
     args = {"n": 5} | kwargs
     with pytest.raises(ValueError, match=message):

@@ -22,8 +22,11 @@ def test_renderer_matches_galsim_drawimage(size):
     bulge = galsim.DeVaucouleurs(half_light_radius=1.2).shear(q=0.7, beta=0.4 * galsim.radians)
     disk = galsim.Exponential(half_light_radius=2.5).shear(q=0.4, beta=1.1 * galsim.radians)
     psfs = [galsim.Kolmogorov(fwhm=f) for f in (1.5, 1.3)]
-    parts = [Part.single(bulge, 100.0 * FIVE, x=1.0, y=-0.6), Part.single(disk, 300.0 * FIVE),
-             Part.single(None, 40.0 * FIVE, x=-3.3, y=2.1)]
+    parts = [
+        Part.single(bulge, 100.0 * FIVE, x=1.0, y=-0.6),
+        Part.single(disk, 300.0 * FIVE),
+        Part.single(None, 40.0 * FIVE, x=-3.3, y=2.1),
+    ]
     cube = KSpaceRenderer(size, "gr").render(parts, psfs)
     for plane, band, psf in zip(cube, (1, 2), psfs):
         star = galsim.DeltaFunction().shift(-3.3, 2.1)
@@ -63,7 +66,7 @@ def test_band_noise_puts_the_sdss_depth_at_five_sigma():
         noise = np.sqrt(sky / gain) * np.sqrt(4 * np.pi * sigma_psf**2)
         assert 10 ** (-0.4 * (depth - 22.5)) / noise == pytest.approx(5.0)
     # The zero point only rescales the units.
-    assert band_noise("r", 26.0)[0] == pytest.approx(band_noise("r", 22.5)[0] * 10 ** 1.4)
+    assert band_noise("r", 26.0)[0] == pytest.approx(band_noise("r", 22.5)[0] * 10**1.4)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

@@ -25,9 +25,7 @@ def test_committed_stubs_are_up_to_date(tmp_path: Path) -> None:
 
 
 def test_documented_command_is_the_one_run() -> None:
-    command = (
-        "python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. proto/ssald.proto"
-    )
+    command = "python -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. proto/ssald.proto"
     assert " ".join(["python", *regenerate.protoc_command()[1:]]) == command
     import proto
 

@@ -126,9 +126,7 @@ def test_serve_process_prints_address_answers_and_stops_on_signal(db, sig) -> No
 
 def _imported_after(statement: str, modules: list[str]) -> list[str]:
     code = f"import sys; {statement}; print(' '.join(m for m in {modules!r} if m in sys.modules))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     return result.stdout.split()
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +32,7 @@ def make_rows(objids: np.ndarray, seed: int = 0, model_id: str = "m1") -> pa.Tab
     cols["z"] = pa.array(rng.uniform(0, 0.3, n).astype(np.float32))
     cols["spec_class"] = pa.array(["GALAXY"] * n)
     cols["model_id"] = pa.array([model_id] * n)
-    cols["ingested_at"] = pa.array([datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC"))
+    cols["ingested_at"] = pa.array([datetime.now(UTC)] * n, pa.timestamp("us", tz="UTC"))
     cols["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(vec.ravel()), DIM)
     return pa.table(cols).cast(schema)
 
@@ -122,8 +122,10 @@ def test_write_refuses_duplicates_and_other_dimension(tmp_path):
     with pytest.raises(ValueError, match="duplicate objids"):
         ObjectStore.write(tmp_path / "db", rows)
     ObjectStore.write(tmp_path / "db", make_rows(np.array([1, 2])))
-    other = make_rows(np.array([3])).drop_columns(["embedding"]).append_column(
-        "embedding", pa.FixedSizeListArray.from_arrays(pa.array(np.ones(8, np.float32)), 8)
+    other = (
+        make_rows(np.array([3]))
+        .drop_columns(["embedding"])
+        .append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(np.ones(8, np.float32)), 8))
     )
     with pytest.raises(ValueError, match="16-d embeddings; refusing to write 8-d"):
         ObjectStore.write(tmp_path / "db", other)
