@@ -5,15 +5,21 @@ bytes of a file (as uploaded to ``FindSimilarToImage``) and returns a :class:`St
 Formats are tried in the order of :data:`READERS`; a new format is one
 :class:`StampReader` appended there (or passed to :func:`register_reader`).
 :func:`load_stamps` reads many files of one shape and normalises them, for training
-and ingestion alike. NumPy and astropy only: this module is on the serving path and
-must not import torch.
+and ingestion alike. NumPy, astropy and Pillow only: this module is on the serving path
+and must not import torch.
+
+PNG/JPEG colour stamps (e.g. Legacy Survey g,r,z composites) become float32 cubes in
+[0, 1] with one plane per colour channel, bluest first: the blue, green and red channels
+are the planes of :data:`IMAGE_BANDS` (``g, r, z`` by default, the Legacy Survey
+mapping of z to red, r to green and g to blue). Pass ``bands=`` to
+:func:`read_stamp` to name them otherwise.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +28,25 @@ import numpy as np
 
 from encoders.normalise import LuptonParams, lupton_asinh
 
-__all__ = ["READERS", "Stamp", "StampError", "StampReader", "load_stamps", "read_stamp", "register_reader"]
+__all__ = [
+    "IMAGE_BANDS",
+    "READERS",
+    "Stamp",
+    "StampError",
+    "StampReader",
+    "load_stamps",
+    "read_stamp",
+    "register_reader",
+]
 
 _FITS_MAGIC = b"SIMPLE  ="
 _NPY_MAGIC = b"\x93NUMPY"
 _GZIP_MAGIC = b"\x1f\x8b"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+#: Band names of the planes of a colour (RGB) image, bluest channel first.
+IMAGE_BANDS: tuple[str, ...] = ("g", "r", "z")
 
 
 class StampError(ValueError):
@@ -179,6 +199,38 @@ def _read_npy(payload: bytes | Path, source: str) -> Stamp:
     return Stamp(cube, _default_bands(cube.shape[0]), {}, source)
 
 
+def _read_image(payload: bytes | Path, source: str) -> Stamp:
+    """PNG/JPEG: colour images -> ``(3, H, W)`` planes B, G, R (bluest first); grey -> one plane."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        opened = io.BytesIO(payload) if isinstance(payload, bytes) else payload
+        with Image.open(opened) as image:
+            image.load()  # decode now: a truncated file fails here, not later
+            fmt = image.format or "image"
+            mode = image.mode
+            if mode in ("P", "PA", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+                image = image.convert("RGB")
+            elif mode == "LA":
+                image = image.convert("L")
+            array = np.asarray(image)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise StampError(f"{source}: unreadable or truncated PNG/JPEG image ({problem})") from exc
+    if array.dtype == np.uint8:
+        scale = 255.0
+    elif array.dtype == np.uint16 or mode.startswith("I;16"):
+        scale = 65535.0
+    else:
+        scale = 1.0
+    if array.ndim == 3:
+        array = np.moveaxis(array[..., ::-1], -1, 0)  # H, W, (R, G, B) -> (B, G, R), H, W
+    cube = _check_cube(array, source, fmt)
+    cube /= np.float32(scale)
+    bands = IMAGE_BANDS if cube.shape[0] == len(IMAGE_BANDS) else _default_bands(cube.shape[0])
+    return Stamp(cube, tuple(bands), {"FORMAT": fmt, "MODE": mode}, source)
+
+
 #: Known formats, tried in order. Append a :class:`StampReader` to add a format.
 READERS: list[StampReader] = [
     StampReader(
@@ -188,6 +240,12 @@ READERS: list[StampReader] = [
         _read_fits,
     ),
     StampReader("NPY", (".npy",), lambda head: head.startswith(_NPY_MAGIC), _read_npy),
+    StampReader(
+        "PNG/JPEG",
+        (".png", ".jpg", ".jpeg"),
+        lambda head: head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC),
+        _read_image,
+    ),
 ]
 
 
@@ -207,14 +265,18 @@ def register_reader(reader: StampReader, *, first: bool = False) -> None:
         READERS.append(reader)
 
 
-def read_stamp(source: str | Path | bytes) -> Stamp:
+def read_stamp(source: str | Path | bytes, bands: Sequence[str] | None = None) -> Stamp:
     """Read one stamp from a file path or from the raw bytes of a file.
 
     Parameters
     ----------
     source : str, pathlib.Path or bytes
-        A path to a FITS cube / 2-D FITS image / ``.npy`` array, or the bytes of such a
-        file. Paths are dispatched by suffix, then by content; bytes by content.
+        A path to a FITS cube / 2-D FITS image / ``.npy`` array / PNG or JPEG image, or
+        the bytes of such a file. Paths are dispatched by suffix, then by content; bytes
+        by content.
+    bands : sequence of str, optional
+        Names of the planes, overriding those of the file (or the defaults: ``b0, b1 …``
+        for NPY, :data:`IMAGE_BANDS` for colour images). Must name every plane.
 
     Returns
     -------
@@ -225,7 +287,8 @@ def read_stamp(source: str | Path | bytes) -> Stamp:
     ------
     StampError
         If the file is missing, unreadable, truncated, of unknown format, holds no
-        image data, or its data is not 2-D or 3-D. The message names the source.
+        image data, its data is not 2-D or 3-D, or ``bands`` does not name every plane.
+        The message names the source.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         payload: bytes | Path = bytes(source)
@@ -246,7 +309,15 @@ def read_stamp(source: str | Path | bytes) -> Stamp:
     if reader is None:
         known = ", ".join(r.name for r in READERS)
         raise StampError(f"{name}: unrecognised stamp format (known formats: {known})")
-    return reader.read(payload, name)
+    stamp = reader.read(payload, name)
+    if bands is not None:
+        names = tuple(str(b) for b in bands)
+        if len(names) != stamp.n_bands:
+            raise StampError(
+                f"{name}: bands {','.join(names)} name {len(names)} planes but the stamp has {stamp.n_bands}"
+            )
+        stamp.bands = names
+    return stamp
 
 
 def load_stamps(

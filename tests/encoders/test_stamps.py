@@ -128,3 +128,55 @@ def test_register_reader_adds_a_format(monkeypatch: pytest.MonkeyPatch, tmp_path
     path.write_text("1 2 3 4")
     assert read_stamp(path).data.sum() == 10
     assert stamps_module.READERS[-1].name == "TXT"
+
+
+REAL_RINGS = Path(__file__).resolve().parents[2].parent / "shared/data/real/decals_rings"
+
+
+def _image_bytes(array: np.ndarray, fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_reads_real_decals_png_as_grz_cube() -> None:
+    from PIL import Image
+
+    paths = sorted(REAL_RINGS.glob("*.png"))
+    assert len(paths) == 170
+    stamp = read_stamp(paths[0])
+    assert stamp.shape == (3, 128, 128) and stamp.bands == ("g", "r", "z")
+    assert stamp.data.dtype == np.float32 and 0.0 <= stamp.data.min() and stamp.data.max() <= 1.0
+    rgb = np.asarray(Image.open(paths[0]).convert("RGB"))
+    # planes are blue (g), green (r), red (z): bluest first
+    np.testing.assert_allclose(stamp.data[0], rgb[..., 2] / 255.0, atol=1e-7)
+    np.testing.assert_allclose(stamp.data[2], rgb[..., 0] / 255.0, atol=1e-7)
+    assert stamp.header["FORMAT"] == "PNG"
+    assert read_stamp(paths[0].read_bytes()).shape == (3, 128, 128)
+
+
+def test_png_jpeg_grey_alpha_and_band_option(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, size=(16, 12, 4), dtype=np.uint8)
+    stamp = read_stamp(_image_bytes(rgba, "PNG"))
+    assert stamp.shape == (3, 16, 12)
+    np.testing.assert_allclose(stamp.data[1], rgba[..., 1] / 255.0, atol=1e-7)
+    grey = read_stamp(_image_bytes(rgba[..., 0], "PNG"))
+    assert grey.shape == (1, 16, 12) and grey.bands == ("b0",)
+    path = tmp_path / "x.jpg"
+    path.write_bytes(_image_bytes(rgba[..., :3], "JPEG"))
+    jpeg = read_stamp(path, bands=("G", "R", "I"))
+    assert jpeg.shape == (3, 16, 12) and jpeg.bands == ("G", "R", "I") and jpeg.header["FORMAT"] == "JPEG"
+    with pytest.raises(StampError, match=r"bands g,r name 2 planes but the stamp has 3"):
+        read_stamp(path, bands=("g", "r"))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_png_jpeg_is_refused(fmt: str, tmp_path: Path) -> None:
+    raw = _image_bytes(np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8), fmt)
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(StampError, match=rf"{path}: unreadable or truncated PNG/JPEG"):
+        read_stamp(path)
