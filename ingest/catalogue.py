@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["ALIASES", "Catalogue", "read_catalogue"]
+__all__ = ["ALIASES", "NAME_COLUMNS", "Catalogue", "read_catalogue"]
 
 # Schema column -> accepted catalogue names (lower case), in order of preference.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -33,6 +33,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "truth_class": ("truth_class",),
     **{f"mag_{b}": (f"mag_{b}", b, f"modelmag_{b}", f"petromag_{b}", f"cmodelmag_{b}") for b in "ugriz"},
 }
+
+#: Columns holding IAU names (``J001240.06-000210.4``), used for objids when there is no objid column.
+NAME_COLUMNS = ("iauname", "iau_name", "name", "file")
 
 _MISSING_STRINGS = {"", "...", "null", "none", "nan", "--"}
 
@@ -106,6 +109,24 @@ def _resolve(colnames: list[str], column_map: Mapping[str, str], name: str) -> d
     return resolved
 
 
+def _objids_from_names(table: Table, columns: dict[str, np.ndarray]) -> None:
+    """Objids (and RA/Dec) from an IAU-name column, as :func:`ingest.readers.load_item` derives them for files."""
+    from ingest.readers import objid_from_name, radec_from_iau
+
+    by_lower = {c.lower(): c for c in table.colnames}
+    name_col = next((by_lower[a] for a in NAME_COLUMNS if a in by_lower), None)
+    if name_col is None:
+        return
+    names = [str(v).strip() for v in table[name_col]]
+    names = [n.rsplit(".", 1)[0] if n.lower().endswith((".png", ".jpg", ".jpeg", ".fits")) else n for n in names]
+    coords = [radec_from_iau(n) for n in names]
+    if not all(coords):
+        return
+    columns["objid"] = np.asarray([objid_from_name(n) for n in names], dtype=object)
+    columns.setdefault("ra", np.asarray([c[0] for c in coords], dtype=object))
+    columns.setdefault("dec", np.asarray([c[1] for c in coords], dtype=object))
+
+
 def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] | None = None) -> Catalogue:
     """Read a catalogue and map its columns onto the objects schema.
 
@@ -123,7 +144,8 @@ def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] |
     Raises
     ------
     ValueError
-        If the file has no objid column or an objid appears twice.
+        If the file has no objid column (nor a column of IAU names to derive objids from, see
+        :func:`ingest.readers.objid_from_name`) or an objid appears twice.
     """
     path = Path(path)
     if not path.exists():
@@ -134,6 +156,8 @@ def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] |
     for target, source in _resolve(table.colnames, column_map or {}, path.name).items():
         if source is not None:
             columns[target] = _clean(target, table[source])
+    if "objid" not in columns:
+        _objids_from_names(table, columns)
     if "objid" not in columns:
         raise ValueError(
             f"catalogue {path.name!r} has no objid column (looked for {', '.join(ALIASES['objid'])}; "

@@ -25,23 +25,59 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    from ingest.job import ingest
+def _column_map(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        target, sep, source = pair.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise SystemExit(f"--column expects SCHEMA_COLUMN=CATALOGUE_COLUMN, got {pair!r}")
+        out[target.strip()] = source.strip()
+    return out
 
-    summary = ingest(
-        args.data,
-        model=args.model,
-        db=args.db,
-        catalogue=args.catalogue,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-    )
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.job import ModelMismatch, ingest
+
+    if args.data is None and not args.frames:
+        raise SystemExit("ssald ingest: give --data, or --frames with --catalogue")
+    try:
+        summary = ingest(
+            args.data,
+            model=args.model,
+            db=args.db,
+            catalogue=args.catalogue,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
+            workers=args.workers,
+            bands=args.bands.split(",") if args.bands else None,
+            band_pattern=args.band_pattern,
+            frames=args.frames or (),
+            cutout_size=args.cutout_size,
+            column_map=_column_map(args.column),
+            images_key=args.images_key,
+            objid_key=args.objid_key,
+            max_nan_fraction=args.max_nan_fraction,
+            reembed=args.reembed,
+            refresh=args.refresh,
+            intra_op_threads=args.threads,
+            engine=args.engine,
+        )
+    except ModelMismatch as exc:
+        print(f"ssald ingest: {exc}")
+        return 3
     print(summary.line())
-    for reason, count in list(summary.reasons.items())[:5]:
+    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]:
         print(f"  quarantined x{count}: {reason}")
     if summary.quarantined:
         print(f"  (every quarantined stamp and its reason is in the 'quarantine' table of {args.db})")
-    return 0 if summary.ingested else 1
+    if summary.removed_other_model:
+        print(f"  removed {summary.removed_other_model} rows of another model that had no stamp in this input")
+    if summary.ingested == 0 and summary.skipped == 0:
+        return 1
+    if args.strict and summary.quarantined:
+        return 2
+    return 0
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +98,31 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_simulate)
 
     p = subparsers.add_parser("ingest", help="embed stamps with an ONNX model into the LanceDB objects table")
-    p.add_argument("--data", type=Path, required=True, help="folder of stamps (DATA/stamps/*.fits or DATA/*.fits)")
+    p.add_argument("--data", type=Path, default=None, help="stamp folder (DATA/stamps/* or DATA/*) or HDF5/NPY file")
     p.add_argument("--catalogue", type=Path, default=None, help="catalogue (FITS/CSV/Parquet) joined on objid")
     p.add_argument("--model", type=Path, required=True, help="ONNX model from `ssald export`")
     p.add_argument("--db", type=Path, required=True, help="LanceDB database folder (created if missing)")
     p.add_argument("--batch-size", type=int, default=256, help="stamps per ONNX Runtime call (default 256)")
     p.add_argument("--chunk-size", type=int, default=2048, help="stamps per table commit (default 2048)")
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1; 0: none)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray Data")
+    g = p.add_argument_group("stamp formats")
+    g.add_argument("--bands", default=None, help="band names for PNG/JPEG (bluest plane first), NPY and arrays: g,r,z")
+    g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")
+    g.add_argument("--frames", type=Path, nargs="+", default=None, help="survey frames with WCS to cut stamps from")
+    g.add_argument("--cutout-size", type=int, default=None, help="cutout side in pixels (default: the model's)")
+    g.add_argument("--images-key", default="images", help="image dataset in HDF5/NPZ files (default images)")
+    g.add_argument("--objid-key", default="objid", help="objid dataset in HDF5/NPZ files (default objid)")
+    g = p.add_argument_group("catalogue, validation and safety")
+    g.add_argument(
+        "--column", action="append", default=[], metavar="SCHEMA=NAME", help="map a catalogue column: z=redshift"
+    )
+    g.add_argument("--max-nan-fraction", type=float, default=0.2, help="quarantine stamps with more NaN pixels")
+    g.add_argument("--strict", action="store_true", help="exit with status 2 when any stamp was quarantined")
+    g.add_argument(
+        "--reembed", action="store_true", help="replace another model's embeddings in the table with this model's"
+    )
+    g.add_argument("--refresh", action="store_true", help="re-embed objids this model already embedded")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_ingest)

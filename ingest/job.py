@@ -1,10 +1,12 @@
 """The bulk embed job: stamps + catalogue -> ONNX embeddings -> LanceDB ``objects`` table.
 
-Stamps are read, checked against the model's preprocessing contract, normalised
-with the model's Lupton parameters, embedded in batches and merge-inserted by
-objid one chunk at a time, so a re-run never duplicates rows and a crash loses at
-most the chunk in flight. Bad stamps go to the ``quarantine`` table with a reason;
-the job carries on.
+Stamps are discovered (:mod:`ingest.readers`), then loaded, validated and normalised in
+worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
+session, and merge-inserted by objid one chunk at a time by a writer thread, so decoding,
+inference and writing overlap while memory stays bounded. A crash loses at most the chunk
+being committed and the one being embedded; a re-run skips objids already embedded by the
+same model, so it neither duplicates nor loses rows. Bad stamps go to the ``quarantine``
+table with a reason and the job carries on. A table never mixes two models' embeddings.
 """
 
 from __future__ import annotations
@@ -13,25 +15,32 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 from tqdm import tqdm
 
 from encoders.embedder import OnnxEmbedder
-from encoders.stamps import Stamp, StampError, read_stamp
+from encoders.stamps import Stamp
 from ingest.catalogue import Catalogue, read_catalogue
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+from ingest.pipeline import MAX_NAN_FRACTION, Prefetcher, Prepared, Spec, rows_table, validate
+from ingest.readers import STAMP_SUFFIXES, Item, discover, find_stamps
 from ssald_index.store import ObjectStore, TableNotReady, append_quarantine, register_model
 
-__all__ = ["IngestSummary", "ModelMismatch", "find_stamps", "ingest", "check_stamp"]
-
-STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".npy")
-MAX_NAN_FRACTION = 0.2
+__all__ = [
+    "MAX_NAN_FRACTION",
+    "STAMP_SUFFIXES",
+    "IngestSummary",
+    "ModelMismatch",
+    "check_stamp",
+    "existing_objids",
+    "find_stamps",
+    "ingest",
+]
 
 
 class ModelMismatch(RuntimeError):
@@ -44,10 +53,13 @@ class IngestSummary:
 
     ingested: int = 0
     quarantined: int = 0
+    skipped: int = 0
     without_catalogue_row: int = 0
     catalogue_rows_without_stamp: int = 0
+    removed_other_model: int = 0
     seconds: float = 0.0
     model_id: str = ""
+    engine: str = "local"
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -58,74 +70,34 @@ class IngestSummary:
     def line(self) -> str:
         """One-line summary for the terminal."""
         return (
-            f"ingested {self.ingested} stamps, quarantined {self.quarantined}, "
-            f"{self.without_catalogue_row} without catalogue row, "
+            f"ingested {self.ingested} stamps, quarantined {self.quarantined}, skipped {self.skipped} "
+            f"(already embedded), {self.without_catalogue_row} without catalogue row, "
             f"{self.catalogue_rows_without_stamp} catalogue rows without stamp, "
-            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s), model {self.model_id}"
+            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s), model {self.model_id}, engine {self.engine}"
         )
 
-
-def find_stamps(data_dir: str | os.PathLike[str]) -> list[Path]:
-    """Stamp files under ``data_dir/stamps`` (or ``data_dir`` itself), sorted by name."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"stamp directory {os.fspath(root)!r} does not exist")
-    base = root / "stamps" if (root / "stamps").is_dir() else root
-    return sorted(p for p in base.iterdir() if p.is_file() and p.name.lower().endswith(STAMP_SUFFIXES))
+    def count(self, bad: Sequence[dict[str, Any]]) -> None:
+        """Add quarantine rows to the counts (reasons keyed without the source name)."""
+        self.quarantined += len(bad)
+        for row in bad:
+            reason = str(row["reason"]).removeprefix(f"{row['source']}: ")
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
-def _objid_of(stamp: Stamp, path: Path) -> int:
-    value = stamp.header.get("OBJID")
-    if value is not None:
-        return int(value)
-    stem = path.name.split(".")[0]
-    try:
-        return int(stem)
-    except ValueError:
-        raise StampError(f"{path.name}: no OBJID header key and the file name is not an objid") from None
-
-
-def check_stamp(stamp: Stamp, embedder: OnnxEmbedder) -> str | None:
+def check_stamp(stamp: Stamp, embedder: OnnxEmbedder, max_nan_fraction: float = MAX_NAN_FRACTION) -> str | None:
     """Why ``stamp`` cannot be embedded by ``embedder``'s model, or ``None`` if it can."""
-    data = stamp.data
-    want = (len(embedder.bands), embedder.stamp_size, embedder.stamp_size)
-    if data.shape != want:
-        return f"shape {data.shape} does not match the model's {want} ({','.join(embedder.bands)})"
-    if tuple(stamp.bands) != tuple(embedder.bands):
-        return f"bands {','.join(stamp.bands)} do not match the model's {','.join(embedder.bands)}"
-    finite = np.isfinite(data)
-    if not finite.any():
-        return "all pixels are NaN or infinite"
-    nan_fraction = 1.0 - finite.mean()
-    if nan_fraction > MAX_NAN_FRACTION:
-        return f"{nan_fraction:.0%} of pixels are NaN (limit {MAX_NAN_FRACTION:.0%})"
-    if np.ptp(data[finite]) == 0:
-        return "stamp is constant"
-    return None
+    spec = Spec(tuple(embedder.bands), embedder.stamp_size, embedder.lupton, max_nan_fraction=max_nan_fraction)
+    return validate(stamp, spec)
 
 
-def _rows(objids, stamps, paths, embeddings, catalogue, model_id, dim) -> pa.Table:
-    schema = objects_schema(dim)
-    now = datetime.now(UTC)
-    records: list[dict[str, Any]] = []
-    for objid, stamp, path in zip(objids, stamps, paths):
-        row: dict[str, Any] = {name: None for name in OBJECT_METADATA_COLUMNS}
-        row.update((catalogue.row(objid) if catalogue is not None else None) or {})
-        header = stamp.header
-        row.update(
-            objid=objid,
-            ra=row["ra"] if row.get("ra") is not None else header.get("RA"),
-            dec=row["dec"] if row.get("dec") is not None else header.get("DEC"),
-            survey=header.get("SURVEY"),
-            bands=",".join(stamp.bands),
-            source=os.fspath(path),
-            model_id=model_id,
-            ingested_at=now,
-        )
-        records.append(row)
-    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in OBJECT_METADATA_COLUMNS]))
-    flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).ravel())
-    return table.append_column(schema.field("embedding"), pa.FixedSizeListArray.from_arrays(flat, dim))
+def existing_objids(db: str | os.PathLike[str], model_id: str) -> np.ndarray:
+    """Sorted int64 objids already embedded by ``model_id`` in ``db`` (empty when there is no table)."""
+    try:
+        table = ObjectStore.open(db).table
+    except TableNotReady:
+        return np.empty(0, np.int64)
+    found = table.search().where(f"model_id = '{model_id}'").select(["objid"]).limit(None).to_arrow()
+    return np.sort(found.column("objid").to_numpy().astype(np.int64))
 
 
 def _existing_models(db: Path) -> list[str]:
@@ -152,21 +124,68 @@ def _register(db: Path, model: Path, embedder: OnnxEmbedder) -> None:
     )
 
 
+def _contains(sorted_ids: np.ndarray, objid: int) -> bool:
+    i = int(np.searchsorted(sorted_ids, objid))
+    return i < len(sorted_ids) and int(sorted_ids[i]) == objid
+
+
+def _check_models(db: Path, embedder: OnnxEmbedder, reembed: bool) -> list[str]:
+    other = [m for m in _existing_models(db) if m != embedder.model_id]
+    if other and not reembed:
+        raise ModelMismatch(
+            f"table {os.fspath(db)!r} holds embeddings of model(s) {', '.join(other)}; refusing to add model "
+            f"{embedder.model_id} to it (use a new --db, or --reembed to replace every embedding with this model)"
+        )
+    return other
+
+
+class _Chunk:
+    """Good stamps and quarantine rows gathered for one commit."""
+
+    def __init__(self) -> None:
+        self.objids: list[int] = []
+        self.meta: list[dict[str, Any]] = []
+        self.cubes: list[np.ndarray] = []
+        self.bad: list[dict[str, Any]] = []
+        self.items = 0
+
+
+def _write(db: Path, rows: Any, bad: list[dict[str, Any]]) -> None:
+    if rows is not None and rows.num_rows:
+        ObjectStore.write(db, rows)
+    append_quarantine(db, bad)
+
+
 def ingest(
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None,
     model: str | os.PathLike[str],
     db: str | os.PathLike[str],
     catalogue: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
     chunk_size: int = 2048,
     progress: bool = True,
+    *,
+    workers: int | None = None,
+    bands: Sequence[str] | None = None,
+    band_pattern: str | None = None,
+    frames: Sequence[str | os.PathLike[str]] = (),
+    cutout_size: int | None = None,
+    column_map: Mapping[str, str] | None = None,
+    images_key: str = "images",
+    objid_key: str = "objid",
+    max_nan_fraction: float = MAX_NAN_FRACTION,
+    reembed: bool = False,
+    refresh: bool = False,
+    intra_op_threads: int | None = None,
+    engine: str = "local",
 ) -> IngestSummary:
-    """Embed every stamp under ``data_dir`` and merge them into the ``objects`` table of ``db``.
+    """Embed every stamp of an input and merge them into the ``objects`` table of ``db``.
 
     Parameters
     ----------
-    data_dir : path
-        Folder of stamp files (``data_dir/stamps/*.fits`` or ``data_dir/*.fits``).
+    data_dir : path or None
+        Folder of stamps (``data_dir/stamps/*`` or ``data_dir/*``: FITS, NPY, PNG/JPEG), folder of
+        per-band FITS (with ``band_pattern``), or an HDF5/NPZ/NPY array file; ``None`` with ``frames``.
     model : path
         ONNX model exported by ``ssald export``; its metadata fixes bands, size and normalisation.
     db : path
@@ -176,9 +195,34 @@ def ingest(
     batch_size : int
         Stamps per ONNX Runtime call.
     chunk_size : int
-        Stamps per table commit: a crash loses at most one chunk.
+        Stamps per table commit: a crash loses at most the chunk in flight.
     progress : bool
         Show a progress bar.
+    workers : int, optional
+        Decoding processes; default ``cpu_count - 1`` (at least 1), ``0`` for none (small inputs).
+    bands : sequence of str, optional
+        Band names for formats that carry none (PNG/JPEG planes bluest first, NPY, arrays).
+    band_pattern : str, optional
+        Per-band file names, e.g. ``"{objid}_{band}.fits"``.
+    frames : sequence of path
+        Survey frames with WCS; one cutout of ``cutout_size`` per catalogue row (needs ``catalogue``).
+    cutout_size : int, optional
+        Cutout side in pixels (default the model's stamp size).
+    column_map : mapping, optional
+        ``{schema_column: catalogue_column}`` overriding the catalogue aliases.
+    images_key, objid_key : str
+        Dataset names in HDF5/NPZ inputs.
+    max_nan_fraction : float
+        Stamps with a larger fraction of NaN pixels are quarantined.
+    reembed : bool
+        Allow a table holding another model's embeddings: every input stamp is embedded with this
+        model and rows of other models left without a stamp are removed, so the table never mixes models.
+    refresh : bool
+        Re-embed objids this model has already embedded (default: skip them, which makes re-runs resume).
+    intra_op_threads : int, optional
+        ONNX Runtime CPU threads (default: all cores).
+    engine : {"local", "ray"}
+        ``"ray"`` runs the same stages as Ray Data (:mod:`ingest.ray_engine`).
 
     Returns
     -------
@@ -187,60 +231,138 @@ def ingest(
     Raises
     ------
     ModelMismatch
-        If the table already holds embeddings of another model.
+        If the table already holds embeddings of another model and ``reembed`` is false.
     """
     if batch_size < 1 or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     start = time.perf_counter()
     model, db = Path(model), Path(db)
-    embedder = OnnxEmbedder(model)
-    other = [m for m in _existing_models(db) if m != embedder.model_id]
-    if other:
-        raise ModelMismatch(
-            f"table {os.fspath(db)!r} holds embeddings of model(s) {', '.join(other)}; "
-            f"refusing to add model {embedder.model_id} to it (use a new --db)"
-        )
-    cat: Catalogue | None = read_catalogue(catalogue) if catalogue is not None else None
-    paths = find_stamps(data_dir)
-    summary = IngestSummary(model_id=embedder.model_id)
-    seen: set[int] = set()
-    bar = tqdm(total=len(paths), unit="stamp", desc="ingest", disable=not progress)
-    for lo in range(0, len(paths), chunk_size):
-        good: list[tuple[int, Stamp, Path]] = []
-        bad: list[dict[str, Any]] = []
-        for path in paths[lo : lo + chunk_size]:
-            objid = None
-            try:
-                stamp = read_stamp(path)
-                objid = _objid_of(stamp, path)
-                reason = check_stamp(stamp, embedder)
-                if reason is None and objid in seen:
-                    reason = f"duplicate objid {objid} in the input"
-            except (StampError, OSError) as err:
-                reason = str(err)
-            if reason is None:
-                seen.add(objid)
-                good.append((objid, stamp, path))
-            else:
-                bad.append({"source": os.fspath(path), "objid": objid, "reason": reason})
-                summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
-        if good:
-            objids, stamps, spaths = zip(*good)
-            cubes = np.stack([np.nan_to_num(s.data, nan=0.0, posinf=0.0, neginf=0.0) for s in stamps])
-            embeddings = embedder.embed_raw(cubes, batch_size=batch_size)
-            rows = _rows(objids, stamps, spaths, embeddings, cat, embedder.model_id, embedder.embedding_dim)
-            ObjectStore.write(db, rows)
-            summary.ingested += len(good)
-            summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in objids)
-        append_quarantine(db, bad)
-        summary.quarantined += len(bad)
-        bar.update(len(good) + len(bad))
-        bar.set_postfix(quarantined=summary.quarantined)
-    bar.close()
-    if summary.ingested:
+    embedder = OnnxEmbedder(model, intra_op_threads=intra_op_threads)
+    other = _check_models(db, embedder, reembed)
+    cat: Catalogue | None = read_catalogue(catalogue, column_map) if catalogue is not None else None
+    items = discover(
+        data_dir if data_dir is not None else ".",
+        bands=embedder.bands,
+        band_pattern=band_pattern,
+        frames=frames,
+        catalogue=cat,
+        cutout_size=cutout_size or embedder.stamp_size,
+        images_key=images_key,
+        objid_key=objid_key,
+    )
+    spec = Spec(
+        tuple(embedder.bands),
+        embedder.stamp_size,
+        embedder.lupton,
+        tuple(bands) if bands else None,
+        images_key,
+        max_nan_fraction,
+    )
+    _register(db, model, embedder)
+    done = np.empty(0, np.int64) if refresh else existing_objids(db, embedder.model_id)
+    summary = IngestSummary(model_id=embedder.model_id, engine=engine)
+    if engine == "ray":
+        from ingest.ray_engine import run_ray
+
+        seen = run_ray(items, spec, model, db, cat, done, summary, batch_size=batch_size, progress=progress)
+    else:
+        seen = _run_local(items, spec, embedder, db, cat, done, summary, batch_size, chunk_size, progress, workers)
+    if other and summary.ingested + summary.skipped:
+        table = ObjectStore.open(db).table
+        before = table.count_rows()
+        table.delete(f"model_id != '{embedder.model_id}' OR model_id IS NULL")
+        summary.removed_other_model = before - table.count_rows()
+    if summary.ingested or summary.removed_other_model:
         ObjectStore.open(db).finalize()
-        _register(db, model, embedder)
     if cat is not None:
         summary.catalogue_rows_without_stamp = sum(o not in seen for o in cat.index)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _run_local(
+    items: list[Item],
+    spec: Spec,
+    embedder: OnnxEmbedder,
+    db: Path,
+    cat: Catalogue | None,
+    done: np.ndarray,
+    summary: IngestSummary,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+    workers: int | None,
+) -> set[int]:
+    """The local engine: worker processes prepare, this thread embeds, a writer thread commits."""
+    seen: set[int] = set()
+    todo: list[Item] = []
+    for item in items:
+        if item.objid is not None and _contains(done, item.objid) and item.objid not in seen:
+            seen.add(item.objid)
+            summary.skipped += 1
+        else:
+            todo.append(item)
+    if workers is None:
+        workers = max(1, (os.cpu_count() or 2) - 1) if len(todo) > 4 * batch_size else 0
+    bar = tqdm(total=len(items), unit="stamp", desc="ingest", disable=not progress, smoothing=0.05)
+    bar.update(summary.skipped)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
+    pending: Future | None = None
+    chunk = _Chunk()
+
+    def flush() -> None:
+        nonlocal pending, chunk
+        rows = None
+        if chunk.objids:
+            embeddings = embedder.embed(np.concatenate(chunk.cubes), batch_size=batch_size)
+            rows = rows_table(chunk.objids, chunk.meta, embeddings, cat, embedder.model_id)
+            summary.ingested += len(chunk.objids)
+            summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in chunk.objids)
+        if pending is not None:
+            pending.result()  # one commit in flight at a time; re-raises a failed write
+        pending = writer.submit(_write, db, rows, chunk.bad)
+        summary.count(chunk.bad)
+        chunk = _Chunk()
+        bar.set_postfix(quarantined=summary.quarantined, skipped=summary.skipped, refresh=False)
+
+    try:
+        with Prefetcher(spec, workers, task_size=min(batch_size, 64)) as prefetcher:
+            for n, prepared in prefetcher.map(todo):
+                _take(prepared, chunk, seen, done, summary)
+                chunk.items += n
+                bar.update(n)
+                if chunk.items >= chunk_size:
+                    flush()
+        flush()
+        if pending is not None:
+            pending.result()
+    finally:
+        writer.shutdown(wait=True)
+        bar.close()
+    return seen
+
+
+def _take(prepared: Prepared, chunk: _Chunk, seen: set[int], done: np.ndarray, summary: IngestSummary) -> None:
+    """Move one prepared task into the chunk: skip objids already embedded, quarantine duplicates."""
+    keep = []
+    for i, objid in enumerate(prepared.objids):
+        if objid in seen:
+            reason = f"duplicate objid {objid} in the input"
+            chunk.bad.append({"source": prepared.meta[i]["source"], "objid": objid, "reason": reason})
+        elif _contains(done, objid):
+            seen.add(objid)
+            summary.skipped += 1
+        else:
+            seen.add(objid)
+            keep.append(i)
+    for row in prepared.bad:
+        if row["objid"] is not None:
+            seen.add(int(row["objid"]))
+    chunk.bad.extend(prepared.bad)
+    if keep:
+        chunk.objids.extend(prepared.objids[i] for i in keep)
+        chunk.meta.extend(prepared.meta[i] for i in keep)
+        assert prepared.cubes is not None
+        chunk.cubes.append(prepared.cubes[keep] if len(keep) < len(prepared.objids) else prepared.cubes)

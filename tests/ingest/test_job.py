@@ -36,7 +36,9 @@ def test_ingest_joins_catalogue_and_is_idempotent(survey, tiny_model, tmp_path):
     assert np.linalg.norm(row["embedding"]) == pytest.approx(1.0, abs=1e-5)
 
     again = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False)
-    assert again.ingested == SURVEY_N
+    assert again.ingested == 0 and again.skipped == SURVEY_N  # a re-run resumes: nothing left to do
+    again = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False, refresh=True)
+    assert again.ingested == SURVEY_N and again.skipped == 0
     store = ObjectStore.open(db)
     assert store.count() == SURVEY_N
     assert len(np.unique(store.objids())) == SURVEY_N

@@ -1,0 +1,242 @@
+"""The stages of ingestion, shared by the local and Ray engines.
+
+``load -> validate -> normalise`` is :func:`prepare`, a pure function of a list of
+:class:`~ingest.readers.Item` that runs in worker processes (local engine) or Ray tasks;
+``embed`` is an ONNX Runtime session; ``rows`` turns embeddings plus catalogue values into
+an Arrow table of the ``objects`` schema. :class:`Prefetcher` keeps a bounded number of
+``prepare`` tasks in flight so memory stays flat however large the input.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from encoders.normalise import LuptonParams, lupton_asinh
+from encoders.stamps import Stamp, StampError
+from ingest.readers import Item, load_item
+from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+
+__all__ = ["MAX_NAN_FRACTION", "Prefetcher", "Prepared", "Spec", "prepare", "rows_table", "validate"]
+
+MAX_NAN_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What :func:`prepare` needs to know: the model's contract and the reader options (picklable).
+
+    Attributes
+    ----------
+    bands : tuple of str
+        The model's bands, in input-plane order.
+    stamp_size : int
+        The model's stamp side in pixels.
+    lupton : LuptonParams
+        The model's normalisation.
+    user_bands : tuple of str or None
+        Band names for formats that carry none (``--bands``).
+    images_key : str
+        Image dataset of HDF5/NPZ inputs.
+    max_nan_fraction : float
+        Stamps with more non-finite pixels than this are quarantined.
+    """
+
+    bands: tuple[str, ...]
+    stamp_size: int
+    lupton: LuptonParams
+    user_bands: tuple[str, ...] | None = None
+    images_key: str = "images"
+    max_nan_fraction: float = MAX_NAN_FRACTION
+
+
+@dataclass
+class Prepared:
+    """The output of :func:`prepare` for one list of items.
+
+    Attributes
+    ----------
+    objids : list of int
+        Objids of the good stamps, in input order.
+    cubes : numpy.ndarray
+        float32 ``(n_good, B, H, W)``, Lupton-normalised, non-finite pixels set to 0.
+    meta : list of dict
+        Per good stamp: ``source, ra, dec, survey, bands``.
+    bad : list of dict
+        Quarantine rows ``{source, objid, reason}``.
+    """
+
+    objids: list[int] = field(default_factory=list)
+    cubes: np.ndarray | None = None
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _placeholder(bands: Sequence[str]) -> bool:
+    return tuple(bands) == tuple(f"b{i}" for i in range(len(bands)))
+
+
+def validate(stamp: Stamp, spec: Spec) -> str | None:
+    """Why ``stamp`` cannot be embedded under ``spec``, or ``None`` if it can.
+
+    Checks the shape and band names against the model (unnamed planes ``b0, b1 …`` take the
+    model's names when their number matches), then all-NaN, NaN fraction and constant stamps.
+    """
+    data = stamp.data
+    want = (len(spec.bands), spec.stamp_size, spec.stamp_size)
+    if data.shape != want:
+        return f"shape {data.shape} does not match the model's {want} ({','.join(spec.bands)})"
+    if tuple(stamp.bands) != spec.bands and not _placeholder(stamp.bands):
+        return f"bands {','.join(stamp.bands)} do not match the model's {','.join(spec.bands)}"
+    finite = np.isfinite(data)
+    n_finite = int(finite.sum())
+    if n_finite == 0:
+        return "all pixels are NaN or infinite"
+    nan_fraction = 1.0 - n_finite / data.size
+    if nan_fraction > spec.max_nan_fraction:
+        return f"{nan_fraction:.0%} of pixels are NaN (limit {spec.max_nan_fraction:.0%})"
+    values = data if n_finite == data.size else data[finite]
+    if values.min() == values.max():
+        return "stamp is constant"
+    return None
+
+
+def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
+    """Load, validate and normalise ``items``; failures become quarantine rows, never exceptions.
+
+    Parameters
+    ----------
+    items : sequence of Item
+        From :func:`ingest.readers.discover`.
+    spec : Spec
+        The model's contract and reader options.
+
+    Returns
+    -------
+    Prepared
+    """
+    out = Prepared()
+    cubes = []
+    for item in items:
+        objid = item.objid
+        try:
+            objid, stamp = load_item(item, spec.user_bands, spec.images_key)
+            reason = validate(stamp, spec)
+        except (StampError, OSError, ValueError) as err:
+            reason = str(err)
+        if reason is not None:
+            out.bad.append({"source": item.source, "objid": objid, "reason": reason})
+            continue
+        out.objids.append(objid)
+        header = stamp.header
+        out.meta.append(
+            {
+                "source": item.source,
+                "ra": header.get("RA", item.ra),
+                "dec": header.get("DEC", item.dec),
+                "survey": header.get("SURVEY"),
+                "bands": ",".join(spec.bands),
+            }
+        )
+        cubes.append(np.nan_to_num(stamp.data, nan=0.0, posinf=0.0, neginf=0.0))
+    if cubes:
+        out.cubes = lupton_asinh(np.stack(cubes), spec.lupton).astype(np.float32, copy=False)
+    return out
+
+
+def rows_table(
+    objids: Sequence[int],
+    meta: Sequence[dict[str, Any]],
+    embeddings: np.ndarray,
+    catalogue: Any,
+    model_id: str,
+) -> pa.Table:
+    """Arrow rows of the ``objects`` schema: catalogue values first, stamp header values where it has none."""
+    dim = int(embeddings.shape[1])
+    schema = objects_schema(dim)
+    now = datetime.now(UTC)
+    records: list[dict[str, Any]] = []
+    for objid, m in zip(objids, meta):
+        row: dict[str, Any] = dict.fromkeys(OBJECT_METADATA_COLUMNS)
+        row.update((catalogue.row(objid) if catalogue is not None else None) or {})
+        for key in ("ra", "dec"):
+            if row.get(key) is None:
+                row[key] = m[key]
+        row.update(
+            objid=objid, survey=m["survey"], bands=m["bands"], source=m["source"], model_id=model_id, ingested_at=now
+        )
+        records.append(row)
+    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in OBJECT_METADATA_COLUMNS]))
+    flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).ravel())
+    return table.append_column(schema.field("embedding"), pa.FixedSizeListArray.from_arrays(flat, dim))
+
+
+class _Inline(Executor):
+    """Runs tasks in the calling thread (``workers=0``): no process start-up for small inputs."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+class Prefetcher:
+    """Run :func:`prepare` over tasks of ``task_size`` items with at most ``window`` tasks in flight.
+
+    Parameters
+    ----------
+    spec : Spec
+        Passed to every :func:`prepare` call.
+    workers : int
+        Worker processes (``0``: prepare in the calling thread).
+    task_size : int
+        Items per task.
+    window : int, optional
+        Tasks in flight (default ``2 * workers + 1``): bounds memory whatever the input size.
+    """
+
+    def __init__(self, spec: Spec, workers: int, task_size: int = 64, window: int | None = None) -> None:
+        self.spec = spec
+        self.task_size = max(1, int(task_size))
+        self.window = window or 2 * max(workers, 1) + 1
+        if workers > 0:
+            # forkserver: workers fork from a clean process, not from one holding ORT and writer threads.
+            context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+            self._executor: Executor = ProcessPoolExecutor(workers, mp_context=context)
+        else:
+            self._executor = _Inline()
+
+    def map(self, items: Sequence[Item]) -> Iterator[tuple[int, Prepared]]:
+        """Yield ``(n_items, Prepared)`` per task, in input order."""
+        pending: deque[tuple[int, Future]] = deque()
+        for lo in range(0, len(items), self.task_size):
+            task = items[lo : lo + self.task_size]
+            pending.append((len(task), self._executor.submit(prepare, task, self.spec)))
+            if len(pending) >= self.window:
+                n, fut = pending.popleft()
+                yield n, fut.result()
+        while pending:
+            n, fut = pending.popleft()
+            yield n, fut.result()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
