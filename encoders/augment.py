@@ -4,19 +4,38 @@ All functions take a float tensor ``(N, B, H, W)`` (any number of bands ``B``, v
 in [0, 1] after :func:`encoders.normalise.lupton_asinh`), draw one independent set of
 parameters per stamp, and take an optional :class:`torch.Generator` so that a seeded
 run is exactly reproducible. The choice follows Stein et al. (2021,
-``georgestein/ssl-legacysurvey``) minus the transforms that would blur small-scale
-structure: no arbitrary-angle rotation or resampling, so two nuclei a few pixels
-apart stay sharp.
+``georgestein/ssl-legacysurvey``). The default :class:`GalaxyAugment` leaves out the
+transforms that resample pixels (arbitrary rotation, size scaling, PSF blur), so two
+nuclei a few pixels apart stay sharp; each can be switched on. The augmentations act on
+normalised stamps: brightness and colour changes (reddening) are exact flux scalings in
+the linear (faint) regime of the asinh stretch and approximate ones in its cores.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["GalaxyAugment", "gaussian_noise", "random_flip", "random_rot90", "random_shift"]
+__all__ = [
+    "EXTINCTION_COEFFS",
+    "GalaxyAugment",
+    "band_dropout",
+    "gaussian_noise",
+    "per_band_noise",
+    "psf_blur",
+    "random_affine",
+    "random_flip",
+    "random_rot90",
+    "random_shift",
+    "redden",
+]
+
+#: ``A_band / E(B-V)`` for a reddening of the stamps: SDSS u,g,r,i,z and DECam g,r,z
+#: (Schlafly & Finkbeiner 2011, table 6, R_V = 3.1). Other band names fall back to 2.5.
+EXTINCTION_COEFFS = {"u": 4.239, "g": 3.303, "r": 2.285, "i": 1.698, "z": 1.263, "y": 1.088}
 
 
 def _check_batch(x: torch.Tensor, name: str) -> None:
@@ -116,9 +135,140 @@ def gaussian_noise(
     return out.clamp_(0.0, 1.0) if clip else out
 
 
+def per_band_noise(
+    x: torch.Tensor, sigma_range: tuple[float, float] = (0.0, 0.05), generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Add white Gaussian noise with an independent level in every band, then clip to [0, 1].
+
+    Distribution: ``sigma_b ~ U(sigma_range)`` independently per stamp and band, then
+    i.i.d. ``N(0, sigma_b^2)`` per pixel. Survey depth differs from band to band and field to
+    field (the synthetic survey's sky noise is ~5x larger in z than in g), so the relative
+    noise of the bands must not define an object.
+    """
+    _check_batch(x, "per_band_noise")
+    lo, hi = float(sigma_range[0]), float(sigma_range[1])
+    if not 0.0 <= lo <= hi:
+        raise ValueError(f"per_band_noise sigma_range must satisfy 0 <= low <= high, got {sigma_range}")
+    dev = _device(x, generator)
+    n, b = x.shape[:2]
+    sigma = lo + (hi - lo) * torch.rand(n, b, 1, 1, generator=generator, device=dev)
+    noise = torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype)
+    return (x + (sigma * noise).to(x.device, x.dtype)).clamp_(0.0, 1.0)
+
+
+def random_affine(
+    x: torch.Tensor,
+    max_angle: float = 180.0,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    max_shift: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Rotate by an arbitrary angle, rescale and jitter-crop each stamp in one bilinear resampling.
+
+    Distribution: angle ``~ U(-max_angle, max_angle)`` degrees; log-uniform scale factor on
+    ``scale_range`` (>1 enlarges the galaxy, i.e. a tighter crop); centre offset
+    ``dx, dy ~ U(-max_shift, max_shift)`` pixels. Orientation on the sky is arbitrary; angular
+    size varies with distance by a factor of a few within a redshift bin (scale ~ 0.8-1.25
+    in Stein et al. 2021); catalogue centres are off by ~1 arcsec. One resampling for all
+    three keeps the interpolation blur to a single bilinear step; the corners are filled by
+    reflection, not zeros, so no artificial edge is introduced.
+    """
+    _check_batch(x, "random_affine")
+    lo, hi = float(scale_range[0]), float(scale_range[1])
+    if not 0 < lo <= hi:
+        raise ValueError(f"random_affine scale_range must satisfy 0 < low <= high, got {scale_range}")
+    n, _, h, w = x.shape
+    dev = _device(x, generator)
+    u = torch.rand(4, n, generator=generator, device=dev, dtype=torch.float64).to(x.device)
+    angle = torch.deg2rad((2 * u[0] - 1) * float(max_angle))
+    scale = torch.exp(torch.log(torch.tensor(lo, dtype=torch.float64)) + u[1] * math.log(hi / lo))
+    shift = (2 * u[2:] - 1) * float(max_shift)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin * h / w, sin * w / h, cos
+    theta[:, 0, 2], theta[:, 1, 2] = 2 * shift[0] / w, 2 * shift[1] / h
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def psf_blur(
+    x: torch.Tensor, sigma_range: tuple[float, float] = (0.0, 1.0), generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Convolve each stamp with a circular Gaussian of random width (worse seeing).
+
+    Distribution: ``sigma ~ U(sigma_range)`` pixels per stamp, the same for all bands.
+    Seeing varies between exposures (1.0-1.8 arcsec FWHM in SDSS, i.e. sigma of 1.1-1.9 px
+    at 0.396 arcsec/px); an extra blur of up to 1 px sigma broadens a 1.1 px PSF to 1.5 px,
+    within the survey's range, so a galaxy must embed alike under good and poor seeing.
+    """
+    _check_batch(x, "psf_blur")
+    lo, hi = float(sigma_range[0]), float(sigma_range[1])
+    if not 0.0 <= lo <= hi:
+        raise ValueError(f"psf_blur sigma_range must satisfy 0 <= low <= high, got {sigma_range}")
+    n, b, h, w = x.shape
+    sigma = (lo + (hi - lo) * torch.rand(n, generator=generator, device=_device(x, generator))).to(x.device)
+    radius = max(1, math.ceil(3 * hi))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kern = torch.exp(-(t.view(1, -1) ** 2) / (2 * sigma.clamp_min(1e-3).view(-1, 1).to(x.dtype) ** 2))
+    kern = kern / kern.sum(dim=1, keepdim=True)  # (n, k); sigma ~ 0 gives a delta
+    kern = kern.repeat_interleave(b, dim=0)  # one kernel per (stamp, band) channel
+    flat = F.pad(x.reshape(1, n * b, h, w), (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, kern.view(n * b, 1, 1, -1), groups=n * b)
+    flat = F.conv2d(flat, kern.view(n * b, 1, -1, 1), groups=n * b)
+    return flat.view(n, b, h, w)
+
+
+def redden(
+    x: torch.Tensor,
+    bands: tuple[str, ...],
+    max_ebv: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Dim each band as Galactic dust of a random colour excess would.
+
+    Distribution: ``E(B-V) ~ U(0, max_ebv)`` per stamp; band ``b`` is multiplied by
+    ``10 ** (-0.4 * R_b * E(B-V))`` with ``R_b`` from :data:`EXTINCTION_COEFFS`. Away from
+    the Galactic plane ``E(B-V)`` is below ~0.1 (Schlegel et al. 1998); foreground dust
+    changes colours and brightness but not what the galaxy is.
+    """
+    _check_batch(x, "redden")
+    if len(bands) != x.shape[1]:
+        raise ValueError(f"redden got {len(bands)} band names {bands} for stamps with {x.shape[1]} bands")
+    if max_ebv < 0:
+        raise ValueError(f"redden max_ebv must be >= 0, got {max_ebv}")
+    coeffs = torch.tensor([EXTINCTION_COEFFS.get(str(b).lower(), 2.5) for b in bands], dtype=x.dtype)
+    ebv = float(max_ebv) * torch.rand(x.shape[0], 1, generator=generator, device=_device(x, generator))
+    factor = 10.0 ** (-0.4 * ebv.to(x.device, x.dtype) * coeffs.to(x.device))
+    return x * factor.view(x.shape[0], x.shape[1], 1, 1)
+
+
+def band_dropout(x: torch.Tensor, p: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero one randomly chosen band of a stamp with probability ``p``.
+
+    Distribution: Bernoulli(``p``) per stamp, then a band uniform over the bands. Stamps with
+    a missing or masked band occur in every survey; the encoder should not depend on any
+    single band. Stamps with one band are left unchanged.
+    """
+    _check_batch(x, "band_dropout")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"band_dropout p must be in [0, 1], got {p}")
+    n, b = x.shape[:2]
+    dev = _device(x, generator)
+    drop = torch.rand(n, generator=generator, device=dev) < p
+    which = torch.randint(0, b, (n,), generator=generator, device=dev)
+    if b < 2:
+        return x.clone()
+    mask = torch.ones(n, b, dtype=x.dtype, device=dev)
+    mask[torch.arange(n, device=dev)[drop], which[drop]] = 0.0
+    return x * mask.to(x.device).view(n, b, 1, 1)
+
+
 @dataclass
 class GalaxyAugment:
-    """Compose flips, quarter turns, shifts and noise into one batch augmentation.
+    """Compose the augmentations into one batch augmentation, in a physical order.
+
+    Geometry first (shift, affine, flips, quarter turns), then the observation (PSF blur,
+    reddening, noise), then band dropout. Each step is skipped when its parameter disables it.
 
     Parameters
     ----------
@@ -127,10 +277,25 @@ class GalaxyAugment:
     rotate : bool
         Apply :func:`random_rot90`.
     max_shift : int
-        Largest shift in pixels for :func:`random_shift` (0 disables it).
+        Largest integer shift in pixels for :func:`random_shift` (0 disables it).
     noise_sigma : tuple of float
-        ``(low, high)`` of the noise level for :func:`gaussian_noise`
-        (``(0, 0)`` disables it).
+        ``(low, high)`` of the noise level for :func:`gaussian_noise` (``(0, 0)`` disables it).
+    max_angle : float
+        Arbitrary-angle rotation range of :func:`random_affine` in degrees (0 disables it).
+    scale_range : tuple of float
+        Size scaling of :func:`random_affine` (``(1, 1)`` disables it).
+    crop_jitter : float
+        Sub-pixel centre jitter of :func:`random_affine` in pixels (0 disables it).
+    blur_sigma : tuple of float
+        Extra PSF width range of :func:`psf_blur` in pixels (``(0, 0)`` disables it).
+    band_noise : tuple of float
+        Per-band noise level range of :func:`per_band_noise` (``(0, 0)`` disables it).
+    max_ebv : float
+        Largest colour excess of :func:`redden` (0 disables it).
+    bands : tuple of str
+        Band names (needed by :func:`redden`); default: no reddening coefficients known, 2.5 each.
+    band_drop : float
+        Probability of :func:`band_dropout` (0 disables it).
 
     Examples
     --------
@@ -145,16 +310,34 @@ class GalaxyAugment:
     rotate: bool = True
     max_shift: int = 4
     noise_sigma: tuple[float, float] = (0.0, 0.05)
+    max_angle: float = 0.0
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    crop_jitter: float = 0.0
+    blur_sigma: tuple[float, float] = (0.0, 0.0)
+    band_noise: tuple[float, float] = (0.0, 0.0)
+    max_ebv: float = 0.0
+    bands: tuple[str, ...] | None = None
+    band_drop: float = 0.0
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return an augmented copy of the batch ``x`` (same shape and dtype)."""
         _check_batch(x, "GalaxyAugment")
         if self.max_shift:
             x = random_shift(x, self.max_shift, generator)
+        if self.max_angle or self.crop_jitter or tuple(self.scale_range) != (1.0, 1.0):
+            x = random_affine(x, self.max_angle, self.scale_range, self.crop_jitter, generator)
         if self.flip:
             x = random_flip(x, generator)
         if self.rotate:
             x = random_rot90(x, generator)
+        if self.blur_sigma[1] > 0:
+            x = psf_blur(x, self.blur_sigma, generator)
+        if self.max_ebv > 0:
+            x = redden(x, tuple(self.bands or ("?",) * x.shape[1]), self.max_ebv, generator)
         if self.noise_sigma[1] > 0:
             x = gaussian_noise(x, self.noise_sigma, generator)
+        if self.band_noise[1] > 0:
+            x = per_band_noise(x, self.band_noise, generator)
+        if self.band_drop > 0:
+            x = band_dropout(x, self.band_drop, generator)
         return x

@@ -12,7 +12,7 @@ __all__ = ["ARCH_FIELDS", "TrainConfig"]
 
 #: Fields that fix the architecture or the input contract: a checkpoint can only be
 #: resumed by a config that agrees on all of them.
-ARCH_FIELDS = ("widths", "blocks", "stem_stride", "expander_dims", "bands", "stamp_size", "lupton")
+ARCH_FIELDS = ("widths", "blocks", "stem_stride", "expander_dims", "bands", "stamp_size", "lupton", "normalisation")
 
 
 @dataclass
@@ -26,9 +26,11 @@ class TrainConfig:
     batch_size : int
         Stamps per step (two augmented views each); capped at the number of stamps.
     lr : float
-        Peak AdamW learning rate, reached after the warm-up.
+        Peak learning rate, reached after the warm-up (VICReg with LARS: ``0.2 * batch_size / 256``).
     weight_decay : float
-        AdamW decoupled weight decay (not applied to biases and norm layers).
+        Weight decay (AdamW: decoupled; LARS: L2, paper 1e-6); not applied to biases and norm layers.
+    optimizer : str
+        ``"adamw"`` (default; robust at small batch sizes on CPU) or ``"lars"`` (the paper's).
     warmup_epochs : float
         Linear warm-up length from 0 to ``lr``; then cosine decay to ``lr * min_lr_ratio``.
     min_lr_ratio : float
@@ -45,6 +47,9 @@ class TrainConfig:
         Shift augmentation range in pixels.
     noise_sigma : tuple of float
         Range of the Gaussian-noise augmentation level.
+    max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, band_drop
+        The optional augmentations of :class:`~encoders.augment.GalaxyAugment` (all off by
+        default: they resample or dim pixels and cost CPU time).
     seed : int
         Seeds weights, shuffling and augmentations (each epoch is reproducible).
     bands : tuple of str
@@ -54,6 +59,9 @@ class TrainConfig:
     lupton : LuptonParams
         Normalisation applied to the stamps (recorded; :func:`train` takes stamps
         already normalised with it).
+    normalisation : str
+        ``"lupton"`` (fluxes) or ``"identity"`` (images already stretched to [0, 1], e.g. PNG
+        composites); recorded in the exported model.
     num_workers : int
         DataLoader worker processes fetching batches.
     max_steps : int or None
@@ -63,18 +71,26 @@ class TrainConfig:
     device : str
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda[:i]"``.
     precision : str
-        ``"auto"``, ``"bf16"`` or ``"fp32"``. ``"auto"`` uses bfloat16 autocast on CUDA and
+        ``"auto"``, ``"bf16"``, ``"fp16"`` (CUDA only, with gradient scaling) or ``"fp32"``.
+        ``"auto"`` uses bfloat16 autocast on CUDA and
         on CPUs with native bfloat16 (AVX512-BF16 / AMX), where it is ~2.5x faster than
         float32 for this network; otherwise float32. Weights, optimiser and the VICReg
         loss stay float32 either way.
     log_every : int
         Steps per ``metrics.jsonl`` window line.
+    diag_samples : int
+        Stamps (a fixed, evenly spaced subset) embedded after every epoch for the
+        diagnostics of :mod:`encoders.diagnostics` in ``metrics.jsonl``; 0 disables them.
+    keep_checkpoints : bool
+        Also keep a copy of the checkpoint of every epoch (and of the initial weights) as
+        ``checkpoints/epoch_XXX.pt``, for studies across training.
     """
 
     epochs: int = 8
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    optimizer: str = "adamw"
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
     grad_clip: float = 5.0
@@ -87,19 +103,31 @@ class TrainConfig:
     cov_coeff: float = 1.0
     max_shift: int = 4
     noise_sigma: tuple[float, float] = (0.0, 0.05)
+    max_angle: float = 0.0
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    crop_jitter: float = 0.0
+    blur_sigma: tuple[float, float] = (0.0, 0.0)
+    band_noise: tuple[float, float] = (0.0, 0.0)
+    max_ebv: float = 0.0
+    band_drop: float = 0.0
     seed: int = 0
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
     stamp_size: int = 64
     lupton: LuptonParams = field(default_factory=LuptonParams)
+    normalisation: str = "lupton"
     num_workers: int = 0
     max_steps: int | None = None
     threads: int | None = None
     device: str = "auto"
     precision: str = "auto"
     log_every: int = 10
+    diag_samples: int = 1024
+    keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("widths", "blocks", "expander_dims", "noise_sigma", "bands"):
+        tuples = ("widths", "blocks", "expander_dims", "noise_sigma", "bands", "scale_range", "blur_sigma")
+        tuples += ("band_noise",)
+        for name in tuples:
             setattr(self, name, tuple(getattr(self, name)))
         self.bands = tuple(str(b) for b in self.bands)
         if isinstance(self.lupton, Mapping):
@@ -113,8 +141,22 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_steps must be >= 1 or None, got {self.max_steps!r}")
         if not self.bands:
             raise ValueError("TrainConfig.bands must name at least one band")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"TrainConfig.precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}")
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"TrainConfig.precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {self.precision!r}")
+        if self.optimizer not in ("adamw", "lars"):
+            raise ValueError(f"TrainConfig.optimizer must be 'adamw' or 'lars', got {self.optimizer!r}")
+        if self.normalisation not in ("lupton", "identity"):
+            raise ValueError(f"TrainConfig.normalisation must be 'lupton' or 'identity', got {self.normalisation!r}")
+
+    def augment(self) -> Any:
+        """The :class:`~encoders.augment.GalaxyAugment` this config describes (imports torch)."""
+        from encoders.augment import GalaxyAugment
+
+        return GalaxyAugment(
+            max_shift=self.max_shift, noise_sigma=self.noise_sigma, max_angle=self.max_angle,
+            scale_range=self.scale_range, crop_jitter=self.crop_jitter, blur_sigma=self.blur_sigma,
+            band_noise=self.band_noise, max_ebv=self.max_ebv, bands=self.bands, band_drop=self.band_drop,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/``torch.load(weights_only=True)``-safe values."""

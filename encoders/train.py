@@ -7,18 +7,27 @@ A run directory holds everything about a run (after facebookresearch/vicreg):
   per epoch (``"scope": "epoch"``) with ``epoch`` (0-based index of the epoch being
   trained), ``step`` (optimiser steps so far), the mean ``loss, inv, var, cov`` over
   the window, ``lr``, ``seconds`` (cumulative compute time of the run) and ``stamps_per_s``;
+  epoch lines (and one ``"scope": "init"`` line before the first step) add the
+  diagnostics of :func:`encoders.diagnostics.quality_report` of the backbone's
+  L2-normalised output on a fixed subset of the stamps (``std_mean``, ``rankme``,
+  ``tpcf`` ... and, when labels are given, ``knn_acc`` and ``davies_bouldin``);
 * ``checkpoint.pt`` model, expander and optimizer state, ``epoch`` (completed
   epochs), ``step`` and the config as plain values, written atomically after every
-  epoch. :func:`train` resumes from it automatically.
+  epoch (and ``checkpoints/epoch_XXX.pt`` copies with ``keep_checkpoints``).
+  :func:`train` resumes from it automatically; everything loads with ``weights_only=True``.
+
+Under ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1) :func:`train` runs data-parallel
+(DDP; NCCL on GPUs, gloo on CPU): each process takes ``batch_size / N`` stamps of every
+global batch, and the variance and covariance terms see the embeddings of all processes,
+gathered with gradients as in VICReg's reference code. Rank 0 writes the run directory.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,54 +36,49 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.augment import GalaxyAugment
 from encoders.backbone import ResNetEncoder
 from encoders.config import ARCH_FIELDS, TrainConfig
+from encoders.data import ArraySource, StampSource, TwoViewBatches, epoch_keys
+from encoders.optim import lr_at, make_optimizer
 from encoders.stamps import load_stamps
-from encoders.vicreg import Expander, vicreg_loss
+from encoders.vicreg import Expander, covariance_loss, invariance_loss, variance_loss
 
-__all__ = ["TrainConfig", "load_backbone", "load_stamps", "train"]
+__all__ = ["TrainConfig", "embed_backbone", "load_backbone", "load_stamps", "train"]
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def _check_stamps(stamps: np.ndarray, config: TrainConfig) -> None:
-    if not isinstance(stamps, np.ndarray) or stamps.ndim != 4:
-        raise ValueError(
-            f"train expects normalised stamps as a numpy array (N, B, H, W), got "
-            f"{type(stamps).__name__} of shape {getattr(stamps, 'shape', None)}"
-        )
-    n, b, h, w = stamps.shape
+def _check_source(source: StampSource, config: TrainConfig) -> None:
+    b, h, w = source.shape
     if b != len(config.bands):
         raise ValueError(f"stamps have {b} bands but config.bands is {config.bands} ({len(config.bands)})")
     if (h, w) != (config.stamp_size, config.stamp_size):
         raise ValueError(f"stamps are {h}x{w} pixels but config.stamp_size is {config.stamp_size}")
-    if n < 2:
-        raise ValueError(f"train needs at least 2 stamps (VICReg uses batch statistics), got {n}")
+    if len(source) < 2:
+        raise ValueError(f"train needs at least 2 stamps (VICReg uses batch statistics), got {len(source)}")
+
+
+def _as_source(stamps: np.ndarray | StampSource) -> StampSource:
+    if isinstance(stamps, np.ndarray):
+        if stamps.ndim != 4:
+            raise ValueError(
+                f"train expects normalised stamps as a numpy array (N, B, H, W) or a stamp source, "
+                f"got an array of shape {stamps.shape}"
+            )
+        return ArraySource(np.ascontiguousarray(stamps, dtype=np.float32))
+    if not all(hasattr(stamps, a) for a in ("get", "shape", "__len__")):
+        raise ValueError(
+            f"train expects normalised stamps as a numpy array (N, B, H, W) or a stamp source, "
+            f"got {type(stamps).__name__} of shape {getattr(stamps, 'shape', None)}"
+        )
+    return stamps
 
 
 def _build(config: TrainConfig) -> tuple[ResNetEncoder, Expander]:
     model = ResNetEncoder(len(config.bands), config.widths, config.blocks, config.stem_stride)
     return model, Expander(model.out_dim, config.expander_dims)
-
-
-def _param_groups(modules: Iterable[nn.Module], weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for module in modules:
-        for param in module.parameters():
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _lr_at(step: int, total: int, warmup: int, config: TrainConfig) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr * min_lr_ratio``."""
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = config.lr * config.min_lr_ratio
-    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -95,28 +99,19 @@ def _resolve_runtime(config: TrainConfig) -> TrainConfig:
     device = config.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     precision = config.precision
     if precision == "auto":
         precision = "bf16" if device.startswith("cuda") or _cpu_has_bf16() else "fp32"
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise ValueError(f"TrainConfig.precision='fp16' needs a CUDA device, got device {device!r}")
     return replace(config, device=device, precision=precision)
 
 
 def _write_config(run_dir: Path, config: TrainConfig) -> None:
     text = json.dumps(config.to_dict(), indent=2) + "\n"
     _atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(text))
-
-
-class _BatchDataset(torch.utils.data.Dataset):
-    """Indexable by a list of indices, so one fetch returns a whole batch."""
-
-    def __init__(self, stamps: np.ndarray) -> None:
-        self.stamps = stamps
-
-    def __len__(self) -> int:
-        return len(self.stamps)
-
-    def __getitem__(self, idx: list[int]) -> torch.Tensor:
-        return torch.from_numpy(self.stamps[np.sort(np.asarray(idx))])
 
 
 def _resume(
@@ -136,14 +131,55 @@ def _resume(
     return int(ckpt["epoch"]), int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
 
 
-def train(stamps: np.ndarray, run_dir: str | Path, config: TrainConfig | None = None, progress: bool = True) -> Path:
+@torch.no_grad()
+def embed_backbone(
+    model: nn.Module, stamps: np.ndarray | StampSource, batch_size: int = 256, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """L2-normalised backbone features of normalised stamps (the served representation), eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A backbone (e.g. from :func:`load_backbone`); its train/eval mode is restored afterwards.
+    stamps : numpy.ndarray or StampSource
+        ``(N, B, H, W)`` normalised stamps, or a source of them.
+    batch_size : int
+        Stamps per forward pass.
+    device : str or torch.device
+        Where to run.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, D)`` with rows of unit norm.
+    """
+    source = _as_source(stamps)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(source), batch_size):
+        x = torch.from_numpy(source.get(list(range(start, min(start + batch_size, len(source))))))
+        out.append(nn.functional.normalize(model(x.to(device)).float(), dim=1).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, getattr(model, "out_dim", 0)), np.float32)
+
+
+def train(
+    stamps: np.ndarray | StampSource,
+    run_dir: str | Path,
+    config: TrainConfig | None = None,
+    progress: bool = True,
+    labels: Sequence[Any] | None = None,
+) -> Path:
     """Train a ResNet encoder with VICReg on normalised stamps.
 
     Parameters
     ----------
-    stamps : numpy.ndarray
+    stamps : numpy.ndarray or StampSource
         float32 ``(N, n_bands, stamp_size, stamp_size)`` stamps already normalised
-        with ``config.lupton`` (see :func:`load_stamps`).
+        with ``config.lupton`` (see :func:`load_stamps`), or a
+        :class:`~encoders.data.StampSource` that reads them on demand (e.g.
+        :class:`~encoders.data.FileSource`, for data larger than RAM).
     run_dir : str or Path
         Run directory (created if needed). If it holds ``checkpoint.pt`` training
         resumes from it and continues to ``config.epochs``.
@@ -151,6 +187,9 @@ def train(stamps: np.ndarray, run_dir: str | Path, config: TrainConfig | None = 
         The run's configuration (default ``TrainConfig()``).
     progress : bool
         Show a tqdm progress bar with the loss.
+    labels : sequence, optional
+        One class label per stamp (never used for training): adds kNN accuracy and the
+        Davies-Bouldin index to the per-epoch diagnostics.
 
     Returns
     -------
@@ -167,32 +206,98 @@ def train(stamps: np.ndarray, run_dir: str | Path, config: TrainConfig | None = 
 
     Notes
     -----
-    Each step draws two augmented views (:class:`~encoders.augment.GalaxyAugment`)
-    of a batch, embeds each with backbone + expander and minimises
-    :func:`~encoders.vicreg.vicreg_loss` with AdamW, linear warm-up, cosine decay and
-    gradient-norm clipping. Shuffling and augmentation of epoch ``e`` are seeded by
-    ``(seed, e)``, so a resumed run sees the same data order as an uninterrupted one.
-    A run stopped mid-epoch by ``max_steps`` saves the step count but replays that
-    epoch from its start when resumed.
+    Each step draws two augmented views (:class:`~encoders.augment.GalaxyAugment`, in the
+    DataLoader's ``num_workers`` processes) of a batch, embeds each with backbone + expander
+    and minimises the VICReg loss (:mod:`encoders.vicreg`) with AdamW or LARS, linear
+    warm-up, cosine decay and gradient-norm clipping. Shuffling and augmentation of batch
+    ``b`` of epoch ``e`` are seeded by ``(seed, e, b)``, so a resumed run sees the same data
+    as an uninterrupted one. A run stopped mid-epoch by ``max_steps`` saves the step count
+    but replays that epoch from its start when resumed.
     """
     config = TrainConfig() if config is None else config
-    _check_stamps(stamps, config)
+    source = _as_source(stamps)
+    _check_source(source, config)
+    if labels is not None and len(labels) != len(source):
+        raise ValueError(f"train got {len(labels)} labels for {len(source)} stamps")
     config = _resolve_runtime(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
+    started = _init_distributed(config)
     try:
-        _train(np.ascontiguousarray(stamps, dtype=np.float32), run_dir, config, progress)
+        _train(source, run_dir, config, progress, None if labels is None else np.asarray(labels))
     finally:
         torch.set_num_threads(previous_threads)
+        if started:
+            torch.distributed.destroy_process_group()
     return run_dir
 
 
-def _train(stamps: np.ndarray, run_dir: Path, config: TrainConfig, progress: bool) -> None:
+class _TwoViews(nn.Module):
+    """Backbone + expander applied to each view separately (batch-norm statistics per view, as in the paper)."""
+
+    def __init__(self, backbone: nn.Module, expander: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.expander = backbone, expander
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.expander(self.backbone(a)), self.expander(self.backbone(b))
+
+
+def _init_distributed(config: TrainConfig) -> bool:
+    """Join the process group torchrun describes (if any); True when this call created it."""
+    dist = torch.distributed
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    if config.device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(config.device))
+    dist.init_process_group(backend="nccl" if config.device.startswith("cuda") else "gloo")
+    return True
+
+
+def _world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(z: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``z`` over all processes, with gradients flowing back to each (FullGatherLayer)."""
+    if _world()[1] == 1:
+        return z
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(z), dim=0)
+
+
+def _vicreg(z_a: torch.Tensor, z_b: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, ...]:
+    """VICReg terms: invariance on the local batch, variance and covariance on the gathered one."""
+    inv = invariance_loss(z_a, z_b)
+    g_a, g_b = _gather(z_a), _gather(z_b)
+    var = variance_loss(g_a) / 2 + variance_loss(g_b) / 2
+    cov = covariance_loss(g_a) + covariance_loss(g_b)
+    return config.sim_coeff * inv + config.std_coeff * var + config.cov_coeff * cov, inv, var, cov
+
+
+def _diagnostics(model: nn.Module, source: StampSource, labels: np.ndarray | None, config: TrainConfig) -> dict:
+    from encoders.diagnostics import quality_report
+
+    if config.diag_samples <= 0 or len(source) < 3:
+        return {}
+    idx = np.unique(np.linspace(0, len(source) - 1, min(config.diag_samples, len(source))).astype(int))
+    z = embed_backbone(model, ArraySource(source.get(idx.tolist())), device=config.device)
+    report = quality_report(z, None if labels is None else labels[idx], seed=config.seed)
+    return {k: v for k, v in report.items() if k not in ("n", "dim")}
+
+
+def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bool, labels: np.ndarray | None) -> None:
     """The training loop of :func:`train` (arguments already validated)."""
     from tqdm.auto import tqdm
 
+    rank, world = _world()
+    main = rank == 0
     device = torch.device(config.device)
     # channels-last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels.
     memory_format = torch.channels_last
@@ -201,73 +306,91 @@ def _train(stamps: np.ndarray, run_dir: Path, config: TrainConfig, progress: boo
     model, expander = _build(config)
     model.to(device, memory_format=memory_format)
     expander.to(device)
-    # fused=True: one kernel for all parameters instead of a Python loop over them.
-    opt = torch.optim.AdamW(_param_groups((model, expander), config.weight_decay), lr=config.lr, fused=True)
+    fused = device.type == "cuda" or world == 1
+    opt = make_optimizer(config.optimizer, (model, expander), config.lr, config.weight_decay, fused=fused)
     ckpt_path = run_dir / CHECKPOINT_FILE
     epoch, step, seconds = 0, 0, 0.0
     if ckpt_path.exists():
         epoch, step, seconds = _resume(ckpt_path, config, model, expander, opt)
-    _write_config(run_dir, config)
+    net: nn.Module = _TwoViews(model, expander)
+    if world > 1:
+        if device.type == "cuda":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if main:
+        _write_config(run_dir, config)
+        if config.keep_checkpoints and step == 0:
+            _save_checkpoint(run_dir / "checkpoints" / "epoch_000.pt", model, expander, opt, 0, 0, 0.0, config)
 
-    n = len(stamps)
+    n = len(source)
     batch = min(config.batch_size, n)
+    if batch % world:
+        raise ValueError(f"TrainConfig.batch_size={batch} must be divisible by the {world} processes")
     steps_per_epoch = n // batch
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
-    augment = GalaxyAugment(max_shift=config.max_shift, noise_sigma=config.noise_sigma)
-    dataset = _BatchDataset(stamps)
+    dataset = TwoViewBatches(source, config.augment(), config.seed)
     params = [p for m in (model, expander) for p in m.parameters()]
-    model.train()
-    expander.train()
+    scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+    amp_dtype = torch.float16 if config.precision == "fp16" else torch.bfloat16
+    net.train()
 
-    bar = tqdm(total=total, initial=min(step, total), desc="train", unit="step", disable=not progress)
-    with open(run_dir / METRICS_FILE, "a") as metrics:
+    bar = tqdm(total=total, initial=min(step, total), desc="train", unit="step", disable=not (progress and main))
+    metrics = open(run_dir / METRICS_FILE, "a") if main else None  # noqa: SIM115 - closed below
 
-        def log(scope: str, sums: np.ndarray, count: int, t_start: float, lr: float) -> None:
-            mean = sums / max(count, 1)
-            elapsed = time.perf_counter() - t_start
-            record = {
-                "scope": scope, "epoch": epoch, "step": step, "loss": float(mean[0]),
-                "inv": float(mean[1]), "var": float(mean[2]), "cov": float(mean[3]), "lr": lr,
-                "seconds": round(seconds, 3), "stamps_per_s": round(count * batch / max(elapsed, 1e-9), 2),
-            }  # fmt: skip
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
+    def log(scope: str, sums: np.ndarray, count: int, t_start: float, lr: float, extra: dict | None = None) -> None:
+        if metrics is None:
+            return
+        mean = sums / max(count, 1)
+        elapsed = time.perf_counter() - t_start
+        record = {
+            "scope": scope, "epoch": epoch, "step": step, "loss": float(mean[0]),
+            "inv": float(mean[1]), "var": float(mean[2]), "cov": float(mean[3]), "lr": lr,
+            "seconds": round(seconds, 3), "stamps_per_s": round(count * batch / max(elapsed, 1e-9), 2),
+            **(extra or {}),
+        }  # fmt: skip
+        metrics.write(json.dumps(record) + "\n")
+        metrics.flush()
 
+    try:
+        if main and step == 0 and total > 0:
+            diag = _diagnostics(model, source, labels, config)
+            if diag:
+                metrics.write(json.dumps({"scope": "init", "epoch": -1, "step": 0, **diag}) + "\n")
         while epoch < config.epochs and step < total:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-            sampler = torch.utils.data.BatchSampler(order.tolist(), batch, drop_last=True)
+            keys = epoch_keys(n, batch, epoch, config.seed, rank, world)
             loader = torch.utils.data.DataLoader(
-                dataset, sampler=sampler, batch_size=None, num_workers=config.num_workers
-            )
-            gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 1)
+                dataset, sampler=keys, batch_size=None, num_workers=config.num_workers,
+                worker_init_fn=_worker_init if config.num_workers else None,
+            )  # fmt: skip
             epoch_sums, window_sums = np.zeros(4), np.zeros(4)
             epoch_count = window_count = 0
             epoch_t0 = window_t0 = time.perf_counter()
             lr = config.lr
-            for x in loader:
+            for view_a, view_b in loader:
                 if step >= total:
                     break
                 t0 = time.perf_counter()
-                lr = _lr_at(step, total, warmup, config)
+                lr = lr_at(step, total, warmup, config.lr, config.min_lr_ratio)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                view_a = augment(x, gen).to(device, memory_format=memory_format)
-                view_b = augment(x, gen).to(device, memory_format=memory_format)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                    z_a, z_b = expander(model(view_a)), expander(model(view_b))
-                loss, inv, var, cov = vicreg_loss(
-                    z_a.float(), z_b.float(), config.sim_coeff, config.std_coeff, config.cov_coeff
-                )
+                view_a = view_a.to(device, memory_format=memory_format)
+                view_b = view_b.to(device, memory_format=memory_format)
+                enabled = config.precision in ("bf16", "fp16")
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=enabled):
+                    z_a, z_b = net(view_a, view_b)
+                loss, inv, var, cov = _vicreg(z_a.float(), z_b.float(), config)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"VICReg loss is {loss.item()} at step {step} of run {run_dir}")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if config.grad_clip > 0:
+                    scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(params, config.grad_clip)
-                opt.step()
+                scaler.step(opt)
+                scaler.update()
                 step += 1
                 seconds += time.perf_counter() - t0
                 values = np.array([loss.item(), inv.item(), var.item(), cov.item()])
@@ -282,11 +405,24 @@ def _train(stamps: np.ndarray, run_dir: Path, config: TrainConfig, progress: boo
                     window_sums[:] = 0
                     window_count = 0
                     window_t0 = time.perf_counter()
-            log("epoch", epoch_sums, epoch_count, epoch_t0, lr)
-            if epoch_count == steps_per_epoch:
+            complete = epoch_count == steps_per_epoch
+            diag = _diagnostics(model, source, labels, config) if main and complete else {}
+            log("epoch", epoch_sums, epoch_count, epoch_t0, lr, diag)
+            if complete:
                 epoch += 1
-            _save_checkpoint(ckpt_path, model, expander, opt, epoch, step, seconds, config)
-    bar.close()
+            if main:
+                _save_checkpoint(ckpt_path, model, expander, opt, epoch, step, seconds, config)
+                if config.keep_checkpoints and complete:
+                    kept = run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt"
+                    _save_checkpoint(kept, model, expander, opt, epoch, step, seconds, config)
+    finally:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # workers augment; the main process keeps the cores for the network
 
 
 def _save_checkpoint(
@@ -308,6 +444,7 @@ def _save_checkpoint(
         "seconds": seconds,
         "config": config.to_dict(),
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, lambda p: torch.save(state, p))
 
 
@@ -317,7 +454,8 @@ def load_backbone(run_dir: str | Path) -> tuple[ResNetEncoder, TrainConfig]:
     Parameters
     ----------
     run_dir : str or Path
-        A run directory written by :func:`train`.
+        A run directory written by :func:`train`, or one checkpoint file (e.g. a kept
+        ``checkpoints/epoch_XXX.pt``).
 
     Returns
     -------
@@ -328,7 +466,8 @@ def load_backbone(run_dir: str | Path) -> tuple[ResNetEncoder, TrainConfig]:
     FileNotFoundError
         If ``run_dir`` holds no ``checkpoint.pt``.
     """
-    path = Path(run_dir) / CHECKPOINT_FILE
+    path = Path(run_dir)
+    path = path if path.is_file() else path / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {CHECKPOINT_FILE} in run directory {run_dir}: train it first")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)

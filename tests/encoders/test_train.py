@@ -28,8 +28,11 @@ def test_run_directory_contents(trained_run: Path, tiny_config: dict) -> None:
     assert set(ckpt) >= {"model", "expander", "optimizer", "epoch", "step", "config"}
     assert (ckpt["epoch"], ckpt["step"]) == (1, 2)  # 16 stamps / batch 8
     lines = _metrics(trained_run)
-    assert [m["scope"] for m in lines] == ["window", "window", "epoch"]
-    for m in lines:
+    assert [m["scope"] for m in lines] == ["init", "window", "window", "epoch"]
+    for key in ("std_mean", "std_min", "collapsed_frac", "rankme", "tpcf", "tpcf_spread"):
+        assert np.isfinite(lines[0][key]) and np.isfinite(lines[-1][key])
+    assert "knn_acc" not in lines[-1]  # no labels given
+    for m in lines[1:]:
         assert {"epoch", "step", "loss", "inv", "var", "cov", "lr", "seconds"} <= set(m)
         assert np.isfinite(m["loss"])
         assert m["loss"] == pytest.approx(25 * m["inv"] + 25 * m["var"] + m["cov"], rel=1e-4)
