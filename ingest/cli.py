@@ -58,6 +58,7 @@ def _ingest(args: argparse.Namespace) -> int:
             images_key=args.images_key,
             objid_key=args.objid_key,
             max_nan_fraction=args.max_nan_fraction,
+            fit=args.fit,
             reembed=args.reembed,
             refresh=args.refresh,
             intra_op_threads=args.threads,
@@ -112,6 +113,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")
     g.add_argument("--frames", type=Path, nargs="+", default=None, help="survey frames with WCS to cut stamps from")
     g.add_argument("--cutout-size", type=int, default=None, help="cutout side in pixels (default: the model's)")
+    g.add_argument(
+        "--fit", choices=("none", "crop", "bin"), default="none", help="larger stamps: central crop or block mean"
+    )
     g.add_argument("--images-key", default="images", help="image dataset in HDF5/NPZ files (default images)")
     g.add_argument("--objid-key", default="objid", help="objid dataset in HDF5/NPZ files (default objid)")
     g = p.add_argument_group("catalogue, validation and safety")

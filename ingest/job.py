@@ -174,6 +174,7 @@ def ingest(
     images_key: str = "images",
     objid_key: str = "objid",
     max_nan_fraction: float = MAX_NAN_FRACTION,
+    fit: str = "none",
     reembed: bool = False,
     refresh: bool = False,
     intra_op_threads: int | None = None,
@@ -214,6 +215,8 @@ def ingest(
         Dataset names in HDF5/NPZ inputs.
     max_nan_fraction : float
         Stamps with a larger fraction of NaN pixels are quarantined.
+    fit : {"none", "crop", "bin"}
+        Bring larger stamps to the model's size by central crop or block averaging (default: quarantine).
     reembed : bool
         Allow a table holding another model's embeddings: every input stamp is embedded with this
         model and rows of other models left without a stamp are removed, so the table never mixes models.
@@ -259,6 +262,7 @@ def ingest(
         tuple(bands) if bands else None,
         images_key,
         max_nan_fraction,
+        fit,
     )
     _register(db, model, embedder)
     done = np.empty(0, np.int64) if refresh else existing_objids(db, embedder.model_id)

@@ -26,9 +26,20 @@ from encoders.stamps import Stamp, StampError
 from ingest.readers import Item, load_item
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
 
-__all__ = ["MAX_NAN_FRACTION", "Prefetcher", "Prepared", "Spec", "prepare", "rows_table", "validate"]
+__all__ = [
+    "FITS",
+    "MAX_NAN_FRACTION",
+    "Prefetcher",
+    "Prepared",
+    "Spec",
+    "fit_size",
+    "prepare",
+    "rows_table",
+    "validate",
+]
 
 MAX_NAN_FRACTION = 0.2
+FITS = ("none", "crop", "bin")
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,9 @@ class Spec:
         Image dataset of HDF5/NPZ inputs.
     max_nan_fraction : float
         Stamps with more non-finite pixels than this are quarantined.
+    fit : {"none", "crop", "bin"}
+        How a stamp larger than the model's is brought to its size: not at all (quarantined),
+        by a central crop, or by averaging ``k x k`` pixel blocks when the side is ``k`` times the model's.
     """
 
     bands: tuple[str, ...]
@@ -57,6 +71,26 @@ class Spec:
     user_bands: tuple[str, ...] | None = None
     images_key: str = "images"
     max_nan_fraction: float = MAX_NAN_FRACTION
+    fit: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+
+
+def fit_size(data: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Bring a ``(B, H, W)`` cube to ``(B, size, size)`` by central crop or block averaging (see :class:`Spec`).
+
+    Cubes it cannot fit (smaller, or not an integer multiple for ``"bin"``) come back unchanged.
+    """
+    _, h, w = data.shape
+    if mode == "crop" and h >= size and w >= size:
+        top, left = (h - size) // 2, (w - size) // 2
+        return np.ascontiguousarray(data[:, top : top + size, left : left + size])
+    if mode == "bin" and h == w and h % size == 0 and h > size:
+        k = h // size
+        return data.reshape(data.shape[0], size, k, size, k).mean(axis=(2, 4), dtype=np.float32)
+    return data
 
 
 @dataclass
@@ -130,6 +164,8 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
         objid = item.objid
         try:
             objid, stamp = load_item(item, spec.user_bands, spec.images_key)
+            if spec.fit != "none":
+                stamp.data = fit_size(stamp.data, spec.stamp_size, spec.fit)
             reason = validate(stamp, spec)
         except (StampError, OSError, ValueError) as err:
             reason = str(err)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -189,12 +190,14 @@ def _frame_bands(frames: Sequence[Path]) -> dict[str, list[tuple[str, int]]]:
 @lru_cache(maxsize=32)
 def _frame(path: str, plane: int) -> tuple[np.ndarray, Any]:
     from astropy.io import fits
-    from astropy.wcs import WCS
+    from astropy.wcs import WCS, FITSFixedWarning
 
     with fits.open(path, memmap=False) as hdul:
         hdu = next(h for h in hdul if getattr(h, "data", None) is not None)
         data = np.asarray(hdu.data, dtype=np.float32)
-        wcs = WCS(hdu.header).celestial
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)  # astropy reports header fixes it made itself
+            wcs = WCS(hdu.header).celestial
     return (data[plane] if data.ndim == 3 else data), wcs
 
 

@@ -1,0 +1,162 @@
+"""Every stamp format through the real ingest job: real DECaLS PNGs, the real Legacy Survey cube cut from a frame,
+per-band FITS, HDF5 and NPY arrays."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import onnx
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from onnx import TensorProto, helper, numpy_helper
+
+from encoders.embedder import OnnxEmbedder
+from encoders.stamps import read_stamp
+from ingest.catalogue import read_catalogue
+from ingest.job import ingest
+from ingest.readers import discover, load_item, objid_from_name, radec_from_iau
+from ssald_index.store import ObjectStore, read_quarantine
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared/data/real"
+RINGS = REAL / "decals_rings"
+CUBE = REAL / "legacysurvey_fits/legacysurvey_dr9_grz_357.9087-54.8817.fits"
+
+
+def _linear_model(path: Path, bands: str, size: int, dim: int = 16, stretch: float = 0.5) -> Path:
+    """A real ONNX model (random projection + L2 norm) with the SSALD preprocessing contract in its metadata."""
+    n_in = len(bands.split(",")) * size * size
+    weights = np.random.default_rng(0).normal(size=(n_in, dim)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["stamps"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "w"], ["proj"]),
+            helper.make_node("LpNormalization", ["proj"], ["embedding"], axis=1, p=2),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("stamps", TensorProto.FLOAT, ["N", len(bands.split(",")), size, size])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", dim])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    meta = dict(bands=bands, stamp_size=str(size), lupton_q="8", lupton_stretch=str(stretch), lupton_minimum="0")
+    helper.set_model_props(model, {**meta, "embedding_dim": str(dim), "model_id": f"linear-{bands}-{size}"})
+    onnx.save(model, path)
+    return path
+
+
+def test_iau_names_give_radec_and_stable_objids():
+    ra, dec = radec_from_iau("J001240.06-000210.4")
+    assert ra == pytest.approx(15 * (12 / 60 + 40.06 / 3600)) and dec == pytest.approx(-(2 / 60 + 10.4 / 3600))
+    assert radec_from_iau("1237645942905700478") is None
+    assert objid_from_name("J001240.06-000210.4") == objid_from_name("J001240.06-000210.4") > 0
+
+
+def test_real_decals_pngs_with_labels_catalogue(tmp_path):
+    model = _linear_model(tmp_path / "grz.onnx", "g,r,z", 64)
+    summary = ingest(RINGS, model, tmp_path / "db", catalogue=RINGS / "labels.csv", fit="bin", progress=False)
+    assert summary.ingested == 170 and summary.quarantined == 0
+    assert summary.without_catalogue_row == 0 and summary.catalogue_rows_without_stamp == 0
+    name = "J011854.30+042022.9"
+    row = ObjectStore.open(tmp_path / "db").get(objid_from_name(name), with_embedding=True)
+    assert (row["ra"], row["dec"]) == pytest.approx(radec_from_iau(name))
+    assert row["bands"] == "g,r,z" and row["source"].endswith(f"{name}.png")
+    cube = read_stamp(RINGS / f"{name}.png").data.reshape(3, 64, 2, 64, 2).mean(axis=(2, 4))
+    assert np.allclose(row["embedding"], OnnxEmbedder(model).embed_raw(cube)[0], atol=1e-5)
+    # without --fit the 128-pixel PNGs do not fit the 64-pixel model: quarantined, exit would be non-zero
+    small = tmp_path / "two"
+    small.mkdir()
+    for p in sorted(RINGS.glob("*.png"))[:2]:
+        shutil.copy(p, small / p.name)
+    bad = ingest(small, model, tmp_path / "db2", progress=False)
+    assert bad.ingested == 0 and bad.quarantined == 2 and "(3, 128, 128)" in next(iter(bad.reasons))
+
+
+def test_real_legacy_survey_frame_cut_at_catalogue_positions(tmp_path):
+    model = _linear_model(tmp_path / "grz.onnx", "g,r,z", 64)
+    cat = tmp_path / "cat.csv"
+    with open(cat, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["objID", "RA", "DEC", "specObjID", "Z", "zErr", "CLASS", "subClass", "bptclass"])
+        writer.writerow([1, 357.9087, -54.8817, 99, 0.05, 0.001, "GALAXY", "STARFORMING", "star-forming"])
+        writer.writerow([2, 357.9087 + 0.004 / np.cos(np.radians(54.8817)), -54.8817, 0, "", "", "", "", ""])
+        writer.writerow([3, 10.0, 10.0, 0, "", "", "", "", ""])  # off the frame
+    summary = ingest(None, model, tmp_path / "db", catalogue=cat, frames=[CUBE], progress=False)
+    assert summary.ingested == 2 and summary.quarantined == 1
+    assert "no frame in band 'g' covers" in read_quarantine(tmp_path / "db").column("reason")[0].as_py()
+    store = ObjectStore.open(tmp_path / "db")
+    row = store.get(1, with_embedding=True)
+    assert row["z"] == pytest.approx(0.05) and row["spec_class"] == "GALAXY" and row["bpt_class"] == "star-forming"
+    assert row["specobjid"] == 99 and store.get(2)["specobjid"] is None
+    centre = fits.getdata(CUBE).astype(np.float32)[:, 96:160, 96:160]  # CRPIX 128.5: pixels 96..159 around the centre
+    assert np.allclose(row["embedding"], OnnxEmbedder(model).embed_raw(centre)[0], atol=1e-5)
+
+
+def test_per_band_fits_hdf5_and_npy_arrays_give_the_same_embeddings(survey, tiny_model, tmp_path):
+    paths = sorted((survey / "stamps").glob("*.fits"))[:6]
+    cubes = np.stack([read_stamp(p).data for p in paths])
+    objids = np.array([fits.getheader(p)["OBJID"] for p in paths], np.int64)
+    per_band = tmp_path / "per_band"
+    per_band.mkdir()
+    for objid, cube in zip(objids[:5], cubes):
+        for band, plane in zip("ugriz", cube):
+            fits.writeto(per_band / f"{objid}_{band}.fits", plane, fits.Header({"FILTER": band, "OBJID": int(objid)}))
+    (per_band / f"{objids[5]}_u.fits").write_bytes((per_band / f"{objids[0]}_u.fits").read_bytes())  # bands missing
+    h5 = tmp_path / "stamps.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("images", data=cubes)
+        f["images"].attrs["bands"] = "u,g,r,i,z"
+        f.create_dataset("objid", data=objids)
+    npy = tmp_path / "cubes.npy"
+    np.save(npy, cubes)
+    np.save(tmp_path / "cubes_objid.npy", objids)
+
+    tables = {}
+    for name, data, extra in (
+        ("files", survey, {}),
+        ("per_band", per_band, {"band_pattern": "{objid}_{band}.fits"}),
+        ("hdf5", h5, {}),
+        ("npy", npy, {}),
+    ):
+        db = tmp_path / f"db_{name}"
+        summary = ingest(data, tiny_model, db, progress=False, **extra)
+        table = ObjectStore.open(db).table.to_arrow().sort_by("objid")
+        tables[name] = {o: e for o, e in zip(table.column("objid").to_pylist(), table.column("embedding").to_pylist())}
+        if name == "per_band":
+            assert summary.ingested == 5 and summary.quarantined == 1
+            assert "no file for band 'g'" in read_quarantine(db).column("reason")[0].as_py()
+        elif name != "files":
+            assert summary.ingested == 6 and summary.quarantined == 0
+    for name in ("per_band", "hdf5", "npy"):
+        for objid, embedding in tables[name].items():
+            np.testing.assert_allclose(embedding, tables["files"][objid], atol=1e-5, err_msg=f"{name} {objid}")
+
+
+def test_discovery_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="must contain"):
+        discover(tmp_path, bands=("g",), band_pattern="{band}.fits")
+    with pytest.raises(FileNotFoundError, match="matches the band pattern"):
+        discover(tmp_path, bands=("g",), band_pattern="{objid}_{band}.fits")
+    np.save(tmp_path / "a.npy", np.zeros((2, 1, 4, 4)))
+    with pytest.raises(FileNotFoundError, match="no objid array beside it"):
+        discover(tmp_path / "a.npy", bands=("g",))
+    with pytest.raises(ValueError, match="cutouts from frames need a catalogue"):
+        discover(None, bands=("g",), frames=[CUBE])
+    named = tmp_path / "named"
+    named.mkdir()
+    np.save(named / "galaxy.npy", np.ones((1, 4, 4)))
+    (item,) = discover(named, bands=("g",))
+    with pytest.raises(ValueError, match="neither an objid nor an IAU name"):
+        load_item(item)
+
+
+def test_catalogue_maps_iau_names_to_objids():
+    cat = read_catalogue(RINGS / "labels.csv")
+    assert len(cat) == 170
+    objid = objid_from_name("J011854.30+042022.9")
+    assert cat.row(objid)["ra"] == pytest.approx(radec_from_iau("J011854.30+042022.9")[0])
+    assert Table.read(RINGS / "labels.csv").colnames[0] == "iauname"
