@@ -49,12 +49,50 @@ def synthetic_train(args: argparse.Namespace) -> None:
     first = read_stamp(paths[0])
     stamps = load_stamps(paths, LuptonParams())
     config = TrainConfig(
-        epochs=args.epochs, bands=first.bands, stamp_size=first.shape[-1], keep_checkpoints=True, seed=args.seed,
+        epochs=args.epochs,
+        bands=first.bands,
+        stamp_size=first.shape[-1],
+        keep_checkpoints=True,
+        seed=args.seed,
         threads=args.threads,
     )
     t0 = time.perf_counter()
     train(stamps, args.run, config)
     print(f"trained {args.epochs} epochs on {len(stamps)} stamps in {time.perf_counter() - t0:.0f}s -> {args.run}")
+
+
+def _truth(survey: Path, paths: list[Path]) -> np.ndarray:
+    from astropy.table import Table
+
+    cat = Table.read(survey / "catalogue.fits")
+    by_objid = dict(zip(np.asarray(cat["objid"]).tolist(), np.asarray(cat["truth_class"]).astype(str)))
+    return np.array([by_objid[int(p.stem)] for p in paths])
+
+
+def synthetic_eval(args: argparse.Namespace) -> None:
+    from scipy.stats import spearmanr
+
+    from encoders.diagnostics import quality_report
+    from encoders.normalise import LuptonParams
+    from encoders.train import embed_backbone, load_backbone, load_stamps
+
+    paths = _survey_paths(args.survey, args.n, args.seed)[args.eval_from :]
+    labels = _truth(args.survey, paths)
+    stamps = load_stamps(paths, LuptonParams(), progress=False)
+    rows = []
+    for ckpt in sorted((args.run / "checkpoints").glob("epoch_*.pt")):
+        model, _ = load_backbone(ckpt)
+        z = embed_backbone(model, stamps)
+        row = {"checkpoint": ckpt.name, **quality_report(z, labels, k=10)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    knn = [r["knn_acc"] for r in rows]
+    summary = {"n_checkpoints": len(rows), "n_eval": len(paths)}
+    for key in ("rankme", "tpcf", "std_mean", "davies_bouldin"):
+        rho, p = spearmanr([r[key] for r in rows], knn)
+        summary[f"spearman_{key}_vs_knn"] = {"rho": round(float(rho), 3), "p": float(f"{p:.2g}")}
+    print(json.dumps(summary))
+    (args.run / "quality_study.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="survey and training seed")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: the CPU is shared)")
     p.set_defaults(func=synthetic_train)
+    p = sub.add_parser("synthetic-eval", help="scores of every kept checkpoint on held-out stamps")
+    p.add_argument("--survey", type=Path, required=True, help="synthetic survey")
+    p.add_argument("--run", type=Path, required=True, help="run directory of synthetic-train")
+    p.add_argument("--n", type=int, default=5000, help="survey size when simulating")
+    p.add_argument("--eval-from", type=int, default=3000, help="evaluate on the stamps from this index (by objid)")
+    p.add_argument("--seed", type=int, default=0, help="survey seed")
+    p.set_defaults(func=synthetic_eval)
     args = parser.parse_args(argv)
     args.func(args)
 

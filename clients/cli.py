@@ -15,7 +15,14 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order a user meets them: make data, train, export, ingest, serve, query, all at once.
-COMMAND_MODULES = ("ingest.cli", "encoders.cli", "server.cli", "clients.similar_cmd", "clients.demo")
+COMMAND_MODULES = (
+    "ingest.cli",
+    "encoders.cli",
+    "ingest.quality_cmd",
+    "server.cli",
+    "clients.similar_cmd",
+    "clients.demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

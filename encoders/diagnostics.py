@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["embedding_std", "knn_accuracy", "quality_report", "rankme", "two_point_score"]
+__all__ = ["correlation_excess", "embedding_std", "knn_accuracy", "quality_report", "rankme", "two_point_score"]
 
 
 def _check(z: np.ndarray, name: str = "embeddings", min_rows: int = 2) -> np.ndarray:
@@ -81,7 +81,32 @@ def rankme(z: np.ndarray, eps: float = 1e-7) -> float:
 def _pair_distances(x: np.ndarray) -> np.ndarray:
     from scipy.spatial.distance import pdist
 
-    return pdist(x)
+    return np.sort(pdist(x))
+
+
+def correlation_excess(data: np.ndarray, random: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """``eps(r) = (N_R / N_D) DD(r) / RR(r) - 1`` for cumulative pair counts within each ``r``.
+
+    Parameters
+    ----------
+    data, random : numpy.ndarray
+        ``(N_D, k)`` and ``(N_R, k)`` points.
+    radii : numpy.ndarray
+        Separations ``r``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``eps`` at each ``r``; ``DD`` and ``RR`` are the mean numbers of other points within
+        ``r`` of a point (pairs times 2 / N); ``RR`` is floored at one pair.
+    """
+    return _excess(_pair_distances(data), _pair_distances(random), len(data), len(random), np.asarray(radii))
+
+
+def _excess(dd_dist: np.ndarray, rr_dist: np.ndarray, n_d: int, n_r: int, radii: np.ndarray) -> np.ndarray:
+    dd = np.searchsorted(dd_dist, radii, side="right") * 2.0 / n_d
+    rr = np.searchsorted(rr_dist, radii, side="right") * 2.0 / n_r
+    return (n_r / n_d) * dd / np.maximum(rr, 2.0 / n_r) - 1.0
 
 
 def two_point_score(
@@ -146,17 +171,15 @@ def two_point_score(
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     data = centred @ vt[:k].T
     cov = np.atleast_2d(np.cov(data, rowvar=False))
-    dd_dist = np.sort(_pair_distances(data))
+    dd_dist = _pair_distances(data)
     radii = None
     sums, per_scale = [], []
     for _ in range(int(n_realisations)):
         rand = rng.multivariate_normal(np.zeros(k), cov, size=n_r, method="eigh")
-        rr_dist = np.sort(_pair_distances(rand))
+        rr_dist = _pair_distances(rand)
         if radii is None:
             radii = np.quantile(rr_dist, np.geomspace(quantiles[0], quantiles[1], n_scales))
-        dd = np.searchsorted(dd_dist, radii, side="right") * 2.0 / n_d
-        rr = np.searchsorted(rr_dist, radii, side="right") * 2.0 / n_r
-        eps = (n_r / n_d) * dd / np.maximum(rr, 2.0 / n_r) - 1.0
+        eps = _excess(dd_dist, rr_dist, n_d, n_r, radii)
         per_scale.append(eps)
         sums.append(float(eps.sum()))
     return {
@@ -244,7 +267,7 @@ def quality_report(
 
         labels = np.asarray(labels)
         keep = np.array([str(v) != "" for v in labels])
-        if keep.sum() >= 3 and len(np.unique(labels[keep])) >= 2:
+        if keep.sum() >= 3 and 2 <= len(np.unique(labels[keep])) < keep.sum():
             out["knn_acc"] = knn_accuracy(z[keep], labels[keep], k=k)
             out["davies_bouldin"] = float(davies_bouldin_score(z[keep], labels[keep]))
     return out
