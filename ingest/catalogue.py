@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["ALIASES", "NAME_COLUMNS", "Catalogue", "read_catalogue"]
+__all__ = ["ALIASES", "BPT_CODES", "NAME_COLUMNS", "Catalogue", "read_catalogue"]
 
 # Schema column -> accepted catalogue names (lower case), in order of preference.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -36,6 +36,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 #: Columns holding IAU names (``J001240.06-000210.4``), used for objids when there is no objid column.
 NAME_COLUMNS = ("iauname", "iau_name", "name", "file")
+
+#: SDSS galSpecExtra ``bptclass`` codes (Brinchmann et al. 2004) -> the names used in the objects table.
+BPT_CODES = {1: "star-forming", 2: "star-forming (low S/N)", 3: "composite", 4: "AGN", 5: "LINER (low S/N)"}
 
 _MISSING_STRINGS = {"", "...", "null", "none", "nan", "--"}
 
@@ -85,6 +88,8 @@ def _clean(name: str, values: np.ndarray) -> np.ndarray:
             out[i] = None if v.lower() in _MISSING_STRINGS else v
         elif isinstance(v, float) and not np.isfinite(v):
             out[i] = None
+        elif name == "bpt_class" and isinstance(v, (int, np.integer)):
+            out[i] = BPT_CODES.get(int(v))  # -1 (unclassifiable) and unknown codes -> None
         elif name == "specobjid" and v == 0:
             out[i] = None  # SDSS writes 0 for "no spectrum"
         else:

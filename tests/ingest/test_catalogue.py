@@ -61,3 +61,19 @@ def test_explicit_column_map_and_errors(tmp_path):
         read_catalogue(tmp_path / "d.csv")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_catalogue(tmp_path / "missing.fits")
+
+
+def test_parquet_catalogue_with_sdss_bpt_codes(tmp_path):
+    t = Table(
+        {
+            "OBJID": np.array([10, 11, 12], np.int64),
+            "ra": [1.0, 2.0, 3.0],
+            "dec": [0.0, 0.0, 0.0],
+            "BPTCLASS": np.array([1, 4, -1], np.int16),
+            "photoz": np.array([0.1, 0.2, 0.3], np.float32),
+        }
+    )
+    t.write(tmp_path / "cat.parquet")
+    cat = read_catalogue(tmp_path / "cat.parquet", {"z": "photoz"})
+    assert [cat.row(o)["bpt_class"] for o in (10, 11, 12)] == ["star-forming", "AGN", None]
+    assert cat.row(12)["z"] == pytest.approx(0.3)

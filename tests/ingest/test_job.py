@@ -101,3 +101,55 @@ def test_find_stamps_errors(tmp_path):
     (tmp_path / "a.fits").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in find_stamps(tmp_path)] == ["a.fits"]
+
+
+def _other_model(tiny_model, tmp_path, model_id="another-model"):
+    import onnx
+
+    other = onnx.load(tiny_model)
+    for prop in other.metadata_props:
+        if prop.key == "model_id":
+            prop.value = model_id
+    onnx.save(other, tmp_path / f"{model_id}.onnx")
+    return tmp_path / f"{model_id}.onnx"
+
+
+def test_reembed_replaces_every_embedding_and_records_both_models(survey, tiny_model, tmp_path):
+    db = tmp_path / "db"
+    data = tmp_path / "data"
+    data.mkdir()
+    stamps = sorted((survey / "stamps").glob("*.fits"))[:8]
+    for p in stamps:
+        shutil.copy(p, data / p.name)
+    assert ingest(data, tiny_model, db, progress=False, workers=0).ingested == 8
+    (data / stamps[-1].name).unlink()  # this object has no stamp in the re-embedding input
+    other = _other_model(tiny_model, tmp_path)
+    summary = ingest(data, other, db, progress=False, reembed=True, workers=0)
+    assert summary.ingested == 7 and summary.removed_other_model == 1
+    store = ObjectStore.open(db)
+    assert store.model_ids() == ["another-model"] and store.count() == 7
+    registered = sorted(read_models(db).column("model_id").to_pylist())
+    assert registered == sorted(["another-model", OnnxEmbedder(tiny_model).model_id])
+
+
+def test_cli_exit_codes_strict_and_summary(survey, tiny_model, tmp_path, capsys):
+    from clients.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sorted((survey / "stamps").glob("*.fits"))[:4]:
+        shutil.copy(p, data / p.name)
+    (data / "9000000001.fits").write_bytes(b"SIMPLE  =                    T")  # truncated
+    args = ["ingest", "--data", str(data), "--model", str(tiny_model), "--no-progress", "--workers", "0"]
+    assert main([*args, "--db", str(tmp_path / "db")]) == 0
+    out = capsys.readouterr().out
+    assert "ingested 4 stamps, quarantined 1, skipped 0" in out and "stamps/s" in out
+    assert "quarantined x1: unreadable or truncated FITS file" in out
+    assert main([*args, "--db", str(tmp_path / "db2"), "--strict"]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "1.fits").write_bytes(b"junk")
+    assert main([*args[:2], str(empty), *args[3:], "--db", str(tmp_path / "db3")]) == 1
+    other = _other_model(tiny_model, tmp_path)
+    assert main([*args[:4], str(other), *args[5:], "--db", str(tmp_path / "db")]) == 3
+    assert "--reembed" in capsys.readouterr().out
