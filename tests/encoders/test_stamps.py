@@ -180,3 +180,26 @@ def test_truncated_png_jpeg_is_refused(fmt: str, tmp_path: Path) -> None:
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(StampError, match=rf"{path}: unreadable or truncated PNG/JPEG"):
         read_stamp(path)
+
+
+def test_fast_fits_path_matches_astropy(tmp_path: Path) -> None:
+    from encoders.stamps import _fast_fits
+
+    cube = _contract_cube()
+    cards = dict(OBJID=1237, RA=10.5, DEC=-3.25, BANDS="u,g,r,i,z", SURVEY="O'Brien", FLAG=True, EXPO=1.5e3)
+    for raw in (
+        _fits_bytes(cube, **cards),
+        REAL_CUBE.read_bytes(),
+        _fits_bytes(np.arange(12, dtype=np.int16).reshape(3, 4)),
+    ):
+        data, header = _fast_fits(raw)
+        with fits.open(io.BytesIO(raw)) as hdul:
+            np.testing.assert_array_equal(data, hdul[0].data)
+            want = {k: v for k, v in hdul[0].header.items() if k not in ("COMMENT", "HISTORY")}
+        assert header == want
+    scaled = fits.PrimaryHDU(np.ones((4, 4), np.int16))
+    scaled.header["BZERO"] = 32768
+    buf = io.BytesIO()
+    scaled.writeto(buf)
+    assert _fast_fits(buf.getvalue()) is None  # scaled data goes through astropy
+    assert read_stamp(buf.getvalue()).data.max() == 32769.0
