@@ -24,27 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/ssald.proto\x12\x08ssald.v1\"\x9a\x04\n\x06Object\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\n\n\x02ra\x18\x02 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x03 \x01(\x01\x12\x0e\n\x06survey\x18\x04 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\x05mag_u\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05mag_g\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05mag_r\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05mag_i\x18\n \x01(\x02H\x03\x88\x01\x01\x12\x12\n\x05mag_z\x18\x0b \x01(\x02H\x04\x88\x01\x01\x12\x16\n\tspecobjid\x18\x0c \x01(\x03H\x05\x88\x01\x01\x12\x0e\n\x01z\x18\r \x01(\x02H\x06\x88\x01\x01\x12\x12\n\x05z_err\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x17\n\nspec_class\x18\x0f \x01(\tH\x08\x88\x01\x01\x12\x1a\n\rspec_subclass\x18\x10 \x01(\tH\t\x88\x01\x01\x12\x16\n\tbpt_class\x18\x11 \x01(\tH\n\x88\x01\x01\x12\x18\n\x0btruth_class\x18\x12 \x01(\tH\x0b\x88\x01\x01\x12\x10\n\x08model_id\x18\x13 \x01(\t\x12\x11\n\tembedding\x18\x14 \x03(\x02\x42\x08\n\x06_mag_uB\x08\n\x06_mag_gB\x08\n\x06_mag_rB\x08\n\x06_mag_iB\x08\n\x06_mag_zB\x0c\n\n_specobjidB\x04\n\x02_zB\x08\n\x06_z_errB\r\n\x0b_spec_classB\x10\n\x0e_spec_subclassB\x0c\n\n_bpt_classB\x0e\n\x0c_truth_class\".\n\x12\x46indSimilarRequest\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\"?\n\tNeighbour\x12 \n\x06object\x18\x01 \x01(\x0b\x32\x10.ssald.v1.Object\x12\x10\n\x08\x64istance\x18\x02 \x01(\x02\"O\n\x12NeighboursResponse\x12\'\n\nneighbours\x18\x01 \x03(\x0b\x32\x13.ssald.v1.Neighbour\x12\x10\n\x08model_id\x18\x02 \x01(\t\"9\n\x10GetObjectRequest\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\x16\n\x0ewith_embedding\x18\x02 \x01(\x08\"\x0e\n\x0cStatsRequest\"K\n\rStatsResponse\x12\x11\n\tn_objects\x18\x01 \x01(\x03\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rembedding_dim\x18\x03 \x01(\x05\x32\xc7\x01\n\x05Ssald\x12I\n\x0b\x46indSimilar\x12\x1c.ssald.v1.FindSimilarRequest\x1a\x1c.ssald.v1.NeighboursResponse\x12\x39\n\tGetObject\x12\x1a.ssald.v1.GetObjectRequest\x1a\x10.ssald.v1.Object\x12\x38\n\x05Stats\x12\x16.ssald.v1.StatsRequest\x1a\x17.ssald.v1.StatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/ssald.proto\x12\x08ssald.v1\"\xa8\x01\n\x06\x46ilter\x12\x12\n\x05z_min\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05z_max\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\nspec_class\x18\x03 \x03(\t\x12\x11\n\tbpt_class\x18\x04 \x03(\t\x12,\n\nmagnitudes\x18\x05 \x03(\x0b\x32\x18.ssald.v1.MagnitudeRange\x12\r\n\x05where\x18\x06 \x01(\tB\x08\n\x06_z_minB\x08\n\x06_z_max\"T\n\x0eMagnitudeRange\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x10\n\x03min\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x03 \x01(\x02H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xd4\x05\n\x06Object\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\n\n\x02ra\x18\x02 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x03 \x01(\x01\x12\x0e\n\x06survey\x18\x04 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\x05mag_u\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05mag_g\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x12\n\x05mag_r\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x12\n\x05mag_i\x18\n \x01(\x02H\x03\x88\x01\x01\x12\x12\n\x05mag_z\x18\x0b \x01(\x02H\x04\x88\x01\x01\x12\x16\n\tspecobjid\x18\x0c \x01(\x03H\x05\x88\x01\x01\x12\x0e\n\x01z\x18\r \x01(\x02H\x06\x88\x01\x01\x12\x12\n\x05z_err\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x17\n\nspec_class\x18\x0f \x01(\tH\x08\x88\x01\x01\x12\x1a\n\rspec_subclass\x18\x10 \x01(\tH\t\x88\x01\x01\x12\x16\n\tbpt_class\x18\x11 \x01(\tH\n\x88\x01\x01\x12\x18\n\x0btruth_class\x18\x12 \x01(\tH\x0b\x88\x01\x01\x12\x10\n\x08model_id\x18\x13 \x01(\t\x12\x11\n\tembedding\x18\x14 \x03(\x02\x12\x1a\n\rdensity_score\x18\x15 \x01(\x02H\x0c\x88\x01\x01\x12\x14\n\x07\x63luster\x18\x16 \x01(\x05H\r\x88\x01\x01\x12\x12\n\x05map_x\x18\x17 \x01(\x02H\x0e\x88\x01\x01\x12\x12\n\x05map_y\x18\x18 \x01(\x02H\x0f\x88\x01\x01\x12\x1a\n\rdensity_model\x18\x19 \x01(\tH\x10\x88\x01\x01\x42\x08\n\x06_mag_uB\x08\n\x06_mag_gB\x08\n\x06_mag_rB\x08\n\x06_mag_iB\x08\n\x06_mag_zB\x0c\n\n_specobjidB\x04\n\x02_zB\x08\n\x06_z_errB\r\n\x0b_spec_classB\x10\n\x0e_spec_subclassB\x0c\n\n_bpt_classB\x0e\n\x0c_truth_classB\x10\n\x0e_density_scoreB\n\n\x08_clusterB\x08\n\x06_map_xB\x08\n\x06_map_yB\x10\n\x0e_density_model\"o\n\x12\x46indSimilarRequest\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\x12 \n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x10.ssald.v1.Filter\x12\x1d\n\x15\x65xclude_radius_arcsec\x18\x04 \x01(\x01\"j\n\x13SearchVectorRequest\x12\x0e\n\x06vector\x18\x01 \x03(\x02\x12\t\n\x01k\x18\x02 \x01(\x05\x12 \n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x10.ssald.v1.Filter\x12\x16\n\x0e\x65xclude_objids\x18\x04 \x03(\x03\"W\n\x19\x46indSimilarToImageRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\t\n\x01k\x18\x02 \x01(\x05\x12 \n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x10.ssald.v1.Filter\"\x8f\x01\n\x11\x43oneSearchRequest\x12\n\n\x02ra\x18\x01 \x01(\x01\x12\x0b\n\x03\x64\x65\x63\x18\x02 \x01(\x01\x12\x15\n\rradius_arcsec\x18\x03 \x01(\x01\x12\t\n\x01k\x18\x04 \x01(\x05\x12 \n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x10.ssald.v1.Filter\x12\x1d\n\x15\x65xclude_radius_arcsec\x18\x06 \x01(\x01\"\x8b\x01\n\x12\x43oneSearchResponse\x12\x1f\n\x05match\x18\x01 \x01(\x0b\x32\x10.ssald.v1.Object\x12\x19\n\x11separation_arcsec\x18\x02 \x01(\x01\x12\'\n\nneighbours\x18\x03 \x03(\x0b\x32\x13.ssald.v1.Neighbour\x12\x10\n\x08model_id\x18\x04 \x01(\t\"?\n\x10\x41nomaliesRequest\x12\t\n\x01n\x18\x01 \x01(\x05\x12 \n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x10.ssald.v1.Filter\"+\n\x07\x41nomaly\x12 \n\x06object\x18\x01 \x01(\x0b\x32\x10.ssald.v1.Object\"9\n\x11\x41nomaliesResponse\x12$\n\tanomalies\x18\x01 \x03(\x0b\x32\x11.ssald.v1.Anomaly\"?\n\tNeighbour\x12 \n\x06object\x18\x01 \x01(\x0b\x32\x10.ssald.v1.Object\x12\x10\n\x08\x64istance\x18\x02 \x01(\x02\"O\n\x12NeighboursResponse\x12\'\n\nneighbours\x18\x01 \x03(\x0b\x32\x13.ssald.v1.Neighbour\x12\x10\n\x08model_id\x18\x02 \x01(\t\"9\n\x10GetObjectRequest\x12\r\n\x05objid\x18\x01 \x01(\x03\x12\x16\n\x0ewith_embedding\x18\x02 \x01(\x08\"\x0e\n\x0cStatsRequest\"\x9b\x01\n\rStatsResponse\x12\x11\n\tn_objects\x18\x01 \x01(\x03\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rembedding_dim\x18\x03 \x01(\x05\x12%\n\x07indexes\x18\x04 \x03(\x0b\x32\x14.ssald.v1.IndexState\x12\x15\n\rtable_version\x18\x05 \x01(\x03\x12\x10\n\x08n_scored\x18\x06 \x01(\x03\"^\n\nIndexState\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x12\n\nindex_type\x18\x02 \x01(\t\x12\x14\n\x0cindexed_rows\x18\x03 \x01(\x03\x12\x16\n\x0eunindexed_rows\x18\x04 \x01(\x03\x32\xfc\x03\n\x05Ssald\x12I\n\x0b\x46indSimilar\x12\x1c.ssald.v1.FindSimilarRequest\x1a\x1c.ssald.v1.NeighboursResponse\x12\x39\n\tGetObject\x12\x1a.ssald.v1.GetObjectRequest\x1a\x10.ssald.v1.Object\x12\x38\n\x05Stats\x12\x16.ssald.v1.StatsRequest\x1a\x17.ssald.v1.StatsResponse\x12K\n\x0cSearchVector\x12\x1d.ssald.v1.SearchVectorRequest\x1a\x1c.ssald.v1.NeighboursResponse\x12W\n\x12\x46indSimilarToImage\x12#.ssald.v1.FindSimilarToImageRequest\x1a\x1c.ssald.v1.NeighboursResponse\x12G\n\nConeSearch\x12\x1b.ssald.v1.ConeSearchRequest\x1a\x1c.ssald.v1.ConeSearchResponse\x12\x44\n\tAnomalies\x12\x1a.ssald.v1.AnomaliesRequest\x1a\x1b.ssald.v1.AnomaliesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.ssald_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECT']._serialized_start=32
-  _globals['_OBJECT']._serialized_end=570
-  _globals['_FINDSIMILARREQUEST']._serialized_start=572
-  _globals['_FINDSIMILARREQUEST']._serialized_end=618
-  _globals['_NEIGHBOUR']._serialized_start=620
-  _globals['_NEIGHBOUR']._serialized_end=683
-  _globals['_NEIGHBOURSRESPONSE']._serialized_start=685
-  _globals['_NEIGHBOURSRESPONSE']._serialized_end=764
-  _globals['_GETOBJECTREQUEST']._serialized_start=766
-  _globals['_GETOBJECTREQUEST']._serialized_end=823
-  _globals['_STATSREQUEST']._serialized_start=825
-  _globals['_STATSREQUEST']._serialized_end=839
-  _globals['_STATSRESPONSE']._serialized_start=841
-  _globals['_STATSRESPONSE']._serialized_end=916
-  _globals['_SSALD']._serialized_start=919
-  _globals['_SSALD']._serialized_end=1118
+  _globals['_FILTER']._serialized_start=32
+  _globals['_FILTER']._serialized_end=200
+  _globals['_MAGNITUDERANGE']._serialized_start=202
+  _globals['_MAGNITUDERANGE']._serialized_end=286
+  _globals['_OBJECT']._serialized_start=289
+  _globals['_OBJECT']._serialized_end=1013
+  _globals['_FINDSIMILARREQUEST']._serialized_start=1015
+  _globals['_FINDSIMILARREQUEST']._serialized_end=1126
+  _globals['_SEARCHVECTORREQUEST']._serialized_start=1128
+  _globals['_SEARCHVECTORREQUEST']._serialized_end=1234
+  _globals['_FINDSIMILARTOIMAGEREQUEST']._serialized_start=1236
+  _globals['_FINDSIMILARTOIMAGEREQUEST']._serialized_end=1323
+  _globals['_CONESEARCHREQUEST']._serialized_start=1326
+  _globals['_CONESEARCHREQUEST']._serialized_end=1469
+  _globals['_CONESEARCHRESPONSE']._serialized_start=1472
+  _globals['_CONESEARCHRESPONSE']._serialized_end=1611
+  _globals['_ANOMALIESREQUEST']._serialized_start=1613
+  _globals['_ANOMALIESREQUEST']._serialized_end=1676
+  _globals['_ANOMALY']._serialized_start=1678
+  _globals['_ANOMALY']._serialized_end=1721
+  _globals['_ANOMALIESRESPONSE']._serialized_start=1723
+  _globals['_ANOMALIESRESPONSE']._serialized_end=1780
+  _globals['_NEIGHBOUR']._serialized_start=1782
+  _globals['_NEIGHBOUR']._serialized_end=1845
+  _globals['_NEIGHBOURSRESPONSE']._serialized_start=1847
+  _globals['_NEIGHBOURSRESPONSE']._serialized_end=1926
+  _globals['_GETOBJECTREQUEST']._serialized_start=1928
+  _globals['_GETOBJECTREQUEST']._serialized_end=1985
+  _globals['_STATSREQUEST']._serialized_start=1987
+  _globals['_STATSREQUEST']._serialized_end=2001
+  _globals['_STATSRESPONSE']._serialized_start=2004
+  _globals['_STATSRESPONSE']._serialized_end=2159
+  _globals['_INDEXSTATE']._serialized_start=2161
+  _globals['_INDEXSTATE']._serialized_end=2255
+  _globals['_SSALD']._serialized_start=2258
+  _globals['_SSALD']._serialized_end=2766
 # @@protoc_insertion_point(module_scope)

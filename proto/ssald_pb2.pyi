@@ -6,8 +6,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Filter(_message.Message):
+    __slots__ = ("z_min", "z_max", "spec_class", "bpt_class", "magnitudes", "where")
+    Z_MIN_FIELD_NUMBER: _ClassVar[int]
+    Z_MAX_FIELD_NUMBER: _ClassVar[int]
+    SPEC_CLASS_FIELD_NUMBER: _ClassVar[int]
+    BPT_CLASS_FIELD_NUMBER: _ClassVar[int]
+    MAGNITUDES_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    z_min: float
+    z_max: float
+    spec_class: _containers.RepeatedScalarFieldContainer[str]
+    bpt_class: _containers.RepeatedScalarFieldContainer[str]
+    magnitudes: _containers.RepeatedCompositeFieldContainer[MagnitudeRange]
+    where: str
+    def __init__(self, z_min: _Optional[float] = ..., z_max: _Optional[float] = ..., spec_class: _Optional[_Iterable[str]] = ..., bpt_class: _Optional[_Iterable[str]] = ..., magnitudes: _Optional[_Iterable[_Union[MagnitudeRange, _Mapping]]] = ..., where: _Optional[str] = ...) -> None: ...
+
+class MagnitudeRange(_message.Message):
+    __slots__ = ("column", "min", "max")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    min: float
+    max: float
+    def __init__(self, column: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
 class Object(_message.Message):
-    __slots__ = ("objid", "ra", "dec", "survey", "bands", "source", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "specobjid", "z", "z_err", "spec_class", "spec_subclass", "bpt_class", "truth_class", "model_id", "embedding")
+    __slots__ = ("objid", "ra", "dec", "survey", "bands", "source", "mag_u", "mag_g", "mag_r", "mag_i", "mag_z", "specobjid", "z", "z_err", "spec_class", "spec_subclass", "bpt_class", "truth_class", "model_id", "embedding", "density_score", "cluster", "map_x", "map_y", "density_model")
     OBJID_FIELD_NUMBER: _ClassVar[int]
     RA_FIELD_NUMBER: _ClassVar[int]
     DEC_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +54,11 @@ class Object(_message.Message):
     TRUTH_CLASS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    DENSITY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    MAP_X_FIELD_NUMBER: _ClassVar[int]
+    MAP_Y_FIELD_NUMBER: _ClassVar[int]
+    DENSITY_MODEL_FIELD_NUMBER: _ClassVar[int]
     objid: int
     ra: float
     dec: float
@@ -48,15 +79,94 @@ class Object(_message.Message):
     truth_class: str
     model_id: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, objid: _Optional[int] = ..., ra: _Optional[float] = ..., dec: _Optional[float] = ..., survey: _Optional[str] = ..., bands: _Optional[str] = ..., source: _Optional[str] = ..., mag_u: _Optional[float] = ..., mag_g: _Optional[float] = ..., mag_r: _Optional[float] = ..., mag_i: _Optional[float] = ..., mag_z: _Optional[float] = ..., specobjid: _Optional[int] = ..., z: _Optional[float] = ..., z_err: _Optional[float] = ..., spec_class: _Optional[str] = ..., spec_subclass: _Optional[str] = ..., bpt_class: _Optional[str] = ..., truth_class: _Optional[str] = ..., model_id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ...) -> None: ...
+    density_score: float
+    cluster: int
+    map_x: float
+    map_y: float
+    density_model: str
+    def __init__(self, objid: _Optional[int] = ..., ra: _Optional[float] = ..., dec: _Optional[float] = ..., survey: _Optional[str] = ..., bands: _Optional[str] = ..., source: _Optional[str] = ..., mag_u: _Optional[float] = ..., mag_g: _Optional[float] = ..., mag_r: _Optional[float] = ..., mag_i: _Optional[float] = ..., mag_z: _Optional[float] = ..., specobjid: _Optional[int] = ..., z: _Optional[float] = ..., z_err: _Optional[float] = ..., spec_class: _Optional[str] = ..., spec_subclass: _Optional[str] = ..., bpt_class: _Optional[str] = ..., truth_class: _Optional[str] = ..., model_id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., density_score: _Optional[float] = ..., cluster: _Optional[int] = ..., map_x: _Optional[float] = ..., map_y: _Optional[float] = ..., density_model: _Optional[str] = ...) -> None: ...
 
 class FindSimilarRequest(_message.Message):
-    __slots__ = ("objid", "k")
+    __slots__ = ("objid", "k", "filter", "exclude_radius_arcsec")
     OBJID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
     objid: int
     k: int
-    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ...) -> None: ...
+    filter: Filter
+    exclude_radius_arcsec: float
+    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ...) -> None: ...
+
+class SearchVectorRequest(_message.Message):
+    __slots__ = ("vector", "k", "filter", "exclude_objids")
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    vector: _containers.RepeatedScalarFieldContainer[float]
+    k: int
+    filter: Filter
+    exclude_objids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, vector: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_objids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FindSimilarToImageRequest(_message.Message):
+    __slots__ = ("image", "k", "filter")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    k: int
+    filter: Filter
+    def __init__(self, image: _Optional[bytes] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class ConeSearchRequest(_message.Message):
+    __slots__ = ("ra", "dec", "radius_arcsec", "k", "filter", "exclude_radius_arcsec")
+    RA_FIELD_NUMBER: _ClassVar[int]
+    DEC_FIELD_NUMBER: _ClassVar[int]
+    RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    ra: float
+    dec: float
+    radius_arcsec: float
+    k: int
+    filter: Filter
+    exclude_radius_arcsec: float
+    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ...) -> None: ...
+
+class ConeSearchResponse(_message.Message):
+    __slots__ = ("match", "separation_arcsec", "neighbours", "model_id")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    SEPARATION_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    match: Object
+    separation_arcsec: float
+    neighbours: _containers.RepeatedCompositeFieldContainer[Neighbour]
+    model_id: str
+    def __init__(self, match: _Optional[_Union[Object, _Mapping]] = ..., separation_arcsec: _Optional[float] = ..., neighbours: _Optional[_Iterable[_Union[Neighbour, _Mapping]]] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class AnomaliesRequest(_message.Message):
+    __slots__ = ("n", "filter")
+    N_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    n: int
+    filter: Filter
+    def __init__(self, n: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class Anomaly(_message.Message):
+    __slots__ = ("object",)
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    object: Object
+    def __init__(self, object: _Optional[_Union[Object, _Mapping]] = ...) -> None: ...
+
+class AnomaliesResponse(_message.Message):
+    __slots__ = ("anomalies",)
+    ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    anomalies: _containers.RepeatedCompositeFieldContainer[Anomaly]
+    def __init__(self, anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ...) -> None: ...
 
 class Neighbour(_message.Message):
     __slots__ = ("object", "distance")
@@ -87,11 +197,29 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("n_objects", "model_id", "embedding_dim")
+    __slots__ = ("n_objects", "model_id", "embedding_dim", "indexes", "table_version", "n_scored")
     N_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    N_SCORED_FIELD_NUMBER: _ClassVar[int]
     n_objects: int
     model_id: str
     embedding_dim: int
-    def __init__(self, n_objects: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ...) -> None: ...
+    indexes: _containers.RepeatedCompositeFieldContainer[IndexState]
+    table_version: int
+    n_scored: int
+    def __init__(self, n_objects: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., indexes: _Optional[_Iterable[_Union[IndexState, _Mapping]]] = ..., table_version: _Optional[int] = ..., n_scored: _Optional[int] = ...) -> None: ...
+
+class IndexState(_message.Message):
+    __slots__ = ("column", "index_type", "indexed_rows", "unindexed_rows")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    UNINDEXED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    index_type: str
+    indexed_rows: int
+    unindexed_rows: int
+    def __init__(self, column: _Optional[str] = ..., index_type: _Optional[str] = ..., indexed_rows: _Optional[int] = ..., unindexed_rows: _Optional[int] = ...) -> None: ...

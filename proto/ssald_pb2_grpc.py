@@ -50,6 +50,26 @@ class SsaldStub:
                 request_serializer=proto_dot_ssald__pb2.StatsRequest.SerializeToString,
                 response_deserializer=proto_dot_ssald__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.SearchVector = channel.unary_unary(
+                '/ssald.v1.Ssald/SearchVector',
+                request_serializer=proto_dot_ssald__pb2.SearchVectorRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.NeighboursResponse.FromString,
+                _registered_method=True)
+        self.FindSimilarToImage = channel.unary_unary(
+                '/ssald.v1.Ssald/FindSimilarToImage',
+                request_serializer=proto_dot_ssald__pb2.FindSimilarToImageRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.NeighboursResponse.FromString,
+                _registered_method=True)
+        self.ConeSearch = channel.unary_unary(
+                '/ssald.v1.Ssald/ConeSearch',
+                request_serializer=proto_dot_ssald__pb2.ConeSearchRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.ConeSearchResponse.FromString,
+                _registered_method=True)
+        self.Anomalies = channel.unary_unary(
+                '/ssald.v1.Ssald/Anomalies',
+                request_serializer=proto_dot_ssald__pb2.AnomaliesRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.AnomaliesResponse.FromString,
+                _registered_method=True)
 
 
 class SsaldServicer:
@@ -81,6 +101,41 @@ class SsaldServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchVector(self, request, context):
+        """Nearest neighbours of a raw embedding (any norm; cosine distance).
+        INVALID_ARGUMENT: wrong dimension, zero/non-finite vector, bad k or filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindSimilarToImage(self, request, context):
+        """Nearest neighbours of an uploaded stamp (FITS, PNG or NPY bytes), read, normalised and embedded with
+        the server's ONNX model exactly as at ingestion.
+        INVALID_ARGUMENT: undecodable image, or one that does not fit the model (bands, size), bad k or filter.
+        FAILED_PRECONDITION: the server was started without a model.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConeSearch(self, request, context):
+        """The catalogue object nearest to (ra, dec) within a radius, then its neighbours.
+        NOT_FOUND: no object within the radius.  INVALID_ARGUMENT: position/radius out of range, bad k or
+        filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Anomalies(self, request, context):
+        """The N most anomalous (lowest-density) objects matching a filter, from the stored density scores.
+        INVALID_ARGUMENT: n outside [1, 1000], bad filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SsaldServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +153,26 @@ def add_SsaldServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=proto_dot_ssald__pb2.StatsRequest.FromString,
                     response_serializer=proto_dot_ssald__pb2.StatsResponse.SerializeToString,
+            ),
+            'SearchVector': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchVector,
+                    request_deserializer=proto_dot_ssald__pb2.SearchVectorRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.NeighboursResponse.SerializeToString,
+            ),
+            'FindSimilarToImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindSimilarToImage,
+                    request_deserializer=proto_dot_ssald__pb2.FindSimilarToImageRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.NeighboursResponse.SerializeToString,
+            ),
+            'ConeSearch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConeSearch,
+                    request_deserializer=proto_dot_ssald__pb2.ConeSearchRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.ConeSearchResponse.SerializeToString,
+            ),
+            'Anomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.Anomalies,
+                    request_deserializer=proto_dot_ssald__pb2.AnomaliesRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.AnomaliesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +257,114 @@ class Ssald:
             '/ssald.v1.Ssald/Stats',
             proto_dot_ssald__pb2.StatsRequest.SerializeToString,
             proto_dot_ssald__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchVector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/SearchVector',
+            proto_dot_ssald__pb2.SearchVectorRequest.SerializeToString,
+            proto_dot_ssald__pb2.NeighboursResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSimilarToImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/FindSimilarToImage',
+            proto_dot_ssald__pb2.FindSimilarToImageRequest.SerializeToString,
+            proto_dot_ssald__pb2.NeighboursResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConeSearch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/ConeSearch',
+            proto_dot_ssald__pb2.ConeSearchRequest.SerializeToString,
+            proto_dot_ssald__pb2.ConeSearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Anomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/Anomalies',
+            proto_dot_ssald__pb2.AnomaliesRequest.SerializeToString,
+            proto_dot_ssald__pb2.AnomaliesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 
 from proto import ssald_pb2, ssald_pb2_grpc
 from server.service import SsaldServicer, StoreHandle
+from ssald_index.ann import SearchParams
 
 __all__ = ["SERVICE_NAME", "create_server", "serve"]
 
@@ -78,6 +79,8 @@ def _build(
     address: str,
     model_path: str | os.PathLike[str] | None,
     max_workers: int,
+    search_params: SearchParams | None = None,
+    refresh_s: float = 10.0,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     embedder = _load_embedder(model_path) if model_path is not None else None
     health_servicer: _ReadinessHealth
@@ -87,7 +90,7 @@ def _build(
         if embedder is not None:
             _warn_on_model_mismatch(model_path, getattr(embedder, "model_id", None), handle.model_id or None)
 
-    handle = StoreHandle(db_path, on_ready=on_ready)
+    handle = StoreHandle(db_path, on_ready=on_ready, search_params=search_params, refresh_s=refresh_s)
     health_servicer = _ReadinessHealth(handle)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
     if not handle.try_open():
@@ -115,6 +118,8 @@ def create_server(
     address: str = "127.0.0.1:0",
     model_path: str | os.PathLike[str] | None = None,
     max_workers: int = 8,
+    search_params: SearchParams | None = None,
+    refresh_s: float = 10.0,
 ) -> tuple[grpc.Server, int]:
     """Build an SSALD server bound to ``address``, not yet started.
 
@@ -130,6 +135,10 @@ def create_server(
         logged if its model_id differs from the table's.
     max_workers : int
         Threads serving RPCs concurrently.
+    search_params : SearchParams, optional
+        ANN query parameters (default :class:`ssald_index.ann.SearchParams`).
+    refresh_s : float
+        Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
 
     Returns
     -------
@@ -143,7 +152,7 @@ def create_server(
     OSError
         If ``address`` cannot be bound.
     """
-    server, port, _ = _build(db_path, address, model_path, max_workers)
+    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s)
     return server, port
 
 
@@ -158,6 +167,8 @@ def serve(
     model_path: str | os.PathLike[str] | None = None,
     grace: float = 5.0,
     max_workers: int = 8,
+    search_params: SearchParams | None = None,
+    refresh_s: float = 10.0,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -167,7 +178,7 @@ def serve(
 
     Parameters
     ----------
-    db_path, model_path, max_workers
+    db_path, model_path, max_workers, search_params, refresh_s
         As for :func:`create_server`.
     host : str
         Interface to bind; ``0.0.0.0`` for all.
@@ -176,7 +187,9 @@ def serve(
     grace : float
         Seconds in-flight RPCs get to finish after the signal; new RPCs are refused at once.
     """
-    server, bound, health_servicer = _build(db_path, _format_address(host, port), model_path, max_workers)
+    server, bound, health_servicer = _build(
+        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s
+    )
     received: list[int] = []
     stop = threading.Event()
 

@@ -32,6 +32,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="seconds in-flight RPCs get to finish at shutdown (default: %(default)s)",
     )
     parser.add_argument("--workers", type=int, default=8, help="RPC worker threads (default: %(default)s)")
+    parser.add_argument("--nprobes", type=int, default=None, help="IVF partitions searched per query (default 20)")
+    parser.add_argument(
+        "--refine-factor", type=int, default=None, help="exact re-rank of refine_factor*k candidates (default 2)"
+    )
+    parser.add_argument(
+        "--refresh",
+        type=float,
+        default=10.0,
+        help="seconds between checks for new table versions; 0 serves one version (default: %(default)s)",
+    )
     parser.set_defaults(func=run_serve)
 
 
@@ -41,6 +51,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import sys
 
     from server.app import serve
+    from ssald_index.ann import SearchParams
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -51,8 +62,18 @@ def run_serve(args: argparse.Namespace) -> int:
             model_path=args.model,
             grace=args.grace,
             max_workers=args.workers,
+            search_params=_search_params(SearchParams, args),
+            refresh_s=args.refresh,
         )
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _search_params(cls: type, args: argparse.Namespace):
+    defaults = cls()
+    return cls(
+        nprobes=args.nprobes if args.nprobes is not None else defaults.nprobes,
+        refine_factor=args.refine_factor if args.refine_factor is not None else defaults.refine_factor,
+    )

@@ -9,6 +9,7 @@ then serves it without a restart. Storage errors map to status codes as document
 ``ObjectNotFound``       ``NOT_FOUND``
 ``ValueError``           ``INVALID_ARGUMENT``
 ``TableNotReady``        ``UNAVAILABLE``
+``NoModel``              ``FAILED_PRECONDITION``
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 """
@@ -23,11 +24,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import numpy as np
 
 from proto import ssald_pb2, ssald_pb2_grpc
+from ssald_index.ann import SearchParams, index_state
+from ssald_index.density import top_anomalies
+from ssald_index.query import Filter
 from ssald_index.store import ObjectNotFound, ObjectStore, TableNotReady
 
-__all__ = ["StoreHandle", "SsaldServicer", "object_to_proto"]
+__all__ = ["NoModel", "StoreHandle", "SsaldServicer", "filter_from_proto", "object_to_proto"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,11 @@ def object_to_proto(row: dict[str, Any]) -> ssald_pb2.Object:
 
 
 class StoreHandle:
-    """Opens the ``objects`` table on first use and keeps it open.
+    """Opens the ``objects`` table on first use, keeps it open and follows new versions.
 
-    The table version current at opening is served (LanceDB snapshot); restart the server to serve rows
-    ingested since.
+    The served store keeps the metadata columns in memory (:mod:`ssald_index.cache`). Every
+    ``refresh_s`` seconds a background thread moves to the table's latest version (new ingests, new
+    density scores) and rebuilds that cache, so the server never needs a restart to see new rows.
 
     Parameters
     ----------
@@ -65,14 +71,28 @@ class StoreHandle:
     on_ready : callable, optional
         Called once, with the opened store, when the table is first opened (the server uses it to flip
         its health status to SERVING and to compare model ids).
+    search_params : SearchParams, optional
+        ANN query parameters.
+    refresh_s : float
+        Seconds between checks for a new table version; 0 disables following.
     """
 
-    def __init__(self, db_path: str | os.PathLike[str], on_ready: Callable[[ObjectStore], None] | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        on_ready: Callable[[ObjectStore], None] | None = None,
+        search_params: SearchParams | None = None,
+        refresh_s: float = 10.0,
+    ) -> None:
         self.db_path = os.fspath(db_path)
         self._on_ready = on_ready
+        self._search_params = search_params
+        self._refresh_s = refresh_s
         self._store: ObjectStore | None = None
         self._model_id: str | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def ready(self) -> bool:
@@ -99,14 +119,38 @@ class StoreHandle:
             return self._store
         with self._lock:
             if self._store is None:
-                store = ObjectStore.open(self.db_path)
+                store = ObjectStore.open(self.db_path, search_params=self._search_params)
+                store.enable_cache()
                 # model_id scans a column: read it once per opened snapshot, not per request.
                 self._model_id = store.model_id
                 self._store = store
                 log.info("opened %s: %d objects, model %s", self.db_path, store.count(), self._model_id)
+                if self._refresh_s > 0:
+                    self._thread = threading.Thread(target=self._follow, name="ssald-refresh", daemon=True)
+                    self._thread.start()
                 if self._on_ready is not None:
                     self._on_ready(store)
             return self._store
+
+    def refresh(self) -> bool:
+        """Move to the latest table version now; returns whether it changed."""
+        store = self._store
+        if store is None or not store.refresh():
+            return False
+        self._model_id = store.model_id
+        log.info("now serving version %d: %d objects", store.version, store.count())
+        return True
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self._refresh_s):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - keep serving the version we have
+                log.exception("cannot refresh %s", self.db_path)
+
+    def close(self) -> None:
+        """Stop following new versions."""
+        self._stop.set()
 
     @property
     def model_id(self) -> str:
@@ -123,11 +167,37 @@ def _status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     except TableNotReady as exc:
         context.abort(grpc.StatusCode.UNAVAILABLE, f"table not ready: {exc}")
+    except NoModel as exc:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     except ValueError as exc:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except Exception as exc:  # noqa: BLE001 - the client gets a status, the log gets the traceback
         log.exception("internal error")
         context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+
+
+class NoModel(RuntimeError):
+    """An image query reached a server started without an ONNX model."""
+
+
+def filter_from_proto(msg: ssald_pb2.Filter) -> Filter:
+    """The :class:`ssald_index.query.Filter` of a ``Filter`` message."""
+    magnitudes = {
+        m.column: (m.min if m.HasField("min") else None, m.max if m.HasField("max") else None) for m in msg.magnitudes
+    }
+    return Filter(
+        z_min=msg.z_min if msg.HasField("z_min") else None,
+        z_max=msg.z_max if msg.HasField("z_max") else None,
+        spec_class=tuple(msg.spec_class),
+        bpt_class=tuple(msg.bpt_class),
+        magnitudes=magnitudes,
+        where=msg.where or None,
+    )
+
+
+def _neighbours(rows: list[dict[str, Any]], model_id: str) -> ssald_pb2.NeighboursResponse:
+    neighbours = [ssald_pb2.Neighbour(object=object_to_proto(row), distance=row["distance"]) for row in rows]
+    return ssald_pb2.NeighboursResponse(neighbours=neighbours, model_id=model_id)
 
 
 class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
@@ -138,7 +208,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     handle : StoreHandle
         Gives the open store, or raises ``TableNotReady``.
     embedder : encoders.embedder.OnnxEmbedder, optional
-        The encoder of the table's embeddings, kept for the image RPCs of DESIGN §5.
+        The encoder of the table's embeddings, for ``FindSimilarToImage``.
     """
 
     def __init__(self, handle: StoreHandle, embedder: Any = None) -> None:
@@ -147,9 +217,61 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
 
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
-            rows = self._handle.store().neighbours(request.objid, request.k)
-            neighbours = [ssald_pb2.Neighbour(object=object_to_proto(row), distance=row["distance"]) for row in rows]
-            return ssald_pb2.NeighboursResponse(neighbours=neighbours, model_id=self._handle.model_id)
+            rows = self._handle.store().neighbours(
+                request.objid,
+                request.k,
+                filter=filter_from_proto(request.filter),
+                exclude_radius_arcsec=request.exclude_radius_arcsec,
+            )
+            return _neighbours(rows, self._handle.model_id)
+
+    def SearchVector(self, request: ssald_pb2.SearchVectorRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            rows = self._handle.store().search_vector(
+                np.asarray(request.vector, dtype=np.float32),
+                request.k,
+                exclude=request.exclude_objids,
+                filter=filter_from_proto(request.filter),
+            )
+            return _neighbours(rows, self._handle.model_id)
+
+    def FindSimilarToImage(self, request: ssald_pb2.FindSimilarToImageRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            store = self._handle.store()
+            if self.embedder is None:
+                raise NoModel("this server was started without --model: image queries need the ONNX encoder")
+            # Imported here: only a server with a model reads stamps (numpy/astropy/PIL, never torch).
+            from encoders.stamps import read_stamp
+
+            if not request.image:
+                raise ValueError("image is empty: send the bytes of a FITS, PNG or NPY stamp")
+            stamp = read_stamp(bytes(request.image))
+            cube = np.nan_to_num(stamp.data, nan=0.0, posinf=0.0, neginf=0.0)
+            vector = self.embedder.embed_raw(cube[np.newaxis])[0]
+            rows = store.search_vector(vector, request.k, filter=filter_from_proto(request.filter))
+            return _neighbours(rows, self._handle.model_id)
+
+    def ConeSearch(self, request: ssald_pb2.ConeSearchRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            store = self._handle.store()
+            match = store.nearest_object(request.ra, request.dec, request.radius_arcsec)
+            rows = store.neighbours(
+                match["objid"],
+                request.k,
+                filter=filter_from_proto(request.filter),
+                exclude_radius_arcsec=request.exclude_radius_arcsec,
+            )
+            return ssald_pb2.ConeSearchResponse(
+                match=object_to_proto(match),
+                separation_arcsec=match["separation_arcsec"],
+                neighbours=_neighbours(rows, "").neighbours,
+                model_id=self._handle.model_id,
+            )
+
+    def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            rows = top_anomalies(self._handle.store(), request.n, filter_from_proto(request.filter))
+            return ssald_pb2.AnomaliesResponse(anomalies=[ssald_pb2.Anomaly(object=object_to_proto(r)) for r in rows])
 
     def GetObject(self, request: ssald_pb2.GetObjectRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
@@ -160,5 +282,10 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         with _status_for_errors(context):
             store = self._handle.store()
             return ssald_pb2.StatsResponse(
-                n_objects=store.count(), model_id=self._handle.model_id, embedding_dim=store.dim
+                n_objects=store.count(),
+                model_id=self._handle.model_id,
+                embedding_dim=store.dim,
+                indexes=[ssald_pb2.IndexState(**state) for state in index_state(store.table)],
+                table_version=store.version,
+                n_scored=store.count_scored(),
             )

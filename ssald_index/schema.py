@@ -52,6 +52,8 @@ _METADATA_FIELDS = [
     pa.field("cluster", pa.int32()),
     pa.field("map_x", pa.float32()),
     pa.field("map_y", pa.float32()),
+    # The scorer behind density_score (e.g. "knn10:MODEL_ID").
+    pa.field("density_model", pa.string()),
     pa.field("ingested_at", _TIMESTAMP),
 ]
 

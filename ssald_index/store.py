@@ -17,8 +17,10 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from lancedb.index import BTree
 
+from ssald_index.ann import ANN_COLUMN, SearchParams, refresh_indexes
+from ssald_index.cache import MetadataCache
+from ssald_index.query import Filter, angular_separation_arcsec, cone_where
 from ssald_index.schema import (
     MODELS,
     MODELS_SCHEMA,
@@ -33,6 +35,8 @@ from ssald_index.schema import (
 __all__ = [
     "MAX_K",
     "DISTANCE",
+    "Filter",
+    "SearchParams",
     "ObjectNotFound",
     "TableNotReady",
     "ObjectStore",
@@ -50,14 +54,15 @@ PathLike = str | os.PathLike[str]
 
 
 class ObjectNotFound(KeyError):
-    """No object with this objid in the table."""
+    """No object with this objid in the table (or, with ``message``, none at the asked position)."""
 
-    def __init__(self, objid: int) -> None:
+    def __init__(self, objid: int | None, message: str | None = None) -> None:
         super().__init__(objid)
         self.objid = objid
+        self.message = message or f"objid {objid} is not in the objects table"
 
     def __str__(self) -> str:
-        return f"objid {self.objid} is not in the objects table"
+        return self.message
 
 
 class TableNotReady(RuntimeError):
@@ -96,12 +101,51 @@ class ObjectStore:
         An open ``objects`` table; use :meth:`open` rather than this constructor.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, search_params: SearchParams | None = None) -> None:
         self._table = table
         self.dim = embedding_dim(table.schema)
+        self.search_params = search_params or SearchParams()
+        self._cache: MetadataCache | None = None
+
+    def enable_cache(self) -> None:
+        """Keep the metadata columns in memory (see :mod:`ssald_index.cache`); the server does this."""
+        self._cache = MetadataCache(self._table)
+
+    def refresh(self) -> bool:
+        """Follow the table to its latest version; rebuild the cache if it moved. Returns whether it did."""
+        self._table.checkout_latest()
+        if self._cache is not None and self._cache.version != self._table.version:
+            self._cache = MetadataCache(self._table)
+            return True
+        return False
+
+    @property
+    def version(self) -> int:
+        """The table version being read."""
+        return int(self._table.version)
+
+    def _with_metadata(self, hits: pa.Table) -> list[dict[str, Any]]:
+        """Join ``objid, _distance`` hits to their metadata (cache first, then the table)."""
+        objids = hits.column("objid").to_numpy()
+        rows, found = self._cache.lookup(objids)  # type: ignore[union-attr]
+        if not found.all():
+            missing = ", ".join(str(int(o)) for o in objids[~found])
+            fresh = self._table.search().where(f"objid IN ({missing})").select(list(OBJECT_METADATA_COLUMNS))
+            by_id = {r["objid"]: r for r in fresh.limit(None).to_arrow().to_pylist()}
+            rows = [r if r is not None else by_id.get(int(o)) for r, o in zip(rows, objids)]
+        out = []
+        for row, dist in zip(rows, hits.column("_distance").to_pylist()):
+            if row is not None:
+                out.append({**row, "distance": float(dist)})
+        return out
 
     @classmethod
-    def open(cls, db_path: PathLike, read_consistency_interval: timedelta | None = None) -> ObjectStore:
+    def open(
+        cls,
+        db_path: PathLike,
+        read_consistency_interval: timedelta | None = None,
+        search_params: SearchParams | None = None,
+    ) -> ObjectStore:
         """Open the ``objects`` table of the database at ``db_path``.
 
         Parameters
@@ -111,6 +155,8 @@ class ObjectStore:
         read_consistency_interval : timedelta, optional
             How stale a read may be relative to other processes' writes; ``None`` reads
             the version current at open time (fastest), ``timedelta(0)`` checks every read.
+        search_params : SearchParams, optional
+            ANN query parameters (default :class:`ssald_index.ann.SearchParams`).
 
         Raises
         ------
@@ -122,7 +168,7 @@ class ObjectStore:
         db = connect(db_path, read_consistency_interval)
         if not _has_table(db, OBJECTS):
             raise TableNotReady(f"database {os.fspath(db_path)!r} has no {OBJECTS!r} table: run `ssald ingest`")
-        return cls(db.open_table(OBJECTS))
+        return cls(db.open_table(OBJECTS), search_params)
 
     @classmethod
     def write(cls, db_path: PathLike, rows: pa.Table) -> ObjectStore:
@@ -157,19 +203,26 @@ class ObjectStore:
             table.merge_insert("objid").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         return cls(table)
 
-    def finalize(self, keep_versions_for: timedelta = timedelta(hours=1)) -> None:
-        """Build or refresh the objid scalar index and compact the table after writes.
+    def finalize(self, keep_versions_for: timedelta = timedelta(hours=1), progress: bool = False) -> None:
+        """Bring indexes and anomaly scores up to date after writes (``ingest`` calls this at its end).
+
+        Missing indexes are created and new rows folded into existing ones without a rebuild
+        (:func:`ssald_index.ann.refresh_indexes`); rows without a density score are scored
+        (:func:`ssald_index.density.update_density`); old versions are removed.
 
         Parameters
         ----------
         keep_versions_for : timedelta
             Table versions older than this are deleted; readers (a running server)
             may still hold a recent one, so they are not removed at once.
+        progress : bool
+            Show progress bars.
         """
-        if not any(idx.columns == ["objid"] for idx in self._table.list_indices()):
-            # lancedb 0.40 takes the column as the first positional argument of create_index.
-            self._table.create_index("objid", config=BTree())
-        self._table.optimize(cleanup_older_than=keep_versions_for)
+        from ssald_index.density import update_density
+
+        # Scores first: rewritten rows leave the indexes until optimize folds them back in.
+        update_density(self, only_missing=True, progress=progress)
+        refresh_indexes(self._table, keep_versions_for=keep_versions_for)
 
     @property
     def table(self) -> Any:
@@ -179,6 +232,12 @@ class ObjectStore:
     def count(self) -> int:
         """Number of objects."""
         return self._table.count_rows()
+
+    def count_scored(self) -> int:
+        """Number of objects with a density score."""
+        if self._cache is not None:
+            return len(self._cache.sorted_scores)
+        return self._table.count_rows("density_score IS NOT NULL")
 
     @property
     def model_id(self) -> str | None:
@@ -206,38 +265,116 @@ class ObjectStore:
         ObjectNotFound
             If ``objid`` is not in the table.
         """
-        objid = int(objid)
+        if self._cache is not None and not with_embedding:
+            rows, found = self._cache.lookup(np.array([int(objid)]))
+            if found[0]:
+                return rows[0]
         columns = [*OBJECT_METADATA_COLUMNS, "embedding"] if with_embedding else list(OBJECT_METADATA_COLUMNS)
+        return self._get(objid, columns)
+
+    def _get(self, objid: int, columns: list[str]) -> dict[str, Any]:
+        objid = int(objid)
         found = self._table.search().where(f"objid = {objid}").select(columns).limit(1).to_arrow()
         if found.num_rows == 0:
             raise ObjectNotFound(objid)
         return _rows(found)[0]
 
-    def neighbours(self, objid: int, k: int) -> list[dict[str, Any]]:
+    def neighbours(
+        self,
+        objid: int,
+        k: int,
+        filter: Filter | None = None,
+        exclude_radius_arcsec: float = 0.0,
+    ) -> list[dict[str, Any]]:
         """The ``k`` nearest neighbours of an object, the object itself excluded.
+
+        Parameters
+        ----------
+        objid : int
+            The query object.
+        k : int
+            Number of neighbours, in ``[1, MAX_K]``.
+        filter : Filter, optional
+            Metadata prefilter; ``k`` neighbours still come back when ``k`` rows match.
+        exclude_radius_arcsec : float
+            Objects closer than this on the sky to the query (e.g. the other nucleus of a pair, a
+            separate objid) are never returned; 0 excludes only the object itself.
 
         Raises
         ------
         ObjectNotFound
             If ``objid`` is not in the table.
         ValueError
-            If ``k`` is not in ``[1, MAX_K]``.
+            If ``k`` is not in ``[1, MAX_K]`` or the filter is malformed.
         """
         k = _check_k(k)
-        query = self.get(objid, with_embedding=True)
-        return self.search_vector(query["embedding"], k, exclude=(int(objid),))
+        query = self._get(objid, ["ra", "dec", "embedding"])
+        exclude = {int(objid)}
+        if exclude_radius_arcsec:
+            exclude |= self._objids_within(query["ra"], query["dec"], exclude_radius_arcsec)
+        return self.search_vector(query["embedding"], k, exclude=exclude, filter=filter)
 
-    def search_vector(self, vector: Sequence[float] | np.ndarray, k: int, exclude: Iterable[int] = ()) -> list[dict]:
-        """The ``k`` nearest objects to an embedding vector, by cosine distance.
+    def _objids_within(self, ra: float, dec: float, radius_arcsec: float) -> set[int]:
+        found = self.cone(ra, dec, radius_arcsec)
+        return {int(row["objid"]) for row in found}
+
+    def cone(self, ra: float, dec: float, radius_arcsec: float, filter: Filter | None = None) -> list[dict[str, Any]]:
+        """Objects within ``radius_arcsec`` of (ra, dec), nearest first, each with ``separation_arcsec``.
+
+        The ra/dec BTree indexes serve a bounding box; astropy gives the exact separations.
+
+        Raises
+        ------
+        ValueError
+            If the position or radius is out of range, or the filter is malformed.
+        """
+        where = cone_where(ra, dec, radius_arcsec)
+        extra = filter.sql() if filter is not None else None
+        if extra:
+            where = f"({where}) AND ({extra})"
+        found = self._run(self._table.search().where(where).select(list(OBJECT_METADATA_COLUMNS)).limit(None), extra)
+        if found.num_rows == 0:
+            return []
+        sep = angular_separation_arcsec(ra, dec, found.column("ra").to_numpy(), found.column("dec").to_numpy())
+        keep = np.flatnonzero(sep <= radius_arcsec)
+        keep = keep[np.argsort(sep[keep], kind="stable")]
+        rows = _rows(found.take(pa.array(keep)))
+        for row, s in zip(rows, sep[keep]):
+            row["separation_arcsec"] = float(s)
+        return rows
+
+    def nearest_object(self, ra: float, dec: float, radius_arcsec: float) -> dict[str, Any]:
+        """The catalogue object nearest to (ra, dec) within ``radius_arcsec`` (with ``separation_arcsec``).
+
+        Raises
+        ------
+        ObjectNotFound
+            If no object lies within the radius.
+        """
+        found = self.cone(ra, dec, radius_arcsec)
+        if not found:
+            raise ObjectNotFound(None, f"no object within {radius_arcsec:g} arcsec of ra={ra!r}, dec={dec!r}")
+        return found[0]
+
+    def search_vector(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        k: int,
+        exclude: Iterable[int] = (),
+        filter: Filter | None = None,
+    ) -> list[dict]:
+        """The ``k`` nearest objects to an embedding vector, by cosine distance (exact distances).
 
         Parameters
         ----------
         vector : array-like of float, shape (D,)
-            Query embedding.
+            Query embedding (need not be normalised).
         k : int
             Number of neighbours, in ``[1, MAX_K]``.
         exclude : iterable of int
             Objids never returned (e.g. the query object).
+        filter : Filter, optional
+            Metadata prefilter.
         """
         k = _check_k(k)
         vec = np.asarray(vector, dtype=np.float32)
@@ -245,11 +382,36 @@ class ObjectStore:
             raise ValueError(f"query vector has shape {vec.shape}, expected ({self.dim},)")
         if not np.all(np.isfinite(vec)) or not np.any(vec):
             raise ValueError("query vector must be finite and non-zero")
-        query = self._table.search(vec).distance_type(DISTANCE).select([*OBJECT_METADATA_COLUMNS, "_distance"]).limit(k)
+        query = self._table.search(vec, vector_column_name=ANN_COLUMN).distance_type(DISTANCE)
+        columns = ["objid", "_distance"] if self._cache is not None else [*OBJECT_METADATA_COLUMNS, "_distance"]
+        query = query.select(columns).limit(k)
+        params = self.search_params
+        clauses = []
         excluded = sorted({int(o) for o in exclude})
         if excluded:
-            query = query.where(f"objid NOT IN ({', '.join(map(str, excluded))})", prefilter=True)
-        return _rows(query.to_arrow())
+            clauses.append(f"objid NOT IN ({', '.join(map(str, excluded))})")
+        user = filter.sql() if filter is not None else None
+        if user:
+            clauses.append(f"({user})")
+        if clauses:
+            query = query.where(" AND ".join(clauses), prefilter=True)
+            # A selective prefilter may leave fewer than k rows in nprobes partitions: keep probing.
+            query = query.minimum_nprobes(params.nprobes).maximum_nprobes(0)
+        else:
+            query = query.nprobes(params.nprobes)
+        if params.refine_factor:
+            query = query.refine_factor(params.refine_factor)
+        hits = self._run(query, user)
+        return self._with_metadata(hits) if self._cache is not None else _rows(hits)
+
+    @staticmethod
+    def _run(query: Any, user_where: str | None) -> pa.Table:
+        try:
+            return query.to_arrow()
+        except ValueError as exc:
+            if user_where:
+                raise ValueError(f"bad filter {user_where!r}: {exc}") from None
+            raise
 
 
 def _append(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:

@@ -1,0 +1,204 @@
+"""Anomaly (low-density) scores of the ``objects`` table, stored as columns.
+
+The default score of an object is the cosine distance to its ``k``-th nearest neighbour (itself
+excluded): large in sparse regions of the embedding space. Neighbours come from the ANN index in batches
+(multi-vector queries) when the table has one, else from an exact blockwise scan. IsolationForest and
+LocalOutlierFactor (scikit-learn, fit on a sample) are options. Scores go to ``density_score`` (BTree
+indexed) with the scorer in ``density_model`` (e.g. ``knn10:MODEL_ID``); :func:`top_anomalies` reads the
+top of that index (or the server's score-sorted cache) instead of scoring per request.
+
+After an ingest, :func:`update_density` with ``only_missing=True`` scores only rows without a score
+(scores of old rows are not revised by the new rows' arrival; ``ssald index --density`` rescores all).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+from tqdm import tqdm
+
+from ssald_index.ann import ANN_COLUMN, has_ann_index
+
+if TYPE_CHECKING:
+    from ssald_index.query import Filter
+    from ssald_index.store import ObjectStore
+
+__all__ = ["METHODS", "knn_scores", "update_density", "top_anomalies"]
+
+METHODS = ("knn", "iforest", "lof")
+_BLOCK = 4096
+
+
+def _read(store: ObjectStore, columns: list[str], where: str | None = None) -> pa.Table:
+    query = store.table.search().select(columns).limit(None)
+    return (query.where(where) if where else query).to_arrow()
+
+
+def _embeddings(table: pa.Table) -> np.ndarray:
+    col = table.column(ANN_COLUMN).combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32, copy=False)
+
+
+def knn_scores(
+    store: ObjectStore, vectors: np.ndarray, objids: np.ndarray, k: int = 10, progress: bool = False
+) -> np.ndarray:
+    """Cosine distance from each vector to its ``k``-th nearest table object other than itself.
+
+    Parameters
+    ----------
+    store : ObjectStore
+    vectors : ndarray, shape (m, D)
+        Query embeddings (rows of the table, or new ones).
+    objids : ndarray of int, shape (m,)
+        Their objids, excluded from their own neighbours.
+    k : int
+        Which neighbour.
+    """
+    if k < 1:
+        raise ValueError(f"density k must be >= 1, got {k}")
+    out = np.empty(len(vectors), np.float32)
+    bar = tqdm(total=len(vectors), desc="density", unit="obj", disable=not progress)
+    if has_ann_index(store.table):
+        step = 256
+        for lo in range(0, len(vectors), step):
+            q = vectors[lo : lo + step]
+            res = (
+                store.table.search(list(q), vector_column_name=ANN_COLUMN)
+                .distance_type("cosine")
+                .nprobes(store.search_params.nprobes)
+                .refine_factor(max(store.search_params.refine_factor, 1))
+                .select(["objid", "_distance"])
+                .limit(k + 1)
+                .to_arrow()
+            )
+            qi, ids, dist = (res.column(c).to_numpy() for c in ("query_index", "objid", "_distance"))
+            for j in range(len(q)):
+                mine = (qi == j) & (ids != objids[lo + j])
+                d = np.sort(dist[mine])
+                out[lo + j] = d[k - 1] if len(d) >= k else (d[-1] if len(d) else np.nan)
+            bar.update(len(q))
+    else:
+        table = _read(store, ["objid", ANN_COLUMN])
+        all_ids, all_vec = table.column("objid").to_numpy(), _embeddings(table)
+        all_vec = all_vec / np.linalg.norm(all_vec, axis=1, keepdims=True)
+        kk = min(k, len(all_ids) - 1)
+        for lo in range(0, len(vectors), _BLOCK):
+            q = vectors[lo : lo + _BLOCK]
+            q = q / np.linalg.norm(q, axis=1, keepdims=True)
+            dist = 1.0 - q @ all_vec.T
+            dist[all_ids[None, :] == objids[lo : lo + _BLOCK, None]] = np.inf
+            out[lo : lo + len(q)] = np.partition(dist, kk - 1, axis=1)[:, kk - 1] if kk >= 1 else np.nan
+            bar.update(len(q))
+    bar.close()
+    return out
+
+
+def _sklearn_scores(method: str, vectors: np.ndarray, sample: int, seed: int) -> np.ndarray:
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+
+    rng = np.random.default_rng(seed)
+    fit = vectors[rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)]
+    if method == "iforest":
+        model = IsolationForest(n_estimators=200, random_state=seed).fit(fit)
+    else:
+        model = LocalOutlierFactor(n_neighbors=min(20, len(fit) - 1), novelty=True).fit(fit)
+    # score_samples is high for inliers: negate so that larger means more anomalous, as for knn.
+    return (-model.score_samples(vectors)).astype(np.float32)
+
+
+def update_density(
+    store: ObjectStore,
+    method: str = "knn",
+    k: int = 10,
+    only_missing: bool = False,
+    sample: int = 100_000,
+    seed: int = 0,
+    progress: bool = True,
+) -> int:
+    """Score objects into ``density_score``; returns the number of objects scored.
+
+    Parameters
+    ----------
+    store : ObjectStore
+    method : {"knn", "iforest", "lof"}
+        k-th-neighbour distance (default), IsolationForest or LocalOutlierFactor.
+    k : int
+        Neighbour used by ``knn``.
+    only_missing : bool
+        Score only rows whose ``density_score`` is null (incremental update after an ingest).
+    sample : int
+        Rows the sklearn models are fit on.
+    seed : int
+        Random seed of the sklearn sample and model.
+    progress : bool
+        Show a progress bar.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown density method {method!r}; expected one of {', '.join(METHODS)}")
+    where = "density_score IS NULL" if only_missing else None
+    todo = _read(store, ["objid", ANN_COLUMN], where)
+    if todo.num_rows == 0 or store.count() < 2:
+        return 0
+    objids, vectors = todo.column("objid").to_numpy(), _embeddings(todo)
+    if method == "knn":
+        scores = knn_scores(store, vectors, objids, k=k, progress=progress)
+        name = f"knn{k}"
+    else:
+        scores = _sklearn_scores(method, vectors, sample, seed)
+        name = method
+    model = f"{name}:{store.model_id or ''}"
+    _merge(store, pa.table({"objid": objids, "density_score": scores, "density_model": [model] * len(objids)}))
+    return len(objids)
+
+
+def _merge(store: ObjectStore, columns: pa.Table) -> None:
+    schema = store.table.schema
+    columns = columns.cast(pa.schema([schema.field(name) for name in columns.column_names]))
+    store.table.merge_insert("objid").when_matched_update_all().execute(columns)
+
+
+def _score_thresholds(store: ObjectStore) -> np.ndarray:
+    if store._cache is not None:
+        return store._cache.sorted_scores
+    scores = _read(store, ["density_score"], "density_score IS NOT NULL").column("density_score").to_numpy()
+    return -np.sort(-scores.astype(np.float64))
+
+
+def top_anomalies(store: ObjectStore, n: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+    """The ``n`` highest-scoring objects (most anomalous first) matching ``filter``.
+
+    Unfiltered, the served metadata cache already holds the objects sorted by score. Filtered (or without
+    a cache), rows with ``density_score >= t`` are read through the BTree index on ``density_score``,
+    ``t`` being the ``M``-th highest score, with ``M`` growing from ``n`` until ``n`` rows pass the filter.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not in ``[1, MAX_K]`` or the filter is malformed.
+    """
+    from ssald_index.schema import OBJECT_METADATA_COLUMNS
+    from ssald_index.store import MAX_K
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_K:
+        raise ValueError(f"n must be an integer between 1 and {MAX_K}, got {n!r}")
+    user = filter.sql() if filter is not None else None
+    cache = store._cache
+    if cache is not None and not user:
+        return cache.rows_at(cache.anomaly_order[:n])
+    scores = _score_thresholds(store)
+    if len(scores) == 0:
+        return []
+    limit = int(n)
+    while True:
+        t = float(scores[min(limit, len(scores)) - 1])
+        where = f"density_score >= {t!r}" + (f" AND ({user})" if user else "")
+        found = store._run(store.table.search().where(where).select(list(OBJECT_METADATA_COLUMNS)).limit(None), user)
+        if found.num_rows >= n or limit >= len(scores):
+            break
+        limit = min(len(scores), limit * 8)
+    rows = found.to_pylist()
+    rows.sort(key=lambda r: (-r["density_score"], r["objid"]))
+    return rows[:n]
