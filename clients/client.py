@@ -12,7 +12,10 @@ Every RPC carries the client's timeout; failures raise the typed exceptions of :
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,7 +23,7 @@ import grpc
 from clients.errors import InvalidArgument, Unavailable, from_rpc_error
 from proto import ssald_pb2, ssald_pb2_grpc
 
-__all__ = ["GalaxyObject", "Neighbour", "SsaldClient"]
+__all__ = ["ConeMatch", "GalaxyObject", "Neighbour", "SsaldClient"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class GalaxyObject:
         The encoder that produced the embedding.
     embedding : tuple of float or None
         L2-normalised embedding, only when asked for (``get_object(..., with_embedding=True)``).
+    density_score : float or None
+        Anomaly score (larger = lower density), with the scorer in ``density_model``.
+    cluster : int or None
+    map_x, map_y : float or None
+        Cluster label and 2-D map coordinates, when computed.
     """
 
     objid: int
@@ -69,6 +77,11 @@ class GalaxyObject:
     truth_class: str | None
     model_id: str
     embedding: tuple[float, ...] | None = None
+    density_score: float | None = None
+    cluster: int | None = None
+    map_x: float | None = None
+    map_y: float | None = None
+    density_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,37 @@ class Neighbour(GalaxyObject):
 
 
 _METADATA = tuple(f.name for f in dataclasses.fields(GalaxyObject) if f.name != "embedding")
+
+
+@dataclass(frozen=True)
+class ConeMatch:
+    """Answer of :meth:`SsaldClient.cone_search`: the matched object, its separation and its neighbours."""
+
+    match: GalaxyObject
+    separation_arcsec: float
+    neighbours: list[Neighbour]
+
+
+def _filter(
+    z_min: float | None = None,
+    z_max: float | None = None,
+    spec_class: Sequence[str] | str = (),
+    bpt_class: Sequence[str] | str = (),
+    magnitudes: Mapping[str, tuple[float | None, float | None]] | None = None,
+    where: str | None = None,
+) -> ssald_pb2.Filter:
+    spec = [spec_class] if isinstance(spec_class, str) else list(spec_class)
+    bpt = [bpt_class] if isinstance(bpt_class, str) else list(bpt_class)
+    mags = [
+        ssald_pb2.MagnitudeRange(column=column, **{k: v for k, v in (("min", lo), ("max", hi)) if v is not None})
+        for column, (lo, hi) in (magnitudes or {}).items()
+    ]
+    fields: dict[str, Any] = {"spec_class": spec, "bpt_class": bpt, "magnitudes": mags, "where": where or ""}
+    if z_min is not None:
+        fields["z_min"] = z_min
+    if z_max is not None:
+        fields["z_max"] = z_max
+    return _request(ssald_pb2.Filter, **fields)
 
 
 def _metadata_from_proto(msg: ssald_pb2.Object) -> dict[str, Any]:
@@ -133,8 +177,21 @@ class SsaldClient:
         except ValueError as exc:  # grpc's answer on a closed channel
             raise Unavailable(f"{self!r} is closed: {exc}", "UNAVAILABLE") from None
 
-    def find_similar(self, objid: int, k: int = 10) -> list[Neighbour]:
+    def find_similar(
+        self, objid: int, k: int = 10, exclude_radius_arcsec: float = 0.0, **filters: Any
+    ) -> list[Neighbour]:
         """The ``k`` nearest neighbours of an object, nearest first; the object itself is not among them.
+
+        Parameters
+        ----------
+        objid : int
+        k : int
+            1..1000.
+        exclude_radius_arcsec : float
+            Objects closer than this on the sky to the query are left out (the other nucleus of a pair).
+        **filters
+            Metadata prefilter: ``z_min``, ``z_max``, ``spec_class``, ``bpt_class`` (a str or a list),
+            ``magnitudes`` (``{"mag_r": (lo, hi)}``, either bound ``None``), ``where`` (SQL).
 
         Raises
         ------
@@ -145,8 +202,97 @@ class SsaldClient:
         Unavailable, DeadlineExceeded
             The server cannot be reached, its table is not ready, or it did not answer in time.
         """
-        request = _request(ssald_pb2.FindSimilarRequest, objid=objid, k=k)
+        request = _request(
+            ssald_pb2.FindSimilarRequest,
+            objid=objid,
+            k=k,
+            filter=_filter(**filters),
+            exclude_radius_arcsec=exclude_radius_arcsec,
+        )
         return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
+
+    def search_vector(
+        self, vector: Sequence[float], k: int = 10, exclude_objids: Sequence[int] = (), **filters: Any
+    ) -> list[Neighbour]:
+        """The ``k`` objects nearest to an embedding (length ``stats()["embedding_dim"]``).
+
+        Raises
+        ------
+        InvalidArgument
+            Wrong length, zero or non-finite vector, bad ``k`` or filter.
+        """
+        values = [float(v) for v in vector]
+        request = _request(
+            ssald_pb2.SearchVectorRequest,
+            vector=values,
+            k=k,
+            exclude_objids=[int(o) for o in exclude_objids],
+            filter=_filter(**filters),
+        )
+        return [_neighbour_from_proto(n) for n in self._call(self._stub.SearchVector, request).neighbours]
+
+    def find_similar_to_image(
+        self, image: bytes | str | os.PathLike[str], k: int = 10, **filters: Any
+    ) -> list[Neighbour]:
+        """Neighbours of a stamp you hold: the bytes (or path) of a FITS, PNG or NPY file.
+
+        The server reads, normalises and embeds it with the table's ONNX model.
+
+        Raises
+        ------
+        InvalidArgument
+            Undecodable image, or bands/size that do not fit the model.
+        SsaldError
+            ``FAILED_PRECONDITION`` when the server runs without a model.
+        """
+        payload = image if isinstance(image, bytes) else Path(image).read_bytes()
+        request = _request(ssald_pb2.FindSimilarToImageRequest, image=payload, k=k, filter=_filter(**filters))
+        return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilarToImage, request).neighbours]
+
+    def cone_search(
+        self,
+        ra: float,
+        dec: float,
+        radius_arcsec: float = 3.0,
+        k: int = 10,
+        exclude_radius_arcsec: float = 0.0,
+        **filters: Any,
+    ) -> ConeMatch:
+        """The object nearest to (ra, dec) within ``radius_arcsec``, and its ``k`` neighbours.
+
+        Raises
+        ------
+        NotFound
+            No object within the radius.
+        InvalidArgument
+            Position or radius out of range, bad ``k`` or filter.
+        """
+        request = _request(
+            ssald_pb2.ConeSearchRequest,
+            ra=ra,
+            dec=dec,
+            radius_arcsec=radius_arcsec,
+            k=k,
+            filter=_filter(**filters),
+            exclude_radius_arcsec=exclude_radius_arcsec,
+        )
+        reply = self._call(self._stub.ConeSearch, request)
+        return ConeMatch(
+            match=_object_from_proto(reply.match),
+            separation_arcsec=reply.separation_arcsec,
+            neighbours=[_neighbour_from_proto(n) for n in reply.neighbours],
+        )
+
+    def anomalies(self, n: int = 100, **filters: Any) -> list[GalaxyObject]:
+        """The ``n`` most anomalous objects (highest ``density_score`` first) matching the filters.
+
+        Raises
+        ------
+        InvalidArgument
+            ``n`` outside [1, 1000] or a bad filter.
+        """
+        request = _request(ssald_pb2.AnomaliesRequest, n=n, filter=_filter(**filters))
+        return [_object_from_proto(a.object) for a in self._call(self._stub.Anomalies, request).anomalies]
 
     def get_object(self, objid: int, with_embedding: bool = False) -> GalaxyObject:
         """One object's metadata, and its embedding if ``with_embedding``.
@@ -162,12 +308,24 @@ class SsaldClient:
         return _object_from_proto(self._call(self._stub.GetObject, request))
 
     def stats(self) -> dict[str, Any]:
-        """Table statistics: ``{"n_objects": int, "model_id": str | None, "embedding_dim": int}``."""
+        """Table statistics: ``n_objects``, ``model_id`` (or None), ``embedding_dim``, ``table_version``,
+        ``n_scored`` (objects with a density score) and ``indexes`` (one dict per index)."""
         reply = self._call(self._stub.Stats, ssald_pb2.StatsRequest())
         return {
             "n_objects": reply.n_objects,
             "model_id": reply.model_id or None,
             "embedding_dim": reply.embedding_dim,
+            "table_version": reply.table_version,
+            "n_scored": reply.n_scored,
+            "indexes": [
+                {
+                    "column": i.column,
+                    "index_type": i.index_type,
+                    "indexed_rows": i.indexed_rows,
+                    "unindexed_rows": i.unindexed_rows,
+                }
+                for i in reply.indexes
+            ],
         }
 
     def close(self) -> None:

@@ -1,0 +1,162 @@
+"""Filtered kNN, sky exclusion, cone search and the ANN index, against brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from ssald_index.ann import AnnParams, SearchParams, build_indexes, has_ann_index, index_state, refresh_indexes
+from ssald_index.query import Filter, angular_separation_arcsec, cone_where
+from ssald_index.store import ObjectNotFound, ObjectStore
+from tests.ssald_index.test_store import make_rows
+
+N = 2000
+
+
+def _vectors(rows: pa.Table) -> np.ndarray:
+    return np.stack(rows.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float64)
+
+
+def _exact(rows: pa.Table, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
+    vec = _vectors(rows)
+    dist = 1.0 - vec @ query / (np.linalg.norm(vec, axis=1) * np.linalg.norm(query))
+    if mask is not None:
+        dist[~mask] = np.inf
+    order = np.argsort(dist, kind="stable")[:k]
+    return [int(rows.column("objid")[j].as_py()) for j in order if np.isfinite(dist[j])]
+
+
+def _rows_with_metadata(n: int) -> pa.Table:
+    rows = make_rows(np.arange(10_000, 10_000 + n))
+    rng = np.random.default_rng(5)
+    # A compact sky patch so that cones hold several objects; classes and magnitudes for filters.
+    rows = rows.set_column(rows.schema.get_field_index("ra"), "ra", pa.array(rng.uniform(10.0, 10.2, n)))
+    rows = rows.set_column(rows.schema.get_field_index("dec"), "dec", pa.array(rng.uniform(-0.1, 0.1, n)))
+    bpt = pa.array(rng.choice(["Seyfert", "LINER", "SF"], n))
+    rows = rows.set_column(rows.schema.get_field_index("bpt_class"), "bpt_class", bpt)
+    mag = pa.array(rng.uniform(14, 18, n).astype(np.float32))
+    return rows.set_column(rows.schema.get_field_index("mag_r"), "mag_r", mag)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """(store with an IVF_RQ index over every partition, rows)."""
+    rows = _rows_with_metadata(N)
+    store = ObjectStore.write(tmp_path_factory.mktemp("q") / "db", rows)
+    build_indexes(store.table, AnnParams(num_partitions=8), min_rows=0, progress=False)
+    # Probing every partition with a wide exact re-rank must reproduce brute force.
+    store.search_params = SearchParams(nprobes=8, refine_factor=50)
+    return store, rows
+
+
+def test_ann_index_and_scalar_indexes_are_built(indexed):
+    store, _ = indexed
+    assert has_ann_index(store.table)
+    state = {s["column"]: s for s in index_state(store.table)}
+    assert state["embedding"]["index_type"] == "IVF_RQ"
+    assert state["objid"]["index_type"] == "BTREE" and state["spec_class"]["index_type"] == "BITMAP"
+    assert all(s["unindexed_rows"] == 0 for s in state.values())
+    plan = store.table.search(np.ones(16, np.float32), vector_column_name="embedding").limit(5).explain_plan(True)
+    assert "ANNSubIndex" in plan
+
+
+def test_ann_search_matches_brute_force_with_exact_distances(indexed):
+    store, rows = indexed
+    vec = _vectors(rows)
+    for i in (0, 17, 901):
+        got = store.search_vector(vec[i], 10)
+        assert [r["objid"] for r in got] == _exact(rows, vec[i], 10)
+        exact = 1.0 - vec @ vec[i] / np.linalg.norm(vec, axis=1) / np.linalg.norm(vec[i])
+        ids = rows.column("objid").to_numpy()
+        for r in got:
+            assert r["distance"] == pytest.approx(exact[ids == r["objid"]][0], abs=1e-5)
+
+
+def test_filters_keep_k_and_match_brute_force(indexed):
+    store, rows = indexed
+    vec = _vectors(rows)
+    z = rows.column("z").to_numpy()
+    bpt = np.array(rows.column("bpt_class").to_pylist())
+    mag = rows.column("mag_r").to_numpy()
+    f = Filter(z_min=0.05, z_max=0.1, bpt_class=["Seyfert"], magnitudes={"mag_r": (None, 16.0)})
+    mask = (z >= np.float32(0.05)) & (z <= np.float32(0.1)) & (bpt == "Seyfert") & (mag <= 16.0)
+    assert 10 < mask.sum() < 100  # selective: most probed partitions hold no match
+    store.search_params = SearchParams(nprobes=1, refine_factor=50)
+    try:
+        got = store.search_vector(vec[3], 10, filter=f)
+    finally:
+        store.search_params = SearchParams(nprobes=8, refine_factor=50)
+    assert len(got) == 10
+    assert [r["objid"] for r in got] == _exact(rows, vec[3], 10, mask)
+    where = store.search_vector(vec[3], 5, filter=Filter(where="mag_r > 17.5"))
+    assert all(r["mag_r"] > 17.5 for r in where)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (Filter(where="no_such_column > 1"), "bad filter"),
+        (Filter(z_min=0.3, z_max=0.1), "empty redshift range"),
+        (Filter(magnitudes={"mag_q": (1.0, 2.0)}), "unknown magnitude column 'mag_q'"),
+        (Filter(z_min=float("nan")), "must be finite"),
+    ],
+)
+def test_bad_filters_raise_value_error(indexed, bad, message):
+    store, rows = indexed
+    with pytest.raises(ValueError, match=message):
+        store.search_vector(_vectors(rows)[0], 5, filter=bad)
+
+
+def test_quotes_in_class_names_are_escaped():
+    assert Filter(spec_class=["it's"]).sql() == "spec_class IN ('it''s')"
+
+
+def test_neighbours_exclude_objects_within_radius(indexed):
+    store, rows = indexed
+    ra, dec, ids = rows.column("ra").to_numpy(), rows.column("dec").to_numpy(), rows.column("objid").to_numpy()
+    q = 42
+    sep = angular_separation_arcsec(ra[q], dec[q], ra, dec)
+    radius = float(np.sort(sep)[6])  # 5 other objects lie closer than this
+    near = set(ids[sep <= radius].tolist())
+    got = store.neighbours(int(ids[q]), 20, exclude_radius_arcsec=radius)
+    assert len(got) == 20 and not near & {r["objid"] for r in got}
+    assert [r["objid"] for r in got] == _exact(rows, _vectors(rows)[q], 20, sep > radius)
+
+
+def test_cone_and_nearest_object_match_astropy(indexed):
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    store, rows = indexed
+    ra, dec, ids = rows.column("ra").to_numpy(), rows.column("dec").to_numpy(), rows.column("objid").to_numpy()
+    centre = SkyCoord(10.1 * u.deg, 0.0 * u.deg)
+    sep = centre.separation(SkyCoord(ra * u.deg, dec * u.deg)).arcsec
+    found = store.cone(10.1, 0.0, 60.0)
+    assert [r["objid"] for r in found] == ids[np.argsort(sep)][: int((sep <= 60).sum())].tolist()
+    best = store.nearest_object(10.1, 0.0, 60.0)
+    assert best["objid"] == ids[np.argmin(sep)]
+    assert best["separation_arcsec"] == pytest.approx(sep.min(), abs=1e-6)
+    with pytest.raises(ObjectNotFound, match="no object within 1 arcsec"):
+        store.nearest_object(200.0, 45.0, 1.0)
+    with pytest.raises(ValueError, match="dec must be in"):
+        store.nearest_object(10.0, 95.0, 1.0)
+
+
+def test_cone_box_handles_ra_wrap_and_poles():
+    assert "ra >= 359.9" in cone_where(0.05, 0.0, 360.0) and "OR ra <= 0.15" in cone_where(0.05, 0.0, 360.0)
+    assert "ra" not in cone_where(10.0, 89.99, 60.0).replace("dec", "")
+
+
+def test_appended_rows_are_folded_into_the_index(tmp_path):
+    rows = _rows_with_metadata(600)
+    store = ObjectStore.write(tmp_path / "db", rows)
+    build_indexes(store.table, AnnParams(num_partitions=4), min_rows=0, progress=False)
+    more = make_rows(np.arange(50_000, 50_100), seed=9)
+    store = ObjectStore.write(tmp_path / "db", more)
+    assert {s["column"]: s for s in index_state(store.table)}["embedding"]["unindexed_rows"] == 100
+    refresh_indexes(store.table)
+    assert {s["column"]: s for s in index_state(store.table)}["embedding"]["unindexed_rows"] == 0
+    store.search_params = SearchParams(nprobes=4, refine_factor=50)
+    target = _vectors(more)[7]
+    assert store.search_vector(target, 1)[0]["objid"] == 50_007
