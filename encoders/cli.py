@@ -3,6 +3,10 @@
 :func:`add_parsers` adds them to the top-level dispatcher's subparsers. Only argparse
 and pathlib are imported here; torch and the rest load inside the handlers, so
 ``ssald --help`` and the serving commands stay light.
+
+Multi-GPU (or multi-process CPU) training runs the same command under torchrun::
+
+    torchrun --nproc_per_node 4 -m encoders.cli train --data survey --run run
 """
 
 from __future__ import annotations
@@ -10,7 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_parsers", "run_export", "run_train"]
+__all__ = ["ARCHES", "STAMP_SUFFIXES", "add_parsers", "main", "run_export", "run_train"]
+
+#: Backbone presets: blocks per stage (widths are ``w, 2w, 4w, 8w`` for ``--width w``).
+ARCHES = {"small": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
+#: Stamp files ``train`` picks up in ``DATA/stamps``.
+STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -29,20 +38,40 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "Resumes automatically from RUN/checkpoint.pt.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", type=Path, required=True, help="survey directory holding stamps/*.fits")
+    data.add_argument("--data", type=Path, required=True, help="survey directory holding stamps/ (FITS, PNG, NPY)")
     data.add_argument("--run", type=Path, required=True, help="run directory (config, metrics, checkpoint)")
     data.add_argument("--max-stamps", type=int, default=None, help="use only the first M stamps (sorted)")
+    data.add_argument("--stream", action="store_true", help="read stamps from disk each epoch instead of into RAM")
+    data.add_argument(
+        "--normalisation", choices=["lupton", "identity"], default=None,
+        help="lupton (fluxes, default) or identity (images already stretched, e.g. PNG composites)",
+    )  # fmt: skip
+    data.add_argument("--labels", default="truth_class", help="catalogue column for kNN diagnostics ('none': skip)")
     opt = p.add_argument_group("optimisation (defaults: encoders.train.TrainConfig)")
     opt.add_argument("--epochs", type=int, default=None, help="total epochs (a resumed run continues to it)")
     opt.add_argument("--batch-size", type=int, default=None, help="stamps per step")
     opt.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
-    opt.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay")
+    opt.add_argument("--weight-decay", type=float, default=None, help="weight decay")
+    opt.add_argument("--optimizer", choices=["adamw", "lars"], default=None, help="adamw (default) or lars (paper)")
     opt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
     opt.add_argument("--seed", type=int, default=None, help="seed of weights, shuffling and augmentation")
+    arch = p.add_argument_group("architecture")
+    arch.add_argument("--arch", choices=sorted(ARCHES), default=None, help="backbone preset (default small)")
+    arch.add_argument("--width", type=int, default=32, help="first-stage width of --arch (default 32)")
+    arch.add_argument("--expander", type=int, nargs="+", default=None, help="expander widths, e.g. 2048 2048 2048")
+    aug = p.add_argument_group("augmentations (off unless given; see encoders.augment)")
+    aug.add_argument("--max-angle", type=float, default=None, help="arbitrary rotation range in degrees")
+    aug.add_argument("--scale-range", type=float, nargs=2, default=None, help="size scaling range, e.g. 0.8 1.25")
+    aug.add_argument("--blur", type=float, default=None, help="largest extra PSF sigma in pixels")
+    aug.add_argument("--band-noise", type=float, default=None, help="largest per-band noise sigma")
+    aug.add_argument("--max-ebv", type=float, default=None, help="largest reddening E(B-V)")
+    aug.add_argument("--band-drop", type=float, default=None, help="probability of dropping one band")
     run = p.add_argument_group("runtime")
+    run.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (augmentation)")
+    run.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/epoch_XXX.pt of every epoch")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
-    run.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None, help="autocast precision")
+    run.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default=None, help="autocast precision")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run_train)
 
@@ -54,62 +83,98 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="weights and arithmetic (fp32)")
     p.set_defaults(func=run_export)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Handle ``train``: read and normalise stamps, train, print a one-line summary."""
+    """Handle ``train``: read (or stream) and normalise stamps, train, print a one-line summary."""
     import json
+    import os
     import time
 
-    from encoders.normalise import LuptonParams
-    from encoders.stamps import StampError, read_stamp
-    from encoders.train import METRICS_FILE, TrainConfig, load_stamps, train
+    import numpy as np
 
-    paths = sorted((args.data / "stamps").glob("*.fits"))
+    from encoders.data import ArraySource, FileSource
+    from encoders.normalise import LuptonParams, normaliser
+    from encoders.stamps import StampError, read_stamp
+    from encoders.train import METRICS_FILE, TrainConfig, train
+
+    stamp_dir = args.data / "stamps"
+    paths = sorted(p for p in stamp_dir.glob("*") if p.name.lower().endswith(STAMP_SUFFIXES))
     if args.max_stamps is not None:
         paths = paths[: args.max_stamps]
     if len(paths) < 2:
-        print(f"error: need at least 2 stamps in {args.data / 'stamps'}/*.fits, found {len(paths)}")
+        print(f"error: need at least 2 stamps in {stamp_dir}/ (FITS, PNG/JPEG or NPY), found {len(paths)}")
         return 2
     overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "max_steps": args.max_steps,
-        "seed": args.seed,
-        "threads": args.threads,
-        "device": args.device,
-        "precision": args.precision,
-    }
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
+        "optimizer": args.optimizer, "max_steps": args.max_steps, "seed": args.seed, "threads": args.threads,
+        "device": args.device, "precision": args.precision, "num_workers": args.workers,
+        "normalisation": args.normalisation, "max_angle": args.max_angle, "scale_range": args.scale_range,
+        "max_ebv": args.max_ebv, "band_drop": args.band_drop,
+        "blur_sigma": None if args.blur is None else (0.0, args.blur),
+        "band_noise": None if args.band_noise is None else (0.0, args.band_noise),
+        "expander_dims": args.expander, "keep_checkpoints": args.keep_checkpoints or None,
+    }  # fmt: skip
+    if args.arch is not None:
+        overrides["blocks"] = ARCHES[args.arch]
+        overrides["widths"] = tuple(args.width * 2**i for i in range(4))
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    progress = not args.no_progress and main_rank
     t0 = time.perf_counter()
     try:
         first = read_stamp(paths[0])
         params = LuptonParams()
-        stamps = load_stamps(paths, params, progress=not args.no_progress)
+        norm = normaliser(overrides.get("normalisation", "lupton"), params)
+        source = FileSource(paths, norm)
+        if not args.stream:
+            from tqdm.auto import tqdm
+
+            stamps = np.empty((len(paths), *first.shape), np.float32)
+            for start in tqdm(range(0, len(paths), 256), desc="read stamps", unit="batch", disable=not progress):
+                stamps[start : start + 256] = source.get(range(start, min(start + 256, len(paths))))
+            source = ArraySource(stamps)
     except StampError as exc:
         print(f"error: {exc}")
         return 2
     t_read = time.perf_counter() - t0
-    config = TrainConfig(
-        bands=first.bands,
-        stamp_size=first.shape[-1],
-        lupton=params,
-        **{k: v for k, v in overrides.items() if v is not None},
-    )
+    labels = _catalogue_labels(args.data, paths, args.labels)
+    config = TrainConfig(bands=first.bands, stamp_size=first.shape[-1], lupton=params, **overrides)
     t0 = time.perf_counter()
-    run_dir = train(stamps, args.run, config, progress=not args.no_progress)
+    run_dir = train(source, args.run, config, progress=progress, labels=labels)
     t_train = time.perf_counter() - t0
+    if not main_rank:
+        return 0
     lines = (run_dir / METRICS_FILE).read_text().splitlines()
-    last = json.loads(lines[-1]) if lines else {}
+    last = next((json.loads(line) for line in reversed(lines) if '"scope": "epoch"' in line), {})
     print(
-        f"trained on {len(stamps)} stamps {'x'.join(map(str, stamps.shape[1:]))} "
+        f"trained on {len(source)} stamps {'x'.join(map(str, source.shape))} "
         f"(read {t_read:.1f}s, train {t_train:.1f}s): step {last.get('step', 0)}, "
         f"epoch {last.get('epoch', 0) + 1}/{config.epochs}, loss {last.get('loss', float('nan')):.3f}, "
+        f"rankme {last.get('rankme', float('nan')):.1f}, 2PCF {last.get('tpcf', float('nan')):.1f}, "
         f"{last.get('stamps_per_s', 0):.0f} stamps/s -> {run_dir}"
     )
     return 0
+
+
+def _catalogue_labels(data: Path, paths: list[Path], column: str):
+    """Labels of the stamps from ``DATA/catalogue.fits`` (by objid file name), or None."""
+    catalogue = data / "catalogue.fits"
+    if column.lower() == "none" or not catalogue.exists():
+        return None
+    import numpy as np
+    from astropy.table import Table
+
+    cat = Table.read(catalogue)
+    if column not in cat.colnames or "objid" not in cat.colnames:
+        return None
+    by_objid = dict(zip(np.asarray(cat["objid"]).tolist(), np.asarray(cat[column]).astype(str)))
+    stems = [p.name.split(".")[0] for p in paths]
+    if not all(s.isdigit() and int(s) in by_objid for s in stems):
+        return None
+    return [by_objid[int(s)] for s in stems]
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -118,13 +183,25 @@ def run_export(args: argparse.Namespace) -> int:
     from encoders.export import export_onnx
 
     try:
-        out = export_onnx(args.run, args.out, opset=args.opset)
+        out = export_onnx(args.run, args.out, opset=args.opset, precision=args.precision)
     except FileNotFoundError as exc:
         print(f"error: {exc}")
         return 2
     emb = OnnxEmbedder(out, providers=["CPUExecutionProvider"])
     print(
         f"exported {args.run} -> {out}: model_id {emb.model_id}, bands {','.join(emb.bands)}, "
-        f"stamp {emb.stamp_size}px, embedding_dim {emb.embedding_dim}"
+        f"stamp {emb.stamp_size}px, embedding_dim {emb.embedding_dim}, {args.precision}"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``train`` or ``export`` directly (``python -m encoders.cli``, e.g. under torchrun)."""
+    parser = argparse.ArgumentParser(prog="python -m encoders.cli")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,38 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from encoders.normalise import LuptonParams, lupton_asinh
+from encoders.normalise import NORMALISATIONS, normaliser
 from encoders.stamps import StampError, read_stamp
 
 __all__ = ["NORMALISATIONS", "ArraySource", "FileSource", "StampSource", "TwoViewBatches", "epoch_keys", "normaliser"]
-
-#: Normalisations a model can be trained with (recorded in its ONNX metadata).
-NORMALISATIONS = ("lupton", "identity")
-
-
-def normaliser(kind: str = "lupton", params: LuptonParams = LuptonParams()) -> Callable[[np.ndarray], np.ndarray]:
-    """The function turning raw cubes into model input.
-
-    Parameters
-    ----------
-    kind : str
-        ``"lupton"``: :func:`~encoders.normalise.lupton_asinh` with ``params`` (fluxes);
-        ``"identity"``: float32 values clipped to [0, 1] (images already stretched, e.g. PNGs
-        that :func:`~encoders.stamps.read_stamp` scales to [0, 1]).
-    params : LuptonParams
-        Stretch of the ``"lupton"`` normalisation.
-
-    Returns
-    -------
-    callable
-        ``f(cube (..., B, H, W)) -> float32 array in [0, 1]``.
-    """
-    if kind == "lupton":
-        return lambda cube: lupton_asinh(cube, params)
-    if kind == "identity":
-        return lambda cube: np.clip(np.nan_to_num(np.asarray(cube, dtype=np.float32)), 0.0, 1.0)
-    raise ValueError(f"unknown normalisation {kind!r}; expected one of {NORMALISATIONS}")
-
 
 class StampSource(Protocol):
     """Indexable normalised stamps: ``len(source)``, ``source.shape`` and ``source.get(indices)``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from encoders.normalise import LuptonParams, lupton_asinh
+from encoders.normalise import NORMALISATIONS, LuptonParams, normaliser
 
 __all__ = ["REQUIRED_METADATA", "OnnxEmbedder", "default_providers"]
 
@@ -98,6 +98,13 @@ class OnnxEmbedder:
         except ValueError as exc:
             raise ValueError(f"ONNX model {self.path} has malformed metadata: {exc}") from exc
         self._lupton = LuptonParams.from_metadata(self._metadata)
+        self._normalisation = self._metadata.get("normalisation", "lupton")  # models before it was recorded
+        if self._normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"ONNX model {self.path} has normalisation={self._normalisation!r}; "
+                f"this embedder knows {NORMALISATIONS}"
+            )
+        self._normalise = normaliser(self._normalisation, self._lupton)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -123,6 +130,11 @@ class OnnxEmbedder:
     def lupton(self) -> LuptonParams:
         """Normalisation the model was trained with."""
         return self._lupton
+
+    @property
+    def normalisation(self) -> str:
+        """``"lupton"`` (raw fluxes are Lupton-stretched) or ``"identity"`` (images already in [0, 1])."""
+        return self._normalisation
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -161,6 +173,19 @@ class OnnxEmbedder:
             raise ValueError(f"{what} have dtype {array.dtype}; expected a numeric array")
         return array
 
+    def _check_normalised(self, array: np.ndarray) -> None:
+        """Refuse stamps that cannot be the output of the model's normalisation (values in [0, 1])."""
+        if array.size == 0:
+            return
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"stamps contain NaN or infinite values; model {self.model_id} expects finite input")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(
+                f"stamps have values in [{lo:.4g}, {hi:.4g}] but model {self.model_id} expects stamps "
+                f"normalised to [0, 1] ({self.normalisation}); pass raw cubes to embed_raw instead"
+            )
+
     def embed(self, normalised: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Embed stamps already normalised with :attr:`lupton`.
 
@@ -179,9 +204,11 @@ class OnnxEmbedder:
         Raises
         ------
         ValueError
-            If the band count, stamp size or rank differ from the model's contract.
+            If the band count, stamp size or rank differ from the model's contract, or the
+            values are not finite and within [0, 1] (the range of every normalisation).
         """
         array = self._check(normalised, "stamps")
+        self._check_normalised(array)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         out = np.empty((len(array), self.embedding_dim), dtype=np.float32)
@@ -191,7 +218,7 @@ class OnnxEmbedder:
         return out
 
     def embed_raw(self, cubes: np.ndarray | Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
-        """Normalise raw flux cubes with the model's Lupton parameters, then embed them.
+        """Normalise raw cubes as the model was trained (:attr:`normalisation`, :attr:`lupton`), then embed them.
 
         Parameters
         ----------
@@ -210,6 +237,6 @@ class OnnxEmbedder:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         out = np.empty((len(array), self.embedding_dim), dtype=np.float32)
         for start in range(0, len(array), batch_size):
-            chunk = lupton_asinh(array[start : start + batch_size], self.lupton)
+            chunk = self._normalise(array[start : start + batch_size])
             out[start : start + len(chunk)] = self.embed(chunk, batch_size=batch_size)
         return out

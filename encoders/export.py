@@ -4,7 +4,9 @@ The exported graph is ``stamps [N, n_bands, H, W] -> embedding [N, D]``: the bac
 followed by L2 normalisation, dynamic in ``N``. ``metadata_props`` carry what a
 consumer needs to feed it (``docs/CONTRACTS.md``): ``bands``, ``stamp_size``,
 ``lupton_q``, ``lupton_stretch``, ``lupton_minimum``, ``embedding_dim``, ``model_id``,
-plus ``training_run`` and ``training_config``.
+plus ``normalisation``, ``precision``, ``training_run`` and ``training_config``.
+Exports are fp32 or fp16; an fp16 model keeps float32 input and output (casts inside the
+graph), so consumers feed both the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from torch import nn
 
 from encoders.train import load_backbone
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "EmbeddingModel", "export_onnx"]
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "PRECISIONS", "EmbeddingModel", "export_onnx"]
+
+PRECISIONS = ("fp32", "fp16")
 
 INPUT_NAME = "stamps"
 OUTPUT_NAME = "embedding"
@@ -37,16 +41,18 @@ class EmbeddingModel(nn.Module):
         Maps ``(N, B, H, W)`` to ``(N, D)`` features.
     """
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone = backbone.to(dtype)
+        self.dtype = dtype
 
     def forward(self, stamps: torch.Tensor) -> torch.Tensor:
-        """Return unit-norm ``(N, D)`` embeddings."""
-        return F.normalize(self.backbone(stamps), dim=1)
+        """Return unit-norm float32 ``(N, D)`` embeddings of float32 stamps."""
+        features = self.backbone(stamps.to(self.dtype)).float()  # the norm in fp32: no fp16 overflow
+        return F.normalize(features, dim=1)
 
 
-def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17) -> Path:
+def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17, precision: str = "fp32") -> Path:
     """Export the backbone of a training run to an ONNX file.
 
     Parameters
@@ -57,6 +63,9 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17) -> P
         Destination ``.onnx`` file (parent directories are created; written atomically).
     opset : int
         ONNX opset version.
+    precision : str
+        ``"fp32"`` or ``"fp16"`` weights and arithmetic (fp16: half the size, faster on GPUs
+        with tensor cores; input and output stay float32).
 
     Returns
     -------
@@ -71,8 +80,10 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17) -> P
     exporter (``dynamo=False``), which needs no ``onnxscript``.
     """
     run_dir, out_path = Path(run_dir), Path(out_path)
+    if precision not in PRECISIONS:
+        raise ValueError(f"export_onnx precision must be one of {PRECISIONS}, got {precision!r}")
     backbone, config = load_backbone(run_dir)
-    model = EmbeddingModel(backbone).eval()
+    model = EmbeddingModel(backbone, torch.float16 if precision == "fp16" else torch.float32).eval()
     size = config.stamp_size
     example = torch.zeros(2, len(config.bands), size, size)
 
@@ -103,6 +114,8 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17) -> P
             "stamp_size": str(size),
             **config.lupton.to_metadata(),
             "embedding_dim": str(backbone.out_dim),
+            "normalisation": config.normalisation,
+            "precision": precision,
             "model_id": model_id,
             "training_run": str(run_dir.resolve()),
             "training_config": json.dumps(config.to_dict(), sort_keys=True),

@@ -9,13 +9,16 @@ never needs torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LuptonParams", "lupton_asinh"]
+__all__ = ["NORMALISATIONS", "LuptonParams", "lupton_asinh", "normaliser"]
+
+#: Normalisations a model can be trained with (recorded in its ONNX metadata as ``normalisation``).
+NORMALISATIONS = ("lupton", "identity")
 
 #: Fraction of ``stretch`` at which the slope of the stretch is fixed (astropy's ``frac``).
 _FRAC = 0.1
@@ -187,3 +190,32 @@ def lupton_asinh(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> np.
     x *= scale
     np.clip(x, 0.0, 1.0, out=x)
     return x
+
+
+def normaliser(kind: str = "lupton", params: LuptonParams = LuptonParams()) -> Callable[[np.ndarray], np.ndarray]:
+    """The function turning raw cubes into model input (one implementation for training and serving).
+
+    Parameters
+    ----------
+    kind : str
+        ``"lupton"``: :func:`lupton_asinh` with ``params`` (fluxes); ``"identity"``: float32
+        values with non-finite ones set to 0, clipped to [0, 1] (images already stretched, e.g.
+        8-bit PNG composites, which :func:`encoders.stamps.read_stamp` scales to [0, 1]).
+    params : LuptonParams
+        Stretch of the ``"lupton"`` normalisation.
+
+    Returns
+    -------
+    callable
+        ``f(cube (..., B, H, W)) -> float32 array in [0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not one of :data:`NORMALISATIONS`.
+    """
+    if kind == "lupton":
+        return lambda cube: lupton_asinh(cube, params)
+    if kind == "identity":
+        return lambda cube: np.clip(np.nan_to_num(np.asarray(cube, dtype=np.float32), posinf=0.0, neginf=0.0), 0, 1)
+    raise ValueError(f"unknown normalisation {kind!r}; expected one of {NORMALISATIONS}")

@@ -69,6 +69,29 @@ def test_refuses_input_that_breaks_the_contract(embedder: OnnxEmbedder) -> None:
         embedder.embed_raw(np.zeros((1, 1, 32, 32)))
 
 
+def test_refuses_stamps_that_are_not_normalised(embedder: OnnxEmbedder) -> None:
+    mid = embedder.model_id
+    with pytest.raises(ValueError, match=rf"values in \[0, 37\] but model {mid} expects stamps normalised to \[0, 1\]"):
+        embedder.embed(np.full((1, 3, 32, 32), 37.0, np.float32) * np.eye(32, dtype=np.float32))
+    bad = np.zeros((1, 3, 32, 32), np.float32)
+    bad[0, 1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        embedder.embed(bad)
+    assert embedder.normalisation == "lupton"
+    assert embedder.embed_raw(bad).shape == (1, 16)  # raw cubes: non-finite pixels count as 0
+
+
+def test_identity_normalised_model(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:
+    from encoders.export import export_onnx
+    from encoders.train import TrainConfig, train
+
+    run = train(tiny_stamps, tmp_path / "run", TrainConfig(**tiny_config, normalisation="identity"), progress=False)
+    emb = OnnxEmbedder(export_onnx(run, tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert emb.normalisation == "identity" and emb.metadata["normalisation"] == "identity"
+    images = np.random.default_rng(0).uniform(-0.5, 1.5, size=(4, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(emb.embed_raw(images), emb.embed(np.clip(images, 0, 1)), atol=1e-6)
+
+
 def test_refuses_models_without_the_contract(tmp_path: Path) -> None:
     graph = helper.make_graph(
         [helper.make_node("Identity", ["stamps"], ["embedding"])],

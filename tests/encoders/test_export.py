@@ -61,3 +61,25 @@ def test_onnx_runtime_matches_torch(exported_model: Path, trained_run: Path, bat
 def test_export_without_a_run_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
         export_onnx(tmp_path, tmp_path / "m.onnx")
+
+
+def test_fp16_export_keeps_float32_io_and_matches_torch(trained_run: Path, exported_model: Path, tmp_path: Path):
+    half = export_onnx(trained_run, tmp_path / "half.onnx", precision="fp16")
+    model = onnx.load(str(half))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["precision"] == "fp16" and meta["normalisation"] == "lupton"
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer)
+    assert half.stat().st_size < 0.7 * exported_model.stat().st_size
+    backbone, _ = load_backbone(trained_run)
+    x = np.random.default_rng(0).random((5, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        expected = F.normalize(backbone(torch.from_numpy(x)), dim=1).numpy()
+    session = ort.InferenceSession(str(half), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"stamps": x})
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=2e-2)
+    assert np.min(np.sum(got * expected, axis=1)) > 0.999  # cosine similarity to the fp32 embedding
+    with pytest.raises(ValueError, match="precision must be one of"):
+        export_onnx(trained_run, tmp_path / "x.onnx", precision="int8")
