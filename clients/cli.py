@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "ingest.cli",
     "encoders.cli",
     "ingest.quality_cmd",
+    "ssald_index.cli",
     "server.cli",
     "clients.similar_cmd",
     "clients.demo",
