@@ -6,7 +6,7 @@ and pathlib are imported here; torch and the rest load inside the handlers, so
 
 Multi-GPU (or multi-process CPU) training runs the same command under torchrun::
 
-    torchrun --nproc_per_node 4 -m encoders.cli train --data survey --run run
+    torchrun --nproc_per_node 4 -m encoders.cli train --data survey --run-dir run
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     data = p.add_argument_group("data")
     data.add_argument("--data", type=Path, required=True, help="survey directory holding stamps/ (FITS, PNG, NPY)")
-    data.add_argument("--run", type=Path, required=True, help="run directory (config, metrics, checkpoint)")
+    data.add_argument(
+        "--run", "--run-dir", dest="run", type=Path, required=True,
+        help="run directory (config, metrics, checkpoint); spell it --run-dir under torchrun, whose --run-path "
+        "would otherwise claim it",
+    )  # fmt: skip
     data.add_argument("--max-stamps", type=int, default=None, help="use only the first M stamps (sorted)")
     data.add_argument("--stream", action="store_true", help="read stamps from disk each epoch instead of into RAM")
     data.add_argument(

@@ -349,7 +349,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
             "scope": scope, "epoch": epoch, "step": step, "loss": float(mean[0]),
             "inv": float(mean[1]), "var": float(mean[2]), "cov": float(mean[3]), "lr": lr,
             "seconds": round(seconds, 3), "stamps_per_s": round(count * batch / max(elapsed, 1e-9), 2),
-            **(extra or {}),
+            "world": world, **(extra or {}),
         }  # fmt: skip
         metrics.write(json.dumps(record) + "\n")
         metrics.flush()
