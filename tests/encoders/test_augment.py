@@ -5,7 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from encoders.augment import GalaxyAugment, gaussian_noise, random_flip, random_rot90, random_shift
+from encoders.augment import (
+    EXTINCTION_COEFFS,
+    GalaxyAugment,
+    band_dropout,
+    gaussian_noise,
+    per_band_noise,
+    psf_blur,
+    random_affine,
+    random_flip,
+    random_rot90,
+    random_shift,
+    redden,
+)
 
 
 def _batch(n: int = 6, b: int = 5, h: int = 32, w: int = 32) -> torch.Tensor:
@@ -83,3 +95,83 @@ def test_disabled_augment_is_identity_and_input_checked() -> None:
     assert torch.equal(GalaxyAugment(flip=False, rotate=False, max_shift=0, noise_sigma=(0, 0))(x), x)
     with pytest.raises(ValueError, match=r"\(N, B, H, W\)"):
         GalaxyAugment()(x[0])
+
+
+def _point(n: int = 16, b: int = 3, size: int = 33, dy: int = 0, dx: int = 0) -> torch.Tensor:
+    x = torch.zeros(n, b, size, size)
+    x[:, :, size // 2 + dy, size // 2 + dx] = 1.0
+    return x
+
+
+def _moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centroid (y, x) and variance of each stamp's first band about the stamp centre."""
+    img = x[:, 0]
+    size = img.shape[-1]
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=img.dtype), torch.arange(size, dtype=img.dtype), indexing="ij")
+    total = img.sum(dim=(-2, -1))
+    cy, cx = (img * yy).sum(dim=(-2, -1)) / total, (img * xx).sum(dim=(-2, -1)) / total
+    var = (img * ((yy - cy.view(-1, 1, 1)) ** 2)).sum(dim=(-2, -1)) / total
+    return cy, cx, var
+
+
+def test_psf_blur_has_the_drawn_width_and_keeps_flux() -> None:
+    x = _point()
+    out = psf_blur(x, (1.5, 1.5), generator=torch.Generator().manual_seed(0))
+    _, _, var = _moments(out)
+    torch.testing.assert_close(var, torch.full_like(var, 1.5**2), atol=0.05, rtol=0)
+    torch.testing.assert_close(out.sum(dim=(-2, -1)), x.sum(dim=(-2, -1)))
+    torch.testing.assert_close(psf_blur(x, (0.0, 0.0)), x)
+    widths = _moments(psf_blur(x, (0.5, 2.0), generator=torch.Generator().manual_seed(1)))[2].sqrt()
+    assert widths.min() > 0.45 and widths.max() < 2.05 and widths.max() - widths.min() > 0.5
+
+
+def test_random_affine_rotates_about_the_centre_and_scales() -> None:
+    x = _point(n=32, dx=8)
+    out = random_affine(x, max_angle=180.0, generator=torch.Generator().manual_seed(0))
+    cy, cx, _ = _moments(out)
+    radius = torch.hypot(cy - 16, cx - 16)
+    torch.testing.assert_close(radius, torch.full_like(radius, 8.0), atol=0.3, rtol=0)
+    angles = torch.atan2(cy - 16, cx - 16)
+    assert angles.max() - angles.min() > 3.0  # arbitrary angles, not quarter turns only
+    scaled = _moments(random_affine(_point(n=4, dx=4), 0.0, (2.0, 2.0), generator=torch.Generator()))[1]
+    torch.testing.assert_close(scaled, torch.full_like(scaled, 24.0), atol=0.3, rtol=0)
+    torch.testing.assert_close(random_affine(x, 0.0), x, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="scale_range"):
+        random_affine(x, scale_range=(0.0, 1.0))
+
+
+def test_redden_follows_the_extinction_law() -> None:
+    x = torch.ones(64, 5, 4, 4)
+    out = redden(x, tuple("ugriz"), max_ebv=0.2, generator=torch.Generator().manual_seed(0))
+    mags = -2.5 * torch.log10(out[:, :, 0, 0])  # A_b = R_b E(B-V)
+    ebv = mags[:, 2] / EXTINCTION_COEFFS["r"]
+    for i, band in enumerate("ugriz"):
+        torch.testing.assert_close(mags[:, i], EXTINCTION_COEFFS[band] * ebv, rtol=1e-4, atol=1e-5)
+    assert ebv.min() >= 0 and ebv.max() <= 0.2 and ebv.max() - ebv.min() > 0.1
+    with pytest.raises(ValueError, match="3 band names"):
+        redden(x, ("g", "r", "z"))
+
+
+def test_per_band_noise_and_band_dropout() -> None:
+    x = torch.full((32, 4, 32, 32), 0.5)
+    out = per_band_noise(x, (0.01, 0.05), generator=torch.Generator().manual_seed(0))
+    sigma = (out - x).std(dim=(-2, -1))
+    assert sigma.min() > 0.008 and sigma.max() < 0.055
+    assert (sigma.max(dim=1).values - sigma.min(dim=1).values).mean() > 0.01  # bands differ within a stamp
+    dropped = band_dropout(x, p=1.0, generator=torch.Generator().manual_seed(0))
+    zero_bands = (dropped.flatten(2).amax(dim=2) == 0).sum(dim=1)
+    assert torch.all(zero_bands == 1)
+    assert torch.equal(band_dropout(x, p=0.0), x)
+    assert torch.equal(band_dropout(x[:, :1], p=1.0), x[:, :1])
+
+
+@pytest.mark.parametrize("bands", [1, 3, 5])
+def test_full_augmentation_any_band_count(bands: int) -> None:
+    aug = GalaxyAugment(
+        max_angle=180, scale_range=(0.8, 1.25), crop_jitter=2, blur_sigma=(0, 1), band_noise=(0, 0.03),
+        max_ebv=0.1, bands=tuple("ugriz"[:bands]), band_drop=0.2,
+    )  # fmt: skip
+    x = _batch(b=bands)
+    a = aug(x, generator=torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, aug(x, generator=torch.Generator().manual_seed(3)))
