@@ -106,13 +106,16 @@ class Prepared:
     meta : list of dict
         Per good stamp: ``source, ra, dec, survey, bands``.
     bad : list of dict
-        Quarantine rows ``{source, objid, reason}``.
+        Quarantine rows ``{source, objid, reason}``, in input order.
+    positions : list of int
+        Index in ``items`` of each good stamp.
     """
 
     objids: list[int] = field(default_factory=list)
     cubes: np.ndarray | None = None
     meta: list[dict[str, Any]] = field(default_factory=list)
     bad: list[dict[str, Any]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
 
 
 def _placeholder(bands: Sequence[str]) -> bool:
@@ -160,7 +163,7 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     """
     out = Prepared()
     cubes = []
-    for item in items:
+    for position, item in enumerate(items):
         objid = item.objid
         try:
             objid, stamp = load_item(item, spec.user_bands, spec.images_key)
@@ -173,6 +176,7 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             out.bad.append({"source": item.source, "objid": objid, "reason": reason})
             continue
         out.objids.append(objid)
+        out.positions.append(position)
         header = stamp.header
         out.meta.append(
             {

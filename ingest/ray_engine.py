@@ -1,0 +1,213 @@
+"""``ssald ingest --engine ray``: the same stages as the local engine, as a Ray Data pipeline.
+
+Per wave of items: ``prepare`` (:func:`ingest.pipeline.prepare`: read, validate, normalise) runs as
+Ray tasks; ``embed`` runs in actors that each hold one ONNX Runtime session (one GPU each when
+the cluster has GPUs); the embeddings are written in parallel as Lance fragments of a staging
+dataset by ``lance_ray.write_lance`` (Ray's own ``Dataset.write_lance`` fails with pylance 14,
+ray issue 65129). The driver then applies the local engine's rules in input order (skip
+objids already embedded, quarantine duplicates), joins the catalogue with
+:func:`ingest.pipeline.rows_table` and merge-inserts the wave into the ``objects`` table in one
+commit, so the final table equals the local engine's and a crash loses at most one wave.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ingest.pipeline import Spec, prepare, rows_table
+from ingest.readers import Item
+from ssald_index.store import ObjectStore, append_quarantine
+
+__all__ = ["RAY_WAVE", "run_ray"]
+
+#: Items per wave (one staging dataset and one commit to the objects table).
+RAY_WAVE = 20_000
+_META = ("objid", "source", "ra", "dec", "survey", "reason")
+
+
+class _Prepare:
+    """Ray task body: pickled items -> metadata columns + normalised cubes (zeros for quarantined items)."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        items: list[Item] = [pickle.loads(b) for b in batch["item"]]
+        prepared = prepare(items, self.spec)
+        shape = (len(self.spec.bands), self.spec.stamp_size, self.spec.stamp_size)
+        cubes = np.zeros((len(items), *shape), np.float32)
+        out: dict[str, list[Any]] = {k: [] for k in _META}
+        good = dict(zip(prepared.positions, range(len(prepared.positions))))
+        bad = iter(prepared.bad)
+        for j in range(len(items)):
+            k = good.get(j)
+            if k is None:
+                row = next(bad)
+                objid = row["objid"] if row["objid"] is not None else -1
+                values = (objid, row["source"], None, None, None, row["reason"])
+            else:
+                meta = prepared.meta[k]
+                cubes[j] = prepared.cubes[k]
+                values = (prepared.objids[k], meta["source"], meta["ra"], meta["dec"], meta["survey"], None)
+            for key, value in zip(_META, values):
+                out[key].append(value)
+        columns = {key: np.asarray(values, dtype=object) for key, values in out.items()}
+        columns["objid"] = np.asarray(out["objid"], dtype=np.int64)
+        return {"idx": batch["idx"], **columns, "cube": cubes}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+class _Embed:
+    """Ray actor: one ONNX Runtime session; normalised cubes -> fixed-size-list embeddings."""
+
+    def __init__(self, model: str, batch_size: int) -> None:
+        from encoders.embedder import OnnxEmbedder
+
+        self.embedder = OnnxEmbedder(model)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        ok = np.array([_missing(r) for r in batch["reason"]], bool)
+        dim = self.embedder.embedding_dim
+        embeddings = np.zeros((len(ok), dim), np.float32)
+        if ok.any():
+            embeddings[ok] = self.embedder.embed(batch["cube"][ok], batch_size=self.batch_size)
+        columns = {"idx": pa.array(batch["idx"], pa.int64())}
+        columns["objid"] = pa.array(batch["objid"], pa.int64())
+        # Ray turns an all-None object column into NaN floats: map both back to nulls.
+        for key in ("source", "survey", "reason"):
+            columns[key] = pa.array([None if _missing(v) else str(v) for v in batch[key]], pa.string())
+        for key in ("ra", "dec"):
+            columns[key] = pa.array([None if _missing(v) else float(v) for v in batch[key]], pa.float64())
+        flat = pa.array(embeddings.ravel())
+        columns["embedding"] = pa.FixedSizeListArray.from_arrays(flat, dim)
+        return pa.table(columns)
+
+
+def _init_ray(num_cpus: int | None) -> Any:
+    import ray
+
+    if not ray.is_initialized():
+        # RAY_ADDRESS in the environment joins an existing cluster; otherwise a local instance starts.
+        kwargs = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": num_cpus, "include_dashboard": False}
+        ray.init(ignore_reinit_error=True, log_to_driver=False, **kwargs)
+    return ray
+
+
+def run_ray(
+    items: list[Item],
+    spec: Spec,
+    model: Path,
+    db: Path,
+    cat: Any,
+    done: np.ndarray,
+    summary: Any,
+    *,
+    batch_size: int = 256,
+    progress: bool = True,
+    wave: int = RAY_WAVE,
+    num_cpus: int | None = None,
+    actors: int | None = None,
+) -> set[int]:
+    """Run ingestion as Ray Data; same arguments and effects as the local engine (see :func:`ingest.job.ingest`).
+
+    Parameters
+    ----------
+    items, spec, model, db, cat, done, summary
+        As prepared by :func:`ingest.job.ingest`.
+    batch_size : int
+        Stamps per ONNX Runtime call in each actor.
+    progress : bool
+        Show Ray Data's progress bars.
+    wave : int
+        Items per staging dataset and commit.
+    num_cpus : int, optional
+        CPUs of a local Ray instance (ignored when joining a cluster through ``RAY_ADDRESS``).
+    actors : int, optional
+        Embedding actors (default: one per GPU, else one per 4 CPUs, at least 1).
+
+    Returns
+    -------
+    set of int
+        Every objid met in the input (for the catalogue's rows-without-stamp count).
+    """
+    import lance
+    from lance_ray import write_lance
+
+    from ingest.job import _contains
+
+    ray = _init_ray(num_cpus)
+    ray.data.DataContext.get_current().enable_progress_bars = progress
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    actors = actors or (gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // 4))
+    seen: set[int] = set()
+    todo: list[tuple[int, Item]] = []
+    for i, item in enumerate(items):
+        if item.objid is not None and _contains(done, item.objid) and item.objid not in seen:
+            seen.add(item.objid)
+            summary.skipped += 1
+        else:
+            todo.append((i, item))
+    staging_root = db / "_staging"
+    for lo in range(0, len(todo), wave):
+        part = todo[lo : lo + wave]
+        staging = staging_root / f"wave-{lo // wave:06d}.lance"
+        shutil.rmtree(staging, ignore_errors=True)
+        ds = ray.data.from_items([{"idx": i, "item": pickle.dumps(item)} for i, item in part])
+        ds = ds.map_batches(_Prepare, fn_constructor_args=(spec,), batch_size=64, concurrency=(1, max(1, actors * 4)))
+        ds = ds.map_batches(
+            _Embed,
+            fn_constructor_args=(os.fspath(model), batch_size),
+            batch_size=batch_size,
+            concurrency=actors,
+            num_gpus=1 if gpus else 0,
+        )
+        write_lance(ds, os.fspath(staging), mode="create")
+        table = lance.dataset(os.fspath(staging)).to_table().sort_by("idx")
+        _commit(table, spec, db, cat, done, seen, summary)
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(staging_root, ignore_errors=True)
+    return seen
+
+
+def _commit(table: pa.Table, spec: Spec, db: Path, cat: Any, done: np.ndarray, seen: set[int], summary: Any) -> None:
+    """Apply the local engine's rules in input order and merge-insert one wave."""
+    from ingest.job import _contains
+
+    keep, bad = [], []
+    columns = {k: table.column(k).to_pylist() for k in _META}
+    for i in range(table.num_rows):
+        objid, source, reason = columns["objid"][i], columns["source"][i], columns["reason"][i]
+        if reason is not None:
+            bad.append({"source": source, "objid": None if objid == -1 else objid, "reason": reason})
+            if objid != -1:
+                seen.add(objid)
+        elif objid in seen:
+            bad.append({"source": source, "objid": objid, "reason": f"duplicate objid {objid} in the input"})
+        elif _contains(done, objid):
+            seen.add(objid)
+            summary.skipped += 1
+        else:
+            seen.add(objid)
+            keep.append(i)
+    if keep:
+        names = ",".join(spec.bands)
+        meta = [{**{k: columns[k][i] for k in ("source", "ra", "dec", "survey")}, "bands": names} for i in keep]
+        embeddings = np.stack(table.column("embedding").take(keep).to_numpy(zero_copy_only=False))
+        objids = [columns["objid"][i] for i in keep]
+        rows = rows_table(objids, meta, embeddings, cat, summary.model_id)
+        ObjectStore.write(db, rows)
+        summary.ingested += len(keep)
+        summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in objids)
+    append_quarantine(db, bad)
+    summary.count(bad)
