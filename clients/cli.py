@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "encoders.cli",
     "ingest.quality_cmd",
     "ssald_index.cli",
+    "ssald_index.al_cmd",
     "server.cli",
     "clients.similar_cmd",
     "clients.demo",
