@@ -70,3 +70,41 @@ def test_index_and_dump_commands(tmp_path):
     assert len(t) == 300
     for objid, vec in zip(t["objid"][:20], t["embedding"][:20]):
         assert np.allclose(vec, ref[int(objid)])
+
+
+def test_map_command_fits_pca_clusters_and_draws(tmp_path):
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import PCA
+
+    rows = make_rows(np.arange(1, 401))
+    ObjectStore.write(tmp_path / "db", rows)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "map",
+            "--db",
+            str(tmp_path / "db"),
+            "--out",
+            str(tmp_path / "m.png"),
+            "--projection",
+            "pca",
+            "--clusters",
+            "5",
+            "--color",
+            "spec_class",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    t = ObjectStore.open(tmp_path / "db").table.to_arrow()
+    vec = np.stack(t.column("embedding").to_numpy(zero_copy_only=False))
+    ref = PCA(n_components=2, random_state=0).fit(vec).transform(vec)
+    xy = np.stack([t.column("map_x").to_numpy(), t.column("map_y").to_numpy()], 1)
+    assert np.allclose(xy, ref, atol=1e-4)
+    labels = MiniBatchKMeans(n_clusters=5, random_state=0, n_init=3).fit(vec).predict(vec)
+    assert np.array_equal(t.column("cluster").to_numpy(), labels)
