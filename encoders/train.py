@@ -36,18 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.backbone import ResNetEncoder
-from encoders.config import ARCH_FIELDS, TrainConfig
+from encoders.checkpoint import CHECKPOINT_FILE, atomic_write, build, load_backbone, resume, save_checkpoint
+from encoders.config import TrainConfig
 from encoders.data import ArraySource, StampSource, TwoViewBatches, epoch_keys
+from encoders.distributed import init_distributed, vicreg_terms
+from encoders.distributed import world as world_info
 from encoders.optim import lr_at, make_optimizer
 from encoders.stamps import load_stamps
-from encoders.vicreg import Expander, covariance_loss, invariance_loss, variance_loss
 
-__all__ = ["TrainConfig", "embed_backbone", "load_backbone", "load_stamps", "train"]
+__all__ = ["CHECKPOINT_FILE", "TrainConfig", "embed_backbone", "load_backbone", "load_stamps", "train"]
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def _check_source(source: StampSource, config: TrainConfig) -> None:
@@ -76,17 +76,6 @@ def _as_source(stamps: np.ndarray | StampSource) -> StampSource:
     return stamps
 
 
-def _build(config: TrainConfig) -> tuple[ResNetEncoder, Expander]:
-    model = ResNetEncoder(len(config.bands), config.widths, config.blocks, config.stem_stride)
-    return model, Expander(model.out_dim, config.expander_dims)
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _cpu_has_bf16() -> bool:
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
@@ -111,24 +100,7 @@ def _resolve_runtime(config: TrainConfig) -> TrainConfig:
 
 def _write_config(run_dir: Path, config: TrainConfig) -> None:
     text = json.dumps(config.to_dict(), indent=2) + "\n"
-    _atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(text))
-
-
-def _resume(
-    path: Path, config: TrainConfig, model: nn.Module, expander: nn.Module, opt: torch.optim.Optimizer
-) -> tuple[int, int, float]:
-    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
-    saved = TrainConfig.from_dict(ckpt["config"])
-    for name in ARCH_FIELDS:
-        if getattr(saved, name) != getattr(config, name):
-            raise ValueError(
-                f"cannot resume {path}: it was trained with {name}={getattr(saved, name)!r} "
-                f"but the config asks for {getattr(config, name)!r}; use a new run directory"
-            )
-    model.load_state_dict(ckpt["model"])
-    expander.load_state_dict(ckpt["expander"])
-    opt.load_state_dict(ckpt["optimizer"])
-    return int(ckpt["epoch"]), int(ckpt["step"]), float(ckpt.get("seconds", 0.0))
+    atomic_write(run_dir / CONFIG_FILE, lambda p: p.write_text(text))
 
 
 @torch.no_grad()
@@ -224,7 +196,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
-    started = _init_distributed(config)
+    started = init_distributed(config)
     try:
         _train(source, run_dir, config, progress, None if labels is None else np.asarray(labels))
     finally:
@@ -245,42 +217,6 @@ class _TwoViews(nn.Module):
         return self.expander(self.backbone(a)), self.expander(self.backbone(b))
 
 
-def _init_distributed(config: TrainConfig) -> bool:
-    """Join the process group torchrun describes (if any); True when this call created it."""
-    dist = torch.distributed
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    if config.device.startswith("cuda"):
-        torch.cuda.set_device(torch.device(config.device))
-    dist.init_process_group(backend="nccl" if config.device.startswith("cuda") else "gloo")
-    return True
-
-
-def _world() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _gather(z: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``z`` over all processes, with gradients flowing back to each (FullGatherLayer)."""
-    if _world()[1] == 1:
-        return z
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(z), dim=0)
-
-
-def _vicreg(z_a: torch.Tensor, z_b: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, ...]:
-    """VICReg terms: invariance on the local batch, variance and covariance on the gathered one."""
-    inv = invariance_loss(z_a, z_b)
-    g_a, g_b = _gather(z_a), _gather(z_b)
-    var = variance_loss(g_a) / 2 + variance_loss(g_b) / 2
-    cov = covariance_loss(g_a) + covariance_loss(g_b)
-    return config.sim_coeff * inv + config.std_coeff * var + config.cov_coeff * cov, inv, var, cov
-
-
 def _diagnostics(model: nn.Module, source: StampSource, labels: np.ndarray | None, config: TrainConfig) -> dict:
     from encoders.diagnostics import quality_report
 
@@ -296,14 +232,14 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
     """The training loop of :func:`train` (arguments already validated)."""
     from tqdm.auto import tqdm
 
-    rank, world = _world()
+    rank, world = world_info()
     main = rank == 0
     device = torch.device(config.device)
     # channels-last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels.
     memory_format = torch.channels_last
 
     torch.manual_seed(config.seed)
-    model, expander = _build(config)
+    model, expander = build(config)
     model.to(device, memory_format=memory_format)
     expander.to(device)
     fused = device.type == "cuda" or world == 1
@@ -311,7 +247,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
     ckpt_path = run_dir / CHECKPOINT_FILE
     epoch, step, seconds = 0, 0, 0.0
     if ckpt_path.exists():
-        epoch, step, seconds = _resume(ckpt_path, config, model, expander, opt)
+        epoch, step, seconds = resume(ckpt_path, config, model, expander, opt)
     net: nn.Module = _TwoViews(model, expander)
     if world > 1:
         if device.type == "cuda":
@@ -320,7 +256,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
     if main:
         _write_config(run_dir, config)
         if config.keep_checkpoints and step == 0:
-            _save_checkpoint(run_dir / "checkpoints" / "epoch_000.pt", model, expander, opt, 0, 0, 0.0, config)
+            save_checkpoint(run_dir / "checkpoints" / "epoch_000.pt", model, expander, opt, 0, 0, 0.0, config)
 
     n = len(source)
     batch = min(config.batch_size, n)
@@ -381,7 +317,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
                 enabled = config.precision in ("bf16", "fp16")
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=enabled):
                     z_a, z_b = net(view_a, view_b)
-                loss, inv, var, cov = _vicreg(z_a.float(), z_b.float(), config)
+                loss, inv, var, cov = vicreg_terms(z_a.float(), z_b.float(), config)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"VICReg loss is {loss.item()} at step {step} of run {run_dir}")
                 opt.zero_grad(set_to_none=True)
@@ -411,10 +347,10 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
             if complete:
                 epoch += 1
             if main:
-                _save_checkpoint(ckpt_path, model, expander, opt, epoch, step, seconds, config)
+                save_checkpoint(ckpt_path, model, expander, opt, epoch, step, seconds, config)
                 if config.keep_checkpoints and complete:
                     kept = run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt"
-                    _save_checkpoint(kept, model, expander, opt, epoch, step, seconds, config)
+                    save_checkpoint(kept, model, expander, opt, epoch, step, seconds, config)
     finally:
         bar.close()
         if metrics is not None:
@@ -423,55 +359,3 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # workers augment; the main process keeps the cores for the network
-
-
-def _save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    expander: nn.Module,
-    opt: torch.optim.Optimizer,
-    epoch: int,
-    step: int,
-    seconds: float,
-    config: TrainConfig,
-) -> None:
-    state = {
-        "model": model.state_dict(),
-        "expander": expander.state_dict(),
-        "optimizer": opt.state_dict(),
-        "epoch": epoch,
-        "step": step,
-        "seconds": seconds,
-        "config": config.to_dict(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda p: torch.save(state, p))
-
-
-def load_backbone(run_dir: str | Path) -> tuple[ResNetEncoder, TrainConfig]:
-    """Load the trained backbone of a run, in eval mode, with its config.
-
-    Parameters
-    ----------
-    run_dir : str or Path
-        A run directory written by :func:`train`, or one checkpoint file (e.g. a kept
-        ``checkpoints/epoch_XXX.pt``).
-
-    Returns
-    -------
-    (ResNetEncoder, TrainConfig)
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``run_dir`` holds no ``checkpoint.pt``.
-    """
-    path = Path(run_dir)
-    path = path if path.is_file() else path / CHECKPOINT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {CHECKPOINT_FILE} in run directory {run_dir}: train it first")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    config = TrainConfig.from_dict(ckpt["config"])
-    model, _ = _build(config)
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), config

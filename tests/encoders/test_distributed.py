@@ -14,7 +14,7 @@ import torch
 from astropy.io import fits
 
 from encoders.config import TrainConfig
-from encoders.train import _vicreg
+from encoders.distributed import vicreg_terms as _vicreg
 from encoders.vicreg import vicreg_loss
 
 REPO = Path(__file__).resolve().parents[2]
