@@ -74,6 +74,9 @@ def build_table(work: Path, vectors: np.ndarray, results: dict) -> None:
     start = time.perf_counter()
     update_density(ObjectStore(table), method="iforest", progress=True)
     density_s = time.perf_counter() - start
+    # Compact first: an IVF_RQ index built over the rewritten (merge-inserted) fragments and then
+    # remapped by compaction measured recall@10 0.88 instead of 0.98 at the same settings.
+    table.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
     seconds = build_indexes(table, min_rows=0, progress=True)
     table.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)  # disk size of one version
     info = {

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "ssald_index.cli",
     "ssald_index.al_cmd",
     "server.cli",
+    "server.gallery_cmd",
     "clients.similar_cmd",
     "clients.demo",
 )

@@ -78,6 +78,8 @@ def run_index(args: argparse.Namespace) -> int:
         # Build first so that the kNN pass uses the ANN index, then rebuild to cover the rewritten rows.
         build_indexes(store.table, AnnParams(num_partitions=args.partitions), min_rows=min_rows)
         scored = update_density(store, method=args.density, k=args.k)
+    # Compact before the final build: an IVF_RQ index remapped by a later compaction lost recall (0.98 -> 0.88).
+    store.table.optimize(cleanup_older_than=timedelta(hours=1))
     seconds = build_indexes(store.table, AnnParams(num_partitions=args.partitions), min_rows=min_rows)
     store.table.optimize(cleanup_older_than=timedelta(hours=1))
     n = store.count()

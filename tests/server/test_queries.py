@@ -156,3 +156,46 @@ def test_server_follows_new_table_versions(tmp_path):
         assert obj.objid == 44
         reply = stub.SearchVector(ssald_pb2.SearchVectorRequest(vector=more[2]["embedding"], k=1), timeout=TIMEOUT)
         assert reply.neighbours[0].object.objid == 44
+
+
+def test_gallery_command_draws_query_and_neighbours(ingested, tmp_path):
+    import subprocess
+    import sys
+
+    db, rows = ingested
+    objid = int(rows.column("objid")[3].as_py())
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "gallery",
+            str(objid),
+            "--db",
+            str(db),
+            "--out",
+            str(tmp_path / "g.png"),
+            "-k",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"objid {objid} and 5 neighbours" in out.stdout
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rgb_stamp_is_lupton_of_i_r_g(survey):
+    from encoders.normalise import lupton_asinh
+    from encoders.stamps import read_stamp
+    from server.gallery_cmd import rgb_stamp
+
+    path = sorted((survey / "stamps").glob("*.fits"))[0]
+    stamp = read_stamp(path)
+    norm = lupton_asinh(stamp.data)
+    rgb = rgb_stamp(str(path))
+    names = list(stamp.bands)
+    for j, band in enumerate(("i", "r", "g")):
+        assert np.allclose(rgb[..., j], np.clip(norm[names.index(band)], 0, 1))

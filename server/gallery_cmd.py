@@ -1,0 +1,87 @@
+"""``ssald gallery OBJID --db DB --out gallery.png``: the query stamp and its neighbours as Lupton RGB images.
+
+Lives beside the server because it needs both the table (``ssald_index``) and the stamp reader and
+normaliser (``encoders``, numpy/astropy only, never torch). Module import pulls in argparse only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_parsers", "rgb_stamp", "write_gallery", "run_gallery"]
+
+# Bands shown as red, green and blue, reddest first; stamps with other band names use their last three.
+RGB_BANDS = ("i", "r", "g")
+
+
+def rgb_stamp(source: str) -> np.ndarray:
+    """An ``(H, W, 3)`` Lupton-asinh RGB image of the stamp file at ``source``."""
+    from encoders.normalise import lupton_asinh
+    from encoders.stamps import read_stamp
+
+    stamp = read_stamp(source)
+    norm = lupton_asinh(stamp.data)
+    names = list(stamp.bands)
+    if all(b in names for b in RGB_BANDS):
+        planes = [norm[names.index(b)] for b in RGB_BANDS]
+    else:
+        planes = [norm[min(j, len(names) - 1)] for j in (len(names) - 1, len(names) // 2, 0)]
+    return np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
+
+
+def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: str | Path) -> Path:
+    """Draw the query and its neighbours (rows with ``source``, ``distance``) into one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [query, *neighbours]
+    cols = min(len(panels), 6)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (ax, row) in enumerate(zip(axes.ravel(), panels)):
+        ax.imshow(rgb_stamp(row["source"]), origin="lower")
+        head = "query" if i == 0 else f"#{i}  d={row['distance']:.3f}"
+        label = row.get("truth_class") or row.get("spec_class") or ""
+        ax.set_title(f"{head}\n{row['objid']}\n{label}", fontsize=7)
+    out = Path(out)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``gallery`` subcommand."""
+    p = subparsers.add_parser(
+        "gallery",
+        help="PNG of an object's stamp and its nearest neighbours' stamps",
+        description="Read the stamps named in the table's `source` column and draw them as Lupton RGB images.",
+    )
+    p.add_argument("objid", type=int, help="objid of the query object")
+    p.add_argument("--db", required=True, help="LanceDB database directory")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("-k", type=int, default=11, help="number of neighbours (default: %(default)s)")
+    p.add_argument("--exclude-radius", type=float, default=0.0, help="arcsec around the query left out")
+    p.set_defaults(func=run_gallery)
+
+
+def run_gallery(args: argparse.Namespace) -> int:
+    """Handler of ``ssald gallery``."""
+    from ssald_index.store import ObjectStore
+
+    start = time.perf_counter()
+    store = ObjectStore.open(args.db)
+    query = store.get(args.objid)
+    neighbours = store.neighbours(args.objid, args.k, exclude_radius_arcsec=args.exclude_radius)
+    path = write_gallery(query, neighbours, args.out)
+    print(f"wrote {path}: objid {args.objid} and {len(neighbours)} neighbours in {time.perf_counter() - start:.1f} s")
+    return 0
