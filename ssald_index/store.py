@@ -7,6 +7,7 @@ with a prefilter, so ``k`` neighbours come back whenever the table holds them.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from ssald_index.schema import (
 __all__ = [
     "MAX_K",
     "DISTANCE",
+    "FINALIZE_MAX_SCORED",
     "Filter",
     "SearchParams",
     "ObjectNotFound",
@@ -48,9 +50,12 @@ __all__ = [
 ]
 
 MAX_K = 1000
+# finalize() scores at most this many new objects itself (about a minute on 2 cores).
+FINALIZE_MAX_SCORED = 50_000
 DISTANCE = "cosine"
 
 PathLike = str | os.PathLike[str]
+log = logging.getLogger(__name__)
 
 
 class ObjectNotFound(KeyError):
@@ -207,8 +212,10 @@ class ObjectStore:
         """Bring indexes and anomaly scores up to date after writes (``ingest`` calls this at its end).
 
         Missing indexes are created and new rows folded into existing ones without a rebuild
-        (:func:`ssald_index.ann.refresh_indexes`); rows without a density score are scored
-        (:func:`ssald_index.density.update_density`); old versions are removed.
+        (:func:`ssald_index.ann.refresh_indexes`). Rows without a density score are then scored
+        (:func:`ssald_index.density.update_density`, through the ANN index when there is one) if there
+        are at most ``FINALIZE_MAX_SCORED`` of them; a larger first ingest leaves scoring to
+        ``ssald index``. Old versions are removed.
 
         Parameters
         ----------
@@ -220,9 +227,14 @@ class ObjectStore:
         """
         from ssald_index.density import update_density
 
-        # Scores first: rewritten rows leave the indexes until optimize folds them back in.
-        update_density(self, only_missing=True, progress=progress)
         refresh_indexes(self._table, keep_versions_for=keep_versions_for)
+        missing = self._table.count_rows("density_score IS NULL")
+        if 0 < missing <= FINALIZE_MAX_SCORED:
+            update_density(self, only_missing=True, progress=progress)
+            # The scored rows were rewritten: fold them back into the indexes.
+            self._table.optimize(cleanup_older_than=keep_versions_for)
+        elif missing:
+            log.warning("%d objects without a density score: run `ssald index --db DB` to score them", missing)
 
     @property
     def table(self) -> Any:
