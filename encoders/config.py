@@ -121,7 +121,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     log_every: int = 10
-    diag_samples: int = 1024
+    diag_samples: int = 512
     keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
