@@ -21,6 +21,7 @@ import io
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +156,16 @@ def _bands_from_header(header: dict[str, Any], n: int, source: str) -> tuple[str
     return _default_bands(n)
 
 
+_END_CARD = b"END" + b" " * 77
 _FITS_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
+@lru_cache(maxsize=4096)
 def _card_value(text: str) -> bool | int | float | str | None:
-    """The value of one FITS card (the text after ``= ``); ``None`` when it is not a plain scalar."""
+    """The value of one FITS card (the text after ``= ``); ``None`` when it is not a plain scalar.
+
+    Cached: most cards (BITPIX, NAXISn, BANDS, PIXSCALE ...) repeat from stamp to stamp.
+    """
     text = text.strip()
     if text.startswith("'"):
         out, i = [], 1
@@ -192,18 +198,19 @@ def _fast_fits(raw: bytes) -> tuple[np.ndarray, dict[str, Any]] | None:
     returns ``None`` and goes through astropy, which also produces the error messages.
     """
     header: dict[str, Any] = {}
-    end = None
-    for offset in range(0, len(raw) - 79, 80):
-        key = raw[offset : offset + 8].decode("ascii", "replace").strip()
-        if key == "END":
-            end = offset + 80
-            break
-        if key in ("", "COMMENT", "HISTORY") or raw[offset + 8 : offset + 10] != b"= ":
-            continue
-        value = _card_value(raw[offset + 10 : offset + 80].decode("ascii", "replace"))
-        if value is not None:
-            header[key] = value
-    if end is None or header.get("SIMPLE") is not True or header.get("GROUPS"):
+    end = raw.find(_END_CARD)
+    while end > 0 and end % 80:
+        end = raw.find(_END_CARD, end + 1)
+    if end <= 0:
+        return None
+    text = raw[:end].decode("latin-1")
+    for offset in range(0, end, 80):
+        if text[offset + 8 : offset + 10] == "= " and not text.startswith(("COMMENT ", "HISTORY "), offset):
+            value = _card_value(text[offset + 10 : offset + 80])
+            if value is not None:
+                header[text[offset : offset + 8].rstrip()] = value
+    end += 80
+    if header.get("SIMPLE") is not True or header.get("GROUPS"):
         return None
     if header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0 or "BLANK" in header:
         return None

@@ -102,7 +102,7 @@ class Prepared:
     objids : list of int
         Objids of the good stamps, in input order.
     cubes : numpy.ndarray
-        float32 ``(n_good, B, H, W)``, Lupton-normalised, non-finite pixels set to 0.
+        float32 ``(n_good, B, H, W)``, Lupton-normalised (non-finite pixels count as 0).
     meta : list of dict
         Per good stamp: ``source, ra, dec, survey, bands``.
     bad : list of dict
@@ -135,7 +135,7 @@ def validate(stamp: Stamp, spec: Spec) -> str | None:
     if tuple(stamp.bands) != spec.bands and not _placeholder(stamp.bands):
         return f"bands {','.join(stamp.bands)} do not match the model's {','.join(spec.bands)}"
     finite = np.isfinite(data)
-    n_finite = int(finite.sum())
+    n_finite = int(np.count_nonzero(finite))
     if n_finite == 0:
         return "all pixels are NaN or infinite"
     nan_fraction = 1.0 - n_finite / data.size
@@ -187,7 +187,7 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
                 "bands": ",".join(spec.bands),
             }
         )
-        cubes.append(np.nan_to_num(stamp.data, nan=0.0, posinf=0.0, neginf=0.0))
+        cubes.append(stamp.data)  # lupton_asinh sets non-finite pixels to 0
     if cubes:
         out.cubes = lupton_asinh(np.stack(cubes), spec.lupton).astype(np.float32, copy=False)
     return out
