@@ -57,3 +57,14 @@ def test_rejects_bad_input_and_arguments() -> None:
         ResNetEncoder(widths=(8, 16), blocks=(1,))
     with pytest.raises(ValueError, match="stem_stride must be 1 or 2"):
         ResNetEncoder(stem_stride=4)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
+def test_resnet_presets_of_the_cli(arch: str) -> None:
+    from encoders.cli import ARCHES
+
+    model = ResNetEncoder(in_bands=2, widths=(4, 8, 16, 32), blocks=ARCHES[arch]).eval()
+    assert [len(stage) for stage in model.stages] == list(ARCHES[arch])
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 1 + 2 * sum(ARCHES[arch]) + 3
+    with torch.no_grad():
+        assert model(torch.rand(2, 2, 48, 48)).shape == (2, 32)
