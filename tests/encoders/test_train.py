@@ -131,3 +131,31 @@ def test_load_stamps_reads_and_normalises(tmp_path: Path) -> None:
         load_stamps([*paths, odd], params, progress=False)
     with pytest.raises(ValueError, match="no stamp paths"):
         load_stamps([], params, progress=False)
+
+
+def test_fp16_needs_cuda(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:
+    config = TrainConfig(**{**tiny_config, "precision": "fp16", "device": "cpu"})
+    with pytest.raises(ValueError, match="precision='fp16' needs a CUDA device"):
+        train(tiny_stamps, tmp_path, config, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the CPU path is tested above)")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_gpu(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict, precision: str) -> None:
+    config = TrainConfig(**{**tiny_config, "precision": precision, "device": "cuda", "epochs": 2})
+    train(tiny_stamps, tmp_path, config, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True, map_location="cpu")
+    assert ckpt["step"] == 4 and all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert json.loads((tmp_path / "config.json").read_text())["precision"] == precision
+
+
+def test_lars_and_full_augmentation_train(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:
+    config = TrainConfig(
+        **tiny_config, optimizer="lars", lr=0.05, max_angle=180.0, scale_range=(0.9, 1.1), blur_sigma=(0.0, 1.0),
+        band_noise=(0.0, 0.02), max_ebv=0.1, band_drop=0.1,
+    )  # fmt: skip
+    train(tiny_stamps, tmp_path, config, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 2 and "mu" in next(iter(ckpt["optimizer"]["state"].values()))
+    initial = TrainConfig(**tiny_config)
+    assert np.isfinite(_metrics(tmp_path)[-1]["loss"]) and initial.optimizer == "adamw"
