@@ -25,7 +25,16 @@ import torch
 from encoders.normalise import NORMALISATIONS, normaliser
 from encoders.stamps import StampError, read_stamp
 
-__all__ = ["NORMALISATIONS", "ArraySource", "FileSource", "StampSource", "TwoViewBatches", "epoch_keys", "normaliser"]
+__all__ = [
+    "NORMALISATIONS",
+    "ArrayFileSource",
+    "ArraySource",
+    "FileSource",
+    "StampSource",
+    "TwoViewBatches",
+    "epoch_keys",
+    "normaliser",
+]
 
 class StampSource(Protocol):
     """Indexable normalised stamps: ``len(source)``, ``source.shape`` and ``source.get(indices)``."""
@@ -69,6 +78,51 @@ class ArraySource:
         out = np.empty_like(rows)
         out[order] = rows
         return out if self.normalise is None else self.normalise(out)
+
+
+class ArrayFileSource(ArraySource):
+    """Stamps in one ``.npy`` (memory-mapped) or HDF5 file, opened lazily in each process.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy`` file or HDF5 file (``.h5``, ``.hdf5``) holding an ``(N, B, H, W)`` array.
+    key : str
+        Dataset name inside an HDF5 file (default ``"stamps"``).
+    normalise : callable, optional
+        Applied to each fetched batch (e.g. ``normaliser("lupton", params)`` for fluxes).
+
+    Notes
+    -----
+    The file handle is not pickled: DataLoader workers reopen the file, which h5py requires.
+    """
+
+    def __init__(
+        self, path: str | Path, key: str = "stamps", normalise: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> None:
+        self.path, self.key = Path(path), key
+        if not self.path.is_file():
+            raise FileNotFoundError(f"stamp array file {self.path} does not exist")
+        super().__init__(self._open(), normalise)
+
+    def _open(self) -> Any:
+        if self.path.suffix.lower() == ".npy":
+            return np.load(self.path, mmap_mode="r")
+        import h5py
+
+        handle = h5py.File(self.path, "r")
+        if self.key not in handle:
+            raise KeyError(f"HDF5 file {self.path} has no dataset {self.key!r}; it has {sorted(handle)}")
+        return handle[self.key]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "array": None}
+
+    def get(self, indices: Sequence[int]) -> np.ndarray:
+        """Return float32 ``(len(indices), B, H, W)`` stamps, opening the file in this process if needed."""
+        if self.array is None:
+            self.array = self._open()
+        return super().get(indices)
 
 
 class FileSource:

@@ -85,3 +85,22 @@ def test_streamed_training_equals_in_memory_training(tmp_path: Path, tiny_config
     sb = torch.load(memory / "checkpoint.pt", weights_only=True)["model"]
     for key, value in sa.items():
         torch.testing.assert_close(value, sb[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["s.h5", "s.npy"])
+def test_array_file_source_trains_with_workers(tmp_path: Path, tiny_config: dict, name: str) -> None:
+    from encoders.data import ArrayFileSource
+
+    cubes = np.random.default_rng(4).normal(10, 30, size=(16, 3, 32, 32)).astype(np.float32)
+    if name.endswith(".h5"):
+        with h5py.File(tmp_path / name, "w") as fh:
+            fh["stamps"] = cubes
+    else:
+        np.save(tmp_path / name, cubes)
+    source = ArrayFileSource(tmp_path / name, normalise=normaliser("lupton"))
+    np.testing.assert_allclose(source.get([5, 1]), lupton_asinh(cubes[[5, 1]]), rtol=1e-6)
+    run = train(source, tmp_path / "run", TrainConfig(**{**tiny_config, "num_workers": 1}), progress=False)
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+    if name.endswith(".h5"):
+        with pytest.raises(KeyError, match="no dataset 'cubes'"):
+            ArrayFileSource(tmp_path / name, key="cubes")
