@@ -183,7 +183,7 @@ def test_truncated_png_jpeg_is_refused(fmt: str, tmp_path: Path) -> None:
 
 
 def test_fast_fits_path_matches_astropy(tmp_path: Path) -> None:
-    from encoders.stamps import _fast_fits
+    from encoders.stamps_fits import fast_fits
 
     cube = _contract_cube()
     cards = dict(OBJID=1237, RA=10.5, DEC=-3.25, BANDS="u,g,r,i,z", SURVEY="O'Brien", FLAG=True, EXPO=1.5e3)
@@ -192,7 +192,7 @@ def test_fast_fits_path_matches_astropy(tmp_path: Path) -> None:
         REAL_CUBE.read_bytes(),
         _fits_bytes(np.arange(12, dtype=np.int16).reshape(3, 4)),
     ):
-        data, header = _fast_fits(raw)
+        data, header = fast_fits(raw)
         with fits.open(io.BytesIO(raw)) as hdul:
             np.testing.assert_array_equal(data, hdul[0].data)
             want = {k: v for k, v in hdul[0].header.items() if k not in ("COMMENT", "HISTORY")}
@@ -201,5 +201,5 @@ def test_fast_fits_path_matches_astropy(tmp_path: Path) -> None:
     scaled.header["BZERO"] = 32768
     buf = io.BytesIO()
     scaled.writeto(buf)
-    assert _fast_fits(buf.getvalue()) is None  # scaled data goes through astropy
+    assert fast_fits(buf.getvalue()) is None  # scaled data goes through astropy
     assert read_stamp(buf.getvalue()).data.max() == 32769.0
