@@ -54,7 +54,7 @@ def test_neighbour_metadata_round_trips_with_none_for_nulls(client, db) -> None:
     neighbours = client.find_similar(rows[0]["objid"], k=N_OBJECTS - 1)
     assert {n.objid for n in neighbours} == set(by_id) - {rows[0]["objid"]}
     for n in neighbours:
-        expected = {name: by_id[n.objid][name] for name in METADATA}
+        expected = {name: by_id[n.objid].get(name) for name in METADATA}
         assert {name: getattr(n, name) for name in METADATA} == expected
         assert n.embedding is None
     assert any(n.z is None for n in neighbours) and any(n.z is not None for n in neighbours)
@@ -65,7 +65,7 @@ def test_get_object(client, db) -> None:
     row = rows[3]
     obj = client.get_object(row["objid"])
     assert type(obj) is GalaxyObject and obj.embedding is None
-    assert dataclasses.asdict(obj) == {**{name: row[name] for name in METADATA}, "embedding": None}
+    assert dataclasses.asdict(obj) == {**{name: row.get(name) for name in METADATA}, "embedding": None}
     with pytest.raises(dataclasses.FrozenInstanceError):
         obj.z = 1.0  # type: ignore[misc]
     full = client.get_object(row["objid"], with_embedding=True)
@@ -74,7 +74,14 @@ def test_get_object(client, db) -> None:
 
 
 def test_stats(client) -> None:
-    assert client.stats() == {"n_objects": N_OBJECTS, "model_id": MODEL_ID, "embedding_dim": DIM}
+    stats = client.stats()
+    assert {k: stats[k] for k in ("n_objects", "model_id", "embedding_dim", "n_scored")} == {
+        "n_objects": N_OBJECTS,
+        "model_id": MODEL_ID,
+        "embedding_dim": DIM,
+        "n_scored": 0,  # written without finalize(): nothing scored, no index yet
+    }
+    assert stats["indexes"] == [] and stats["table_version"] >= 1
 
 
 def test_unknown_objid_raises_not_found(client) -> None:
