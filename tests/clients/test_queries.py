@@ -80,3 +80,24 @@ def test_image_query_needs_a_model(scored, tmp_path):
     with pytest.raises(SsaldError) as err:
         client.find_similar_to_image(stamp, k=3)
     assert err.value.code == "FAILED_PRECONDITION"
+
+
+def test_similar_and_anomalies_commands_filter_and_export(scored, tmp_path, capsys):
+    import argparse
+
+    from clients.similar_cmd import add_parsers
+
+    client, rows, _ = scored
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers())
+    query = rows[5]["objid"]
+    out = tmp_path / "nb.csv"
+    argv = ["similar", str(query), "--server", client.address, "-k", "3", "--spec-class", "GALAXY", "--out", str(out)]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    expected = [n.objid for n in client.find_similar(query, k=3, spec_class="GALAXY")]
+    assert Table.read(out, format="ascii.csv")["objid"].tolist() == expected
+    args = parser.parse_args(["anomalies", "--server", client.address, "-n", "4", "--z-max", "0.2"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out.splitlines()[-4:]
+    assert [int(line.split()[1]) for line in printed] == [a.objid for a in client.anomalies(4, z_max=0.2)]
