@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "ssald_index.al_cmd",
     "server.cli",
     "server.gallery_cmd",
+    "server.map_cmd",
     "clients.similar_cmd",
     "clients.demo",
 )

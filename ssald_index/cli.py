@@ -1,4 +1,7 @@
-"""``ssald index``, ``ssald dump``, ``ssald map``: indexes and scores, embedding export, 2-D maps.
+"""``ssald index`` and ``ssald dump``: indexes and anomaly scores; (objid, embedding) export.
+
+``ssald map`` draws stamps as well, so it lives in :mod:`server.map_cmd` (``ssald_index`` never imports
+``encoders``).
 
 Only argparse is imported at module import; LanceDB and scikit-learn load when a command runs.
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-__all__ = ["add_parsers", "run_index", "run_dump", "run_map"]
+__all__ = ["add_parsers", "run_index", "run_dump"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -44,22 +47,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--db", required=True, help="LanceDB database directory")
     d.add_argument("--out", required=True, help="output file: .parquet, .csv, .fits, .vot or .xml")
     d.set_defaults(func=run_dump)
-
-    m = subparsers.add_parser(
-        "map",
-        help="draw the 2-D map of the embedding space (fitting clusters and the map first if needed)",
-        description="Fit MiniBatchKMeans clusters and a 2-D projection (UMAP or PCA) on a sample, store them as "
-        "the cluster/map_x/map_y columns, and draw the map coloured by a column.",
-    )
-    m.add_argument("--db", required=True, help="LanceDB database directory")
-    m.add_argument("--out", required=True, help="output PNG")
-    m.add_argument(
-        "--color", default="cluster", help="column to colour by, e.g. cluster, truth_class (default: %(default)s)"
-    )
-    m.add_argument("--fit", action="store_true", help="refit clusters and map even if they are stored")
-    m.add_argument("--projection", choices=("umap", "pca"), default="umap", help="(default: %(default)s)")
-    m.add_argument("--clusters", type=int, default=20, help="number of clusters (default: %(default)s)")
-    m.set_defaults(func=run_map)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -99,19 +86,4 @@ def run_dump(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     n = dump_embeddings(ObjectStore.open(args.db), args.out)
     print(f"wrote {n} (objid, embedding) rows to {args.out} in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def run_map(args: argparse.Namespace) -> int:
-    """Handler of ``ssald map``."""
-    from ssald_index.maps import plot_map, update_maps
-    from ssald_index.store import ObjectStore
-
-    start = time.perf_counter()
-    store = ObjectStore.open(args.db)
-    fitted = 0
-    if args.fit or store.table.count_rows("map_x IS NOT NULL") == 0:
-        fitted = update_maps(store, n_clusters=args.clusters, projection=args.projection)
-    path = plot_map(store, args.out, color=args.color)
-    print(f"wrote {path} ({fitted} objects mapped, coloured by {args.color}) in {time.perf_counter() - start:.1f} s")
     return 0

@@ -9,6 +9,7 @@ a minute). :func:`plot_map` draws the stored map coloured by any column.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,9 +98,15 @@ def update_maps(
 
 
 def plot_map(
-    store: ObjectStore, out: str | os.PathLike[str], color: str = "cluster", max_points: int = 200_000
+    store: ObjectStore,
+    out: str | os.PathLike[str],
+    color: str = "cluster",
+    max_points: int = 200_000,
+    extra_panel: Callable[[Any], None] | None = None,
 ) -> Path:
     """Scatter the stored map (``map_x``, ``map_y``) coloured by a column; returns the PNG path.
+
+    ``extra_panel(ax)``, when given, draws into a second panel on the right (e.g. a stamp mosaic).
 
     Raises
     ------
@@ -120,7 +127,11 @@ def plot_map(
         t = t.take(pa.array(np.random.default_rng(0).choice(t.num_rows, max_points, replace=False)))
     x, y = t.column("map_x").to_numpy(), t.column("map_y").to_numpy()
     values = ["none" if v is None else str(v) for v in t.column(color).to_pylist()]
-    fig, ax = plt.subplots(figsize=(8, 8))
+    if extra_panel is None:
+        fig, ax = plt.subplots(figsize=(8, 8))
+    else:
+        fig, (ax, right) = plt.subplots(1, 2, figsize=(16, 8))
+        extra_panel(right)
     names = sorted(set(values))
     cmap = plt.get_cmap("tab20", max(len(names), 1))
     for i, name in enumerate(names):

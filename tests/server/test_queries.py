@@ -199,3 +199,49 @@ def test_rgb_stamp_is_lupton_of_i_r_g(survey):
     names = list(stamp.bands)
     for j, band in enumerate(("i", "r", "g")):
         assert np.allclose(rgb[..., j], np.clip(norm[names.index(band)], 0, 1))
+
+
+def test_grid_sample_picks_the_point_nearest_each_cell_centre():
+    from server.map_cmd import grid_sample
+
+    x = np.array([0.1, 0.9, 0.45, 2.0, 1.6])
+    y = np.array([0.1, 0.2, 0.5, 2.0, 1.4])
+    # 2x2 cells over [0.1, 2] x [0.1, 2]: centres (0.575, 0.575), (1.525, 1.525)
+    assert grid_sample(x, y, 2) == [(0, 0, 2), (1, 1, 4)]
+
+
+def test_map_command_with_thumbnails(ingested, tmp_path):
+    import subprocess
+    import sys
+
+    db, _ = ingested
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "map",
+            "--db",
+            str(db),
+            "--out",
+            str(tmp_path / "m.png"),
+            "--projection",
+            "pca",
+            "--clusters",
+            "4",
+            "--color",
+            "truth_class",
+            "--thumbnails",
+            "--grid",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "240 objects mapped, coloured by truth_class" in out.stdout
+    from PIL import Image
+
+    with Image.open(tmp_path / "m.png") as image:
+        assert image.size[0] == 2 * image.size[1]  # map and mosaic side by side
