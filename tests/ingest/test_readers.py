@@ -160,3 +160,20 @@ def test_catalogue_maps_iau_names_to_objids():
     objid = objid_from_name("J011854.30+042022.9")
     assert cat.row(objid)["ra"] == pytest.approx(radec_from_iau("J011854.30+042022.9")[0])
     assert Table.read(RINGS / "labels.csv").colnames[0] == "iauname"
+
+
+def test_per_band_files_matched_by_objid_header(tmp_path):
+    model = _linear_model(tmp_path / "gr.onnx", "g,r", 16, stretch=1.0)
+    data = tmp_path / "frames"
+    data.mkdir()
+    rng = np.random.default_rng(3)
+    for name, objid in (("ngc1", 11), ("ngc2", 12)):
+        for band in "gr":
+            header = fits.Header({"OBJID": objid, "FILTER": band})
+            fits.writeto(data / f"{name}-{band}.fits", rng.normal(size=(16, 16)).astype(np.float32), header)
+    items = discover(data, bands=("g", "r"), band_pattern="{name}-{band}.fits")
+    assert sorted(i.source.rsplit("/", 1)[-1] for i in items) == ["ngc1-{band}.fits", "ngc2-{band}.fits"]
+    objid, stamp = load_item(items[0])
+    assert objid == 11 and stamp.shape == (2, 16, 16) and stamp.bands == ("g", "r")
+    summary = ingest(data, model, tmp_path / "db", band_pattern="{name}-{band}.fits", progress=False)
+    assert summary.ingested == 2 and sorted(ObjectStore.open(tmp_path / "db").objids()) == [11, 12]
