@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,13 +21,17 @@ import pyarrow.compute as pc
 from ssald_index.ann import ANN_COLUMN, SearchParams, refresh_indexes
 from ssald_index.cache import MetadataCache
 from ssald_index.query import Filter, angular_separation_arcsec, cone_where
+from ssald_index.registry import (  # noqa: F401 - re-exported: callers import them from here
+    _has_table,
+    append_quarantine,
+    connect,
+    read_models,
+    read_quarantine,
+    register_model,
+)
 from ssald_index.schema import (
-    MODELS,
-    MODELS_SCHEMA,
     OBJECT_METADATA_COLUMNS,
     OBJECTS,
-    QUARANTINE,
-    QUARANTINE_SCHEMA,
     embedding_dim,
     objects_schema,
 )
@@ -72,15 +75,6 @@ class ObjectNotFound(KeyError):
 
 class TableNotReady(RuntimeError):
     """The database has no ``objects`` table yet (nothing ingested)."""
-
-
-def connect(db_path: PathLike, read_consistency_interval: timedelta | None = None) -> lancedb.DBConnection:
-    """Open (or create) the LanceDB database directory at ``db_path``."""
-    return lancedb.connect(os.fspath(db_path), read_consistency_interval=read_consistency_interval)
-
-
-def _has_table(db: lancedb.DBConnection, name: str) -> bool:
-    return name in db.list_tables().tables
 
 
 def _check_k(k: int) -> int:
@@ -424,43 +418,3 @@ class ObjectStore:
             if user_where:
                 raise ValueError(f"bad filter {user_where!r}: {exc}") from None
             raise
-
-
-def _append(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    db = connect(db_path)
-    data = pa.Table.from_pylist(rows, schema=schema)
-    if _has_table(db, name):
-        db.open_table(name).add(data)
-    else:
-        db.create_table(name, data=data, schema=schema)
-
-
-def append_quarantine(db_path: PathLike, rows: list[dict[str, Any]]) -> None:
-    """Append rows ``{source, objid, reason}`` to the ``quarantine`` table (time stamped now)."""
-    now = datetime.now(UTC)
-    _append(db_path, QUARANTINE, QUARANTINE_SCHEMA, [{"at": now, **row} for row in rows])
-
-
-def read_quarantine(db_path: PathLike) -> pa.Table:
-    """The whole ``quarantine`` table (empty when nothing was quarantined)."""
-    db = connect(db_path)
-    if not _has_table(db, QUARANTINE):
-        return QUARANTINE_SCHEMA.empty_table()
-    return db.open_table(QUARANTINE).to_arrow()
-
-
-def read_models(db_path: PathLike) -> pa.Table:
-    """The ``models`` table (empty when no model was registered)."""
-    db = connect(db_path)
-    if not _has_table(db, MODELS):
-        return MODELS_SCHEMA.empty_table()
-    return db.open_table(MODELS).to_arrow()
-
-
-def register_model(db_path: PathLike, row: dict[str, Any]) -> None:
-    """Record a model in the ``models`` table, once per model_id."""
-    if row["model_id"] in read_models(db_path).column("model_id").to_pylist():
-        return
-    _append(db_path, MODELS, MODELS_SCHEMA, [{"registered_at": datetime.now(UTC), **row}])
