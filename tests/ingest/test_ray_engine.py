@@ -15,6 +15,7 @@ from ssald_index.store import ObjectStore, read_quarantine
 @pytest.fixture
 def local_ray():
     import ray  # the `ray` extra, also in `dev`
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
