@@ -117,7 +117,7 @@ def _register(db: Path, model: Path, embedder: OnnxEmbedder) -> None:
             "bands": ",".join(embedder.bands),
             "stamp_size": embedder.stamp_size,
             "embedding_dim": embedder.embedding_dim,
-            "normalisation": json.dumps(embedder.lupton.to_dict()),
+            "normalisation": json.dumps({"kind": embedder.normalisation, **embedder.lupton.to_dict()}),
             "training": meta.get("training_run", ""),
             "diagnostics": json.dumps({}),
         },
@@ -263,6 +263,7 @@ def ingest(
         images_key,
         max_nan_fraction,
         fit,
+        embedder.normalisation,
     )
     _register(db, model, embedder)
     done = np.empty(0, np.int64) if refresh else existing_objids(db, embedder.model_id)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from encoders.normalise import LuptonParams, lupton_asinh
+from encoders.normalise import LuptonParams, normaliser
 from encoders.stamps import Stamp, StampError
 from ingest.readers import Item, load_item
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
@@ -63,6 +63,9 @@ class Spec:
     fit : {"none", "crop", "bin"}
         How a stamp larger than the model's is brought to its size: not at all (quarantined),
         by a central crop, or by averaging ``k x k`` pixel blocks when the side is ``k`` times the model's.
+    normalisation : {"lupton", "identity"}
+        The model's normalisation kind (its ``normalisation`` metadata): Lupton-stretched fluxes, or images
+        already in [0, 1] such as PNG composites.
     """
 
     bands: tuple[str, ...]
@@ -72,6 +75,7 @@ class Spec:
     images_key: str = "images"
     max_nan_fraction: float = MAX_NAN_FRACTION
     fit: str = "none"
+    normalisation: str = "lupton"
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:
@@ -187,9 +191,9 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
                 "bands": ",".join(spec.bands),
             }
         )
-        cubes.append(stamp.data)  # lupton_asinh sets non-finite pixels to 0
+        cubes.append(stamp.data)  # both normalisers set non-finite pixels to 0
     if cubes:
-        out.cubes = lupton_asinh(np.stack(cubes), spec.lupton).astype(np.float32, copy=False)
+        out.cubes = normaliser(spec.normalisation, spec.lupton)(np.stack(cubes)).astype(np.float32, copy=False)
     return out
 
 

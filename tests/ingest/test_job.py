@@ -153,3 +153,26 @@ def test_cli_exit_codes_strict_and_summary(survey, tiny_model, tmp_path, capsys)
     other = _other_model(tiny_model, tmp_path)
     assert main([*args[:4], str(other), *args[5:], "--db", str(tmp_path / "db")]) == 3
     assert "--reembed" in capsys.readouterr().out
+
+
+def test_ingest_applies_the_models_own_normalisation(survey, tiny_model, tmp_path):
+    """A model exported with identity normalisation (e.g. trained on PNG composites) gets identity input."""
+    import onnx
+
+    model = onnx.load(tiny_model)
+    keys = {p.key: p for p in model.metadata_props}
+    keys["normalisation"].value = "identity"
+    keys["model_id"].value = "identity-model"
+    onnx.save(model, tmp_path / "identity.onnx")
+    data = tmp_path / "data"
+    data.mkdir()
+    first = sorted((survey / "stamps").glob("*.fits"))[0]
+    shutil.copy(first, data / first.name)
+    ingest(data, tmp_path / "identity.onnx", tmp_path / "db", progress=False)
+    embedder = OnnxEmbedder(tmp_path / "identity.onnx")
+    assert embedder.normalisation == "identity"
+    stamp = read_stamp(first)
+    stored = ObjectStore.open(tmp_path / "db").get(int(stamp.header["OBJID"]), with_embedding=True)["embedding"]
+    assert np.allclose(stored, embedder.embed_raw(stamp.data[None])[0], atol=1e-5)
+    assert not np.allclose(stored, OnnxEmbedder(tiny_model).embed_raw(stamp.data[None])[0], atol=1e-3)
+    assert '"kind": "identity"' in read_models(tmp_path / "db").column("normalisation")[0].as_py()
