@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from ssald_index.schema import objects_schema
 from ssald_index.store import ObjectStore
@@ -82,3 +83,17 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(None)
+
+
+@pytest.fixture(scope="package")
+def db(tmp_path_factory):
+    """(db_path, rows) of a real 50-object LanceDB table."""
+    path = tmp_path_factory.mktemp("db") / "ssald.lance"
+    return path, write_db(path)
+
+
+@pytest.fixture(scope="package")
+def address(db):
+    """Address of a real server on 127.0.0.1 over ``db``."""
+    with running_server(db[0]) as addr:
+        yield addr
