@@ -57,13 +57,13 @@ def db_embeddings(db: Path, label_column: str | None = None, limit: int | None =
     """
     import numpy as np
 
-    from ssald_index.store import ObjectStore
+    from ssald_index.store import ObjectStore, embedding_matrix
 
-    table = ObjectStore.open(db).table
-    names = set(table.schema.names)
+    store = ObjectStore.open(db)
+    names = set(store.table.schema.names)
     columns = ["embedding"] + ([label_column] if label_column and label_column in names else [])
-    data = table.search().select(columns).limit(None).to_arrow()
-    z = np.asarray(data.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(data.num_rows, -1)
+    data = store.read(columns)
+    z = embedding_matrix(data)
     labels = None
     if len(columns) == 2:
         labels = np.array(["" if v is None else str(v) for v in data.column(label_column).to_pylist()])

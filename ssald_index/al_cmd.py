@@ -19,15 +19,14 @@ def load_for_simulation(db: Path, truth_column: str, positive: str, progress: bo
     import numpy as np
 
     from ssald_index.density import knn_scores
-    from ssald_index.store import ObjectStore
+    from ssald_index.store import ObjectStore, embedding_matrix
 
     store = ObjectStore.open(db)
     names = store.table.schema.names
     if truth_column not in names:
         raise ValueError(f"table {db} has no column {truth_column!r} to answer from (columns: {', '.join(names)})")
-    table = store.table.search().select(["objid", "embedding", truth_column, "density_score"]).limit(None).to_arrow()
-    col = table.column("embedding").combine_chunks()
-    x = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
+    table = store.read(["objid", "embedding", truth_column, "density_score"])
+    x = embedding_matrix(table)
     truth = np.array([v == positive for v in table.column(truth_column).to_pylist()])
     objids = table.column("objid").to_numpy()
     density = table.column("density_score").to_numpy(zero_copy_only=False)

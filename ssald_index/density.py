@@ -20,6 +20,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from ssald_index.ann import ANN_COLUMN, has_ann_index
+from ssald_index.store import embedding_matrix
 
 if TYPE_CHECKING:
     from ssald_index.query import Filter
@@ -29,16 +30,6 @@ __all__ = ["METHODS", "knn_scores", "update_density", "top_anomalies"]
 
 METHODS = ("knn", "iforest", "lof")
 _BLOCK = 4096
-
-
-def _read(store: ObjectStore, columns: list[str], where: str | None = None) -> pa.Table:
-    query = store.table.search().select(columns).limit(None)
-    return (query.where(where) if where else query).to_arrow()
-
-
-def _embeddings(table: pa.Table) -> np.ndarray:
-    col = table.column(ANN_COLUMN).combine_chunks()
-    return col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32, copy=False)
 
 
 def knn_scores(
@@ -80,8 +71,8 @@ def knn_scores(
                 out[lo + j] = d[k - 1] if len(d) >= k else (d[-1] if len(d) else np.nan)
             bar.update(len(q))
     else:
-        table = _read(store, ["objid", ANN_COLUMN])
-        all_ids, all_vec = table.column("objid").to_numpy(), _embeddings(table)
+        table = store.read(["objid", ANN_COLUMN])
+        all_ids, all_vec = table.column("objid").to_numpy(), embedding_matrix(table, ANN_COLUMN)
         all_vec = all_vec / np.linalg.norm(all_vec, axis=1, keepdims=True)
         kk = min(k, len(all_ids) - 1)
         for lo in range(0, len(vectors), _BLOCK):
@@ -139,10 +130,10 @@ def update_density(
     if method not in METHODS:
         raise ValueError(f"unknown density method {method!r}; expected one of {', '.join(METHODS)}")
     where = "density_score IS NULL" if only_missing else None
-    todo = _read(store, ["objid", ANN_COLUMN], where)
+    todo = store.read(["objid", ANN_COLUMN], where)
     if todo.num_rows == 0 or store.count() < 2:
         return 0
-    objids, vectors = todo.column("objid").to_numpy(), _embeddings(todo)
+    objids, vectors = todo.column("objid").to_numpy(), embedding_matrix(todo, ANN_COLUMN)
     if method == "knn":
         scores = knn_scores(store, vectors, objids, k=k, progress=progress)
         name = f"knn{k}"
@@ -163,7 +154,7 @@ def _merge(store: ObjectStore, columns: pa.Table) -> None:
 def _score_thresholds(store: ObjectStore) -> np.ndarray:
     if store._cache is not None:
         return store._cache.sorted_scores
-    scores = _read(store, ["density_score"], "density_score IS NOT NULL").column("density_score").to_numpy()
+    scores = store.read(["density_score"], "density_score IS NOT NULL").column("density_score").to_numpy()
     return -np.sort(-scores.astype(np.float64))
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from ssald_index.store import embedding_matrix
+
 if TYPE_CHECKING:
     from ssald_index.store import ObjectStore
 
@@ -70,12 +72,11 @@ def update_maps(
         raise ValueError(f"unknown projection {projection!r}; expected one of {', '.join(PROJECTIONS)}")
     if n_clusters < 1:
         raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
-    data = store.table.search().select(["objid", "embedding"]).limit(None).to_arrow()
+    data = store.read(["objid", "embedding"])
     n = data.num_rows
     if n == 0:
         return 0
-    emb = data.column("embedding").combine_chunks()
-    vectors = emb.values.to_numpy(zero_copy_only=False).reshape(n, -1).astype(np.float32)
+    vectors = embedding_matrix(data)
     rng = np.random.default_rng(seed)
     fit = vectors[np.sort(rng.choice(n, size=min(sample, n), replace=False))]
     kmeans = MiniBatchKMeans(n_clusters=min(n_clusters, len(fit)), random_state=seed, n_init=3).fit(fit)

@@ -45,6 +45,7 @@ __all__ = [
     "ObjectNotFound",
     "TableNotReady",
     "ObjectStore",
+    "embedding_matrix",
     "connect",
     "append_quarantine",
     "read_quarantine",
@@ -89,6 +90,13 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
         if "_distance" in row:
             row["distance"] = float(row.pop("_distance"))
     return rows
+
+
+def embedding_matrix(table: pa.Table, column: str = "embedding") -> np.ndarray:
+    """The fixed-size-list embedding ``column`` of ``table`` as a float32 ``(N, D)`` array."""
+    col = table.column(column)
+    flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(table.num_rows, col.type.list_size).astype(np.float32, copy=False)
 
 
 class ObjectStore:
@@ -261,7 +269,12 @@ class ObjectStore:
         return self._column("objid").to_numpy()
 
     def _column(self, name: str) -> pa.ChunkedArray:
-        return self._table.search().select([name]).limit(None).to_arrow().column(name)
+        return self.read([name]).column(name)
+
+    def read(self, columns: Sequence[str], where: str | None = None) -> pa.Table:
+        """``columns`` of every row (of the rows matching the SQL ``where``), as one Arrow table."""
+        query = self._table.search().select(list(columns)).limit(None)
+        return (query.where(where) if where else query).to_arrow()
 
     def get(self, objid: int, with_embedding: bool = False) -> dict[str, Any]:
         """One object's row, found through the objid index.
