@@ -197,20 +197,35 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsResponse(_message.Message):
-    __slots__ = ("n_objects", "model_id", "embedding_dim", "indexes", "table_version", "n_scored")
+    __slots__ = ("n_objects", "model_id", "embedding_dim", "indexes", "table_version", "n_scored", "n_labels", "n_labelled_objects", "label_counts", "labels_version")
+    class LabelCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     N_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
     INDEXES_FIELD_NUMBER: _ClassVar[int]
     TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     N_SCORED_FIELD_NUMBER: _ClassVar[int]
+    N_LABELS_FIELD_NUMBER: _ClassVar[int]
+    N_LABELLED_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_VERSION_FIELD_NUMBER: _ClassVar[int]
     n_objects: int
     model_id: str
     embedding_dim: int
     indexes: _containers.RepeatedCompositeFieldContainer[IndexState]
     table_version: int
     n_scored: int
-    def __init__(self, n_objects: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., indexes: _Optional[_Iterable[_Union[IndexState, _Mapping]]] = ..., table_version: _Optional[int] = ..., n_scored: _Optional[int] = ...) -> None: ...
+    n_labels: int
+    n_labelled_objects: int
+    label_counts: _containers.ScalarMap[str, int]
+    labels_version: int
+    def __init__(self, n_objects: _Optional[int] = ..., model_id: _Optional[str] = ..., embedding_dim: _Optional[int] = ..., indexes: _Optional[_Iterable[_Union[IndexState, _Mapping]]] = ..., table_version: _Optional[int] = ..., n_scored: _Optional[int] = ..., n_labels: _Optional[int] = ..., n_labelled_objects: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ..., labels_version: _Optional[int] = ...) -> None: ...
 
 class IndexState(_message.Message):
     __slots__ = ("column", "index_type", "indexed_rows", "unindexed_rows")
@@ -223,3 +238,171 @@ class IndexState(_message.Message):
     indexed_rows: int
     unindexed_rows: int
     def __init__(self, column: _Optional[str] = ..., index_type: _Optional[str] = ..., indexed_rows: _Optional[int] = ..., unindexed_rows: _Optional[int] = ...) -> None: ...
+
+class NextToLabelRequest(_message.Message):
+    __slots__ = ("label", "n", "strategy", "seed_objid", "filter", "classifier")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    SEED_OBJID_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    n: int
+    strategy: str
+    seed_objid: int
+    filter: Filter
+    classifier: str
+    def __init__(self, label: _Optional[str] = ..., n: _Optional[int] = ..., strategy: _Optional[str] = ..., seed_objid: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., classifier: _Optional[str] = ...) -> None: ...
+
+class LabelRequestItem(_message.Message):
+    __slots__ = ("object", "reason", "probability", "similarity")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    object: Object
+    reason: str
+    probability: float
+    similarity: float
+    def __init__(self, object: _Optional[_Union[Object, _Mapping]] = ..., reason: _Optional[str] = ..., probability: _Optional[float] = ..., similarity: _Optional[float] = ...) -> None: ...
+
+class NextToLabelResponse(_message.Message):
+    __slots__ = ("items", "strategy", "n_positive", "n_negative")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    N_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    N_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[LabelRequestItem]
+    strategy: str
+    n_positive: int
+    n_negative: int
+    def __init__(self, items: _Optional[_Iterable[_Union[LabelRequestItem, _Mapping]]] = ..., strategy: _Optional[str] = ..., n_positive: _Optional[int] = ..., n_negative: _Optional[int] = ...) -> None: ...
+
+class LabelEntry(_message.Message):
+    __slots__ = ("objid", "label", "user", "note")
+    OBJID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    objid: int
+    label: str
+    user: str
+    note: str
+    def __init__(self, objid: _Optional[int] = ..., label: _Optional[str] = ..., user: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
+class SubmitLabelsRequest(_message.Message):
+    __slots__ = ("labels", "retrain", "classifier")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    RETRAIN_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedCompositeFieldContainer[LabelEntry]
+    retrain: bool
+    classifier: str
+    def __init__(self, labels: _Optional[_Iterable[_Union[LabelEntry, _Mapping]]] = ..., retrain: _Optional[bool] = ..., classifier: _Optional[str] = ...) -> None: ...
+
+class ScoreRun(_message.Message):
+    __slots__ = ("label", "classifier", "model_id", "label_version", "n_positive", "n_negative", "metrics", "n_objects", "trained_at")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    N_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    N_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    N_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_AT_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    classifier: str
+    model_id: str
+    label_version: int
+    n_positive: int
+    n_negative: int
+    metrics: _containers.ScalarMap[str, float]
+    n_objects: int
+    trained_at: str
+    def __init__(self, label: _Optional[str] = ..., classifier: _Optional[str] = ..., model_id: _Optional[str] = ..., label_version: _Optional[int] = ..., n_positive: _Optional[int] = ..., n_negative: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., n_objects: _Optional[int] = ..., trained_at: _Optional[str] = ...) -> None: ...
+
+class RetrainResult(_message.Message):
+    __slots__ = ("label", "run", "skipped")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    run: ScoreRun
+    skipped: str
+    def __init__(self, label: _Optional[str] = ..., run: _Optional[_Union[ScoreRun, _Mapping]] = ..., skipped: _Optional[str] = ...) -> None: ...
+
+class SubmitLabelsResponse(_message.Message):
+    __slots__ = ("n_written", "labels_version", "label_counts", "retrained")
+    class LabelCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    N_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    RETRAINED_FIELD_NUMBER: _ClassVar[int]
+    n_written: int
+    labels_version: int
+    label_counts: _containers.ScalarMap[str, int]
+    retrained: _containers.RepeatedCompositeFieldContainer[RetrainResult]
+    def __init__(self, n_written: _Optional[int] = ..., labels_version: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ..., retrained: _Optional[_Iterable[_Union[RetrainResult, _Mapping]]] = ...) -> None: ...
+
+class CandidatesRequest(_message.Message):
+    __slots__ = ("label", "n", "filter", "exclude_labelled")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_LABELLED_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    n: int
+    filter: Filter
+    exclude_labelled: bool
+    def __init__(self, label: _Optional[str] = ..., n: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_labelled: _Optional[bool] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("object", "score", "current_label")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    object: Object
+    score: float
+    current_label: str
+    def __init__(self, object: _Optional[_Union[Object, _Mapping]] = ..., score: _Optional[float] = ..., current_label: _Optional[str] = ...) -> None: ...
+
+class CandidatesResponse(_message.Message):
+    __slots__ = ("candidates", "run", "stale")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    run: ScoreRun
+    stale: bool
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., run: _Optional[_Union[ScoreRun, _Mapping]] = ..., stale: _Optional[bool] = ...) -> None: ...
+
+class GetStampRequest(_message.Message):
+    __slots__ = ("objid",)
+    OBJID_FIELD_NUMBER: _ClassVar[int]
+    objid: int
+    def __init__(self, objid: _Optional[int] = ...) -> None: ...
+
+class Stamp(_message.Message):
+    __slots__ = ("objid", "png", "source")
+    OBJID_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    objid: int
+    png: bytes
+    source: str
+    def __init__(self, objid: _Optional[int] = ..., png: _Optional[bytes] = ..., source: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,26 @@ class SsaldStub:
                 request_serializer=proto_dot_ssald__pb2.AnomaliesRequest.SerializeToString,
                 response_deserializer=proto_dot_ssald__pb2.AnomaliesResponse.FromString,
                 _registered_method=True)
+        self.NextToLabel = channel.unary_unary(
+                '/ssald.v1.Ssald/NextToLabel',
+                request_serializer=proto_dot_ssald__pb2.NextToLabelRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.NextToLabelResponse.FromString,
+                _registered_method=True)
+        self.SubmitLabels = channel.unary_unary(
+                '/ssald.v1.Ssald/SubmitLabels',
+                request_serializer=proto_dot_ssald__pb2.SubmitLabelsRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.SubmitLabelsResponse.FromString,
+                _registered_method=True)
+        self.Candidates = channel.unary_unary(
+                '/ssald.v1.Ssald/Candidates',
+                request_serializer=proto_dot_ssald__pb2.CandidatesRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.CandidatesResponse.FromString,
+                _registered_method=True)
+        self.GetStamp = channel.unary_unary(
+                '/ssald.v1.Ssald/GetStamp',
+                request_serializer=proto_dot_ssald__pb2.GetStampRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.Stamp.FromString,
+                _registered_method=True)
 
 
 class SsaldServicer:
@@ -136,6 +156,50 @@ class SsaldServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def NextToLabel(self, request, context):
+        """Active learning (issue 6). Labels live in the append-only `labels` table; for a target label L an
+        object is positive when its latest label is L and negative when it is anything else ("not_L" for a
+        "no" answer).
+
+        The objects whose label the strategy wants next for a target label; never an object already
+        labelled (with any label). With no positive label yet: the neighbours of seed_objid (the seed itself
+        first, unless labelled) when given, else the most anomalous objects.
+        NOT_FOUND: unknown seed_objid.  INVALID_ARGUMENT: empty label, n outside [1, 1000], unknown
+        strategy (the message lists the choices), bad filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitLabels(self, request, context):
+        """Store labels; the reply comes after they are committed to disk (they survive a crash of the server
+        from then on). Optionally retrain the classifier of each target label and rescore every object.
+        All or nothing: a request with an unknown objid or an empty label writes nothing.
+        NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an empty label, unknown
+        classifier.  UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Candidates(self, request, context):
+        """The N objects of highest stored classifier score for a label.
+        FAILED_PRECONDITION: no classifier trained for the label yet (SubmitLabels with retrain trains one).
+        INVALID_ARGUMENT: empty label, n outside [1, 1000], bad filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStamp(self, request, context):
+        """An object's stamp as a PNG (Lupton asinh RGB from its bands), for a person labelling it.
+        NOT_FOUND: unknown objid, or its stamp file (`source`) is missing; the message names the file.
+        INVALID_ARGUMENT: the stamp file cannot be read.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SsaldServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +237,26 @@ def add_SsaldServicer_to_server(servicer, server):
                     servicer.Anomalies,
                     request_deserializer=proto_dot_ssald__pb2.AnomaliesRequest.FromString,
                     response_serializer=proto_dot_ssald__pb2.AnomaliesResponse.SerializeToString,
+            ),
+            'NextToLabel': grpc.unary_unary_rpc_method_handler(
+                    servicer.NextToLabel,
+                    request_deserializer=proto_dot_ssald__pb2.NextToLabelRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.NextToLabelResponse.SerializeToString,
+            ),
+            'SubmitLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitLabels,
+                    request_deserializer=proto_dot_ssald__pb2.SubmitLabelsRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.SubmitLabelsResponse.SerializeToString,
+            ),
+            'Candidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.Candidates,
+                    request_deserializer=proto_dot_ssald__pb2.CandidatesRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.CandidatesResponse.SerializeToString,
+            ),
+            'GetStamp': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStamp,
+                    request_deserializer=proto_dot_ssald__pb2.GetStampRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.Stamp.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -365,6 +449,114 @@ class Ssald:
             '/ssald.v1.Ssald/Anomalies',
             proto_dot_ssald__pb2.AnomaliesRequest.SerializeToString,
             proto_dot_ssald__pb2.AnomaliesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NextToLabel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/NextToLabel',
+            proto_dot_ssald__pb2.NextToLabelRequest.SerializeToString,
+            proto_dot_ssald__pb2.NextToLabelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/SubmitLabels',
+            proto_dot_ssald__pb2.SubmitLabelsRequest.SerializeToString,
+            proto_dot_ssald__pb2.SubmitLabelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Candidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/Candidates',
+            proto_dot_ssald__pb2.CandidatesRequest.SerializeToString,
+            proto_dot_ssald__pb2.CandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStamp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/GetStamp',
+            proto_dot_ssald__pb2.GetStampRequest.SerializeToString,
+            proto_dot_ssald__pb2.Stamp.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,10 @@ def test_service_has_the_documented_rpcs() -> None:
         "FindSimilarToImage": ("FindSimilarToImageRequest", "NeighboursResponse"),
         "ConeSearch": ("ConeSearchRequest", "ConeSearchResponse"),
         "Anomalies": ("AnomaliesRequest", "AnomaliesResponse"),
+        "NextToLabel": ("NextToLabelRequest", "NextToLabelResponse"),
+        "SubmitLabels": ("SubmitLabelsRequest", "SubmitLabelsResponse"),
+        "Candidates": ("CandidatesRequest", "CandidatesResponse"),
+        "GetStamp": ("GetStampRequest", "Stamp"),
     }
 
 
