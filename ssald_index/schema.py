@@ -17,6 +17,10 @@ __all__ = [
     "LABELS_SCHEMA",
     "QUARANTINE_SCHEMA",
     "MODELS_SCHEMA",
+    "SCORES_PREFIX",
+    "SCORE_RUNS",
+    "SCORES_SCHEMA",
+    "SCORE_RUNS_SCHEMA",
     "objects_schema",
     "embedding_dim",
 ]
@@ -25,6 +29,9 @@ OBJECTS = "objects"
 LABELS = "labels"
 QUARANTINE = "quarantine"
 MODELS = "models"
+# One ``scores_<label>`` table per label, rewritten whole by each retrain; ``score_runs`` keeps every run.
+SCORES_PREFIX = "scores_"
+SCORE_RUNS = "score_runs"
 
 MAGNITUDE_COLUMNS = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
 
@@ -113,5 +120,30 @@ MODELS_SCHEMA = pa.schema(
         pa.field("training", pa.string()),
         pa.field("diagnostics", pa.string()),
         pa.field("registered_at", _TIMESTAMP),
+    ]
+)
+
+# Classifier scores of every object for one label. The run that wrote them (classifier, model_id,
+# label-set version, metrics) is kept in the schema metadata, so scores and their tags change together.
+SCORES_SCHEMA = pa.schema(
+    [
+        pa.field("objid", pa.int64(), nullable=False),
+        pa.field("score", pa.float32()),
+    ]
+)
+
+SCORE_RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("classifier", pa.string()),
+        pa.field("model_id", pa.string()),
+        # Version of the ``labels`` table the classifier was trained from.
+        pa.field("label_version", pa.int64()),
+        pa.field("n_positive", pa.int64()),
+        pa.field("n_negative", pa.int64()),
+        # JSON document: cross-validated metrics.
+        pa.field("metrics", pa.string()),
+        pa.field("n_objects", pa.int64()),
+        pa.field("trained_at", _TIMESTAMP),
     ]
 )
