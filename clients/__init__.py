@@ -3,17 +3,35 @@
 >>> from clients import SsaldClient                          # doctest: +SKIP
 >>> with SsaldClient("127.0.0.1:50051") as client:
 ...     neighbours = client.find_similar(objid, k=10)
+...     batch = client.next_to_label("dual_nucleus", n=10)
+...     client.submit_labels([(batch.items[0].objid, "dual_nucleus")], retrain=True)
 
 Imports only the generated ``proto`` stubs and ``grpc``: never the server, storage or encoder packages.
 """
 
-from clients.client import GalaxyObject, Neighbour, SsaldClient
+from clients.client import (
+    Candidate,
+    CandidateList,
+    GalaxyObject,
+    LabelBatch,
+    Neighbour,
+    ScoreRun,
+    SsaldClient,
+    SubmitResult,
+    ToLabel,
+)
 from clients.errors import DeadlineExceeded, InvalidArgument, NotFound, SsaldError, Unavailable
 
 __all__ = [
     "SsaldClient",
     "GalaxyObject",
     "Neighbour",
+    "ToLabel",
+    "LabelBatch",
+    "SubmitResult",
+    "ScoreRun",
+    "Candidate",
+    "CandidateList",
     "SsaldError",
     "NotFound",
     "InvalidArgument",

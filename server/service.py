@@ -10,6 +10,7 @@ then serves it without a restart. Storage errors map to status codes as document
 ``ValueError``           ``INVALID_ARGUMENT``
 ``TableNotReady``        ``UNAVAILABLE``
 ``NoModel``              ``FAILED_PRECONDITION``
+``NoClassifier``         ``FAILED_PRECONDITION``
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 """
@@ -27,12 +28,14 @@ import grpc
 import numpy as np
 
 from proto import ssald_pb2, ssald_pb2_grpc
+from server.al_service import ActiveLearning, NoClassifier
 from ssald_index.ann import SearchParams, index_state
 from ssald_index.density import top_anomalies
+from ssald_index.labels import Label
 from ssald_index.query import Filter
 from ssald_index.store import ObjectNotFound, ObjectStore, TableNotReady
 
-__all__ = ["NoModel", "StoreHandle", "SsaldServicer", "filter_from_proto", "object_to_proto"]
+__all__ = ["NoModel", "StoreHandle", "SsaldServicer", "filter_from_proto", "object_to_proto", "score_run_to_proto"]
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ def _status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     except TableNotReady as exc:
         context.abort(grpc.StatusCode.UNAVAILABLE, f"table not ready: {exc}")
-    except NoModel as exc:
+    except (NoModel, NoClassifier) as exc:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     except ValueError as exc:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -200,6 +203,26 @@ def _neighbours(rows: list[dict[str, Any]], model_id: str) -> ssald_pb2.Neighbou
     return ssald_pb2.NeighboursResponse(neighbours=neighbours, model_id=model_id)
 
 
+def score_run_to_proto(run: Any) -> ssald_pb2.ScoreRun:
+    """The ``ScoreRun`` message of a :class:`ssald_index.scores.ScoreRun` (``trained_at`` as ISO 8601)."""
+    trained_at = getattr(run, "trained_at", None)
+    return ssald_pb2.ScoreRun(
+        label=run.label,
+        classifier=run.classifier or "",
+        model_id=run.model_id or "",
+        label_version=int(run.label_version or 0),
+        n_positive=int(run.n_positive),
+        n_negative=int(run.n_negative),
+        metrics={k: float(v) for k, v in (run.metrics or {}).items()},
+        n_objects=int(run.n_objects or 0),
+        trained_at=trained_at.isoformat() if hasattr(trained_at, "isoformat") else str(trained_at or ""),
+    )
+
+
+def _optional(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     """Implements ``ssald.v1.Ssald`` over a :class:`StoreHandle`.
 
@@ -214,6 +237,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     def __init__(self, handle: StoreHandle, embedder: Any = None) -> None:
         self._handle = handle
         self.embedder = embedder
+        self.active_learning = ActiveLearning(handle)
 
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
@@ -281,6 +305,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     def Stats(self, request: ssald_pb2.StatsRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
             store = self._handle.store()
+            labels = self.active_learning.labels_summary()
             return ssald_pb2.StatsResponse(
                 n_objects=store.count(),
                 model_id=self._handle.model_id,
@@ -288,4 +313,72 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
                 indexes=[ssald_pb2.IndexState(**state) for state in index_state(store.table)],
                 table_version=store.version,
                 n_scored=store.count_scored(),
+                n_labels=labels["n_labels"],
+                n_labelled_objects=labels["n_labelled_objects"],
+                label_counts=labels["label_counts"],
+                labels_version=labels["version"],
             )
+
+    def NextToLabel(self, request: ssald_pb2.NextToLabelRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            answer = self.active_learning.next_to_label(
+                request.label,
+                request.n,
+                strategy=request.strategy,
+                seed_objid=request.seed_objid if request.HasField("seed_objid") else None,
+                filter=filter_from_proto(request.filter),
+                classifier=request.classifier,
+            )
+            items = [
+                ssald_pb2.LabelRequestItem(
+                    object=object_to_proto(item),
+                    reason=item["reason"],
+                    **_optional(probability=item["probability"], similarity=item["similarity"]),
+                )
+                for item in answer["items"]
+            ]
+            return ssald_pb2.NextToLabelResponse(
+                items=items,
+                strategy=answer["strategy"],
+                n_positive=answer["n_positive"],
+                n_negative=answer["n_negative"],
+            )
+
+    def SubmitLabels(self, request: ssald_pb2.SubmitLabelsRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            labels = [Label(e.objid, e.label, e.user, e.note) for e in request.labels]
+            answer = self.active_learning.submit(labels, retrain=request.retrain, classifier=request.classifier)
+            retrained = [
+                ssald_pb2.RetrainResult(
+                    label=r["label"], skipped=r["skipped"], **_optional(run=r["run"] and score_run_to_proto(r["run"]))
+                )
+                for r in answer["retrained"]
+            ]
+            return ssald_pb2.SubmitLabelsResponse(
+                n_written=answer["n_written"],
+                labels_version=answer["labels_version"],
+                label_counts=answer["label_counts"],
+                retrained=retrained,
+            )
+
+    def Candidates(self, request: ssald_pb2.CandidatesRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            answer = self.active_learning.candidates(
+                request.label,
+                request.n,
+                filter=filter_from_proto(request.filter),
+                exclude_labelled=request.exclude_labelled,
+            )
+            candidates = [
+                ssald_pb2.Candidate(
+                    object=object_to_proto(row), score=row["score"], **_optional(current_label=row.get("label"))
+                )
+                for row in answer["candidates"]
+            ]
+            return ssald_pb2.CandidatesResponse(
+                candidates=candidates, run=score_run_to_proto(answer["run"]), stale=answer["stale"]
+            )
+
+    def GetStamp(self, request: ssald_pb2.GetStampRequest, context: grpc.ServicerContext):  # noqa: N802
+        with _status_for_errors(context):
+            return ssald_pb2.Stamp(**self.active_learning.stamp_png(request.objid))
