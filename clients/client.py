@@ -453,6 +453,7 @@ class SsaldClient:
         strategy: str = "",
         seed_objid: int | None = None,
         classifier: str = "",
+        exclude_objids: Sequence[int] = (),
         **filters: Any,
     ) -> LabelBatch:
         """The ``n`` objects whose label would teach the classifier of ``label`` most; none already labelled.
@@ -471,6 +472,8 @@ class SsaldClient:
             most anomalous objects do).
         classifier : str
             ``logistic`` or ``forest``, for strategies that need probabilities ("" = logistic).
+        exclude_objids : sequence of int
+            Never proposed either (e.g. objects skipped this session); the next choices replace them.
         **filters
             As for :meth:`find_similar`: only matching objects are proposed.
 
@@ -481,7 +484,13 @@ class SsaldClient:
         NotFound
             Unknown ``seed_objid``.
         """
-        fields: dict[str, Any] = {"label": label, "n": n, "strategy": strategy, "classifier": classifier}
+        fields: dict[str, Any] = {
+            "label": label,
+            "n": n,
+            "strategy": strategy,
+            "classifier": classifier,
+            "exclude_objids": [int(o) for o in exclude_objids],
+        }
         if seed_objid is not None:
             fields["seed_objid"] = seed_objid
         request = _request(ssald_pb2.NextToLabelRequest, **fields, filter=_filter(**filters))

@@ -240,20 +240,22 @@ class IndexState(_message.Message):
     def __init__(self, column: _Optional[str] = ..., index_type: _Optional[str] = ..., indexed_rows: _Optional[int] = ..., unindexed_rows: _Optional[int] = ...) -> None: ...
 
 class NextToLabelRequest(_message.Message):
-    __slots__ = ("label", "n", "strategy", "seed_objid", "filter", "classifier")
+    __slots__ = ("label", "n", "strategy", "seed_objid", "filter", "classifier", "exclude_objids")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     N_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     SEED_OBJID_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_OBJIDS_FIELD_NUMBER: _ClassVar[int]
     label: str
     n: int
     strategy: str
     seed_objid: int
     filter: Filter
     classifier: str
-    def __init__(self, label: _Optional[str] = ..., n: _Optional[int] = ..., strategy: _Optional[str] = ..., seed_objid: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., classifier: _Optional[str] = ...) -> None: ...
+    exclude_objids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, label: _Optional[str] = ..., n: _Optional[int] = ..., strategy: _Optional[str] = ..., seed_objid: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., classifier: _Optional[str] = ..., exclude_objids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LabelRequestItem(_message.Message):
     __slots__ = ("object", "reason", "probability", "similarity")

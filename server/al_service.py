@@ -200,6 +200,7 @@ class ActiveLearning:
         seed_objid: int | None = None,
         filter: Filter | None = None,
         classifier: str = "",
+        exclude_objids: Any = (),
     ) -> dict[str, Any]:
         """The ``n`` objects whose label ``strategy`` wants next for ``label``; never one already labelled.
 
@@ -217,6 +218,8 @@ class ActiveLearning:
             Only objects matching it are proposed (labels outside it still train the classifier).
         classifier : str
             Fitted in memory when a strategy needs probabilities and no fresh stored scores exist.
+        exclude_objids : iterable of int
+            Never proposed either (objects a person skipped): the strategy's next choices replace them.
 
         Returns
         -------
@@ -260,6 +263,9 @@ class ActiveLearning:
             allowed = emb.rows_of(matching)
             allowed = np.unique(allowed[allowed >= 0])
 
+        skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
+        skip = set(skip[skip >= 0].tolist())
+        wanted = n + len(skip)
         probs = None
         if n_pos and n_neg:
             probs = self._probabilities(label, emb, rows, y, classifier)
@@ -267,13 +273,14 @@ class ActiveLearning:
         if n_pos == 0 or (n_neg == 0 and strategy in _NEED_BOTH_CLASSES):
             # Nothing to learn from yet: look next to the seed (or the latest positive), else at anomalies.
             anchor = seed_row if n_pos == 0 else int(rows[np.flatnonzero(y)[-1]])
-            picked, reason = self._cold_start(emb, rows, allowed, anchor, n)
+            picked, reason = self._cold_start(emb, rows, allowed, anchor, wanted)
             used = reason
-            if anchor is not None:
-                similarity = emb.x[picked] @ emb.x[anchor]
         else:
-            picked = self._select(strategy, emb, rows, y, probs, allowed, n, seed=len(y))
+            picked = self._select(strategy, emb, rows, y, probs, allowed, wanted, seed=len(y))
             used = reason = strategy
+        picked = np.array([r for r in picked.tolist() if r not in skip][:n], dtype=np.int64)
+        if used == "cold_start:example":
+            similarity = emb.x[picked] @ emb.x[anchor]
         items = []
         for j, row in enumerate(picked.tolist()):
             item = dict(store.get(int(emb.objids[row])), reason=reason)

@@ -328,6 +328,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
                 seed_objid=request.seed_objid if request.HasField("seed_objid") else None,
                 filter=filter_from_proto(request.filter),
                 classifier=request.classifier,
+                exclude_objids=request.exclude_objids,
             )
             items = [
                 ssald_pb2.LabelRequestItem(

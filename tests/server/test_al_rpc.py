@@ -44,6 +44,10 @@ def test_cold_start_without_seed_proposes_the_top_anomalies(served):
     assert batch.strategy == "cold_start:anomalies" and {i.reason for i in batch} == {"cold_start:anomalies"}
     assert (batch.n_positive, batch.n_negative) == (0, 0)
     assert batch.items[0].density_score == pytest.approx(max(r["density_score"] for r in rows))
+    # Skipped objects are left out and the next choices take their place.
+    skipped = client.next_to_label(LABEL, n=5, exclude_objids=expected[:2])
+    expected = [r["objid"] for r in sorted(rows, key=lambda r: -r["density_score"])][2:7]
+    assert _objids(skipped) == expected
 
 
 def test_cold_start_from_a_seed_is_the_seed_and_its_nearest_neighbours(served):
