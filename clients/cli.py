@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "server.gallery_cmd",
     "server.map_cmd",
     "clients.similar_cmd",
+    "clients.label_cmd",
     "clients.demo",
 )
 
