@@ -6,6 +6,9 @@ messages. It keeps the embedding matrix of the served table version in memory (l
 reloaded when the version changes) so a call does not reread every embedding, and it serialises every
 write (labels, retrained scores) through one lock: the server is the single writer of the ``labels``
 table (DESIGN §7).
+
+scikit-learn (strategies, classifiers) is imported on the first active-learning call, not at import:
+it would add seconds to every server start.
 """
 
 from __future__ import annotations
@@ -19,12 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ssald_index.classify import CLASSIFIERS, fit_and_score
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.query import Filter
 from ssald_index.schema import LABELS
 from ssald_index.store import MAX_K, ObjectNotFound, _has_table, connect, embedding_matrix
-from ssald_index.strategies import STRATEGIES, Pool, cold_start_from_anomalies, cold_start_from_example, select
 
 if TYPE_CHECKING:
     from server.service import StoreHandle
@@ -70,6 +71,8 @@ def _check_n(n: int) -> int:
 
 
 def _check_classifier(classifier: str) -> str:
+    from ssald_index.classify import CLASSIFIERS
+
     classifier = classifier or DEFAULT_CLASSIFIER
     if classifier not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}")
@@ -234,6 +237,8 @@ class ActiveLearning:
         ObjectNotFound
             ``seed_objid`` is not in the table.
         """
+        from ssald_index.strategies import STRATEGIES
+
         label, n = _check_label(label), _check_n(n)
         strategy = strategy or DEFAULT_STRATEGY
         if strategy not in STRATEGIES:
@@ -293,6 +298,8 @@ class ActiveLearning:
         self, emb: Embeddings, labelled: np.ndarray, allowed: np.ndarray | None, anchor: int | None, n: int
     ) -> tuple[np.ndarray, str]:
         """Rows near ``anchor`` (or the most anomalous, or random), skipping labelled and filtered-out rows."""
+        from ssald_index.strategies import cold_start_from_anomalies, cold_start_from_example
+
         base = None if allowed is None else np.union1d(allowed, [] if anchor is None else [anchor]).astype(np.int64)
         excluded = set(labelled.tolist())
         if base is not None and anchor is not None and not np.isin(anchor, allowed):
@@ -324,6 +331,8 @@ class ActiveLearning:
         seed: int,
     ) -> np.ndarray:
         """Run ``strategy`` over the allowed rows; the labelled rows are in its pool wherever they lie."""
+        from ssald_index.strategies import Pool, select
+
         if allowed is None:
             return select(strategy, Pool(emb.x, rows, y, probs=probs, anomaly=emb.anomaly, seed=seed), n)
         sub = np.union1d(allowed, rows).astype(np.int64)
@@ -342,6 +351,7 @@ class ActiveLearning:
     ) -> np.ndarray:
         """Stored scores when they are fresh and cover every object, else a classifier fitted in memory."""
         from ssald_index import scores
+        from ssald_index.classify import fit_and_score
 
         if scores.latest_run(self.db_path, label) is not None and not scores.is_stale(self.db_path, label):
             stored = scores.read_scores(self.db_path, label)
