@@ -1,0 +1,294 @@
+"""The active-learning calls of :class:`clients.client.SsaldClient` and the plain objects they return.
+
+``next_to_label`` asks which objects to label, ``submit_labels`` stores labels (durable when it returns)
+and may retrain, ``candidates`` ranks objects by the stored classifier score and ``stamp_png`` fetches a
+stamp to look at. A "no" to "is this X?" is stored as the label ``not_X``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from clients.errors import InvalidArgument
+from clients.objects import GalaxyObject, _filter, _metadata_from_proto, _request
+from proto import ssald_pb2
+
+__all__ = [
+    "Candidate",
+    "CandidateList",
+    "LabelBatch",
+    "LabellingCalls",
+    "Retrained",
+    "ScoreRun",
+    "SubmitResult",
+    "ToLabel",
+]
+
+
+@dataclass(frozen=True)
+class ToLabel(GalaxyObject):
+    """An object the active-learning strategy wants labelled, and why.
+
+    Attributes
+    ----------
+    reason : str
+        The strategy that chose it, or ``cold_start:example`` / ``cold_start:anomalies`` /
+        ``cold_start:random`` while the label has nothing to learn from yet.
+    probability : float or None
+        Current classifier probability of the label, when there is a classifier.
+    similarity : float or None
+        Cosine similarity to the seed object (or latest positive) for ``cold_start:example``.
+    """
+
+    reason: str = field(kw_only=True)
+    probability: float | None = field(default=None, kw_only=True)
+    similarity: float | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Answer of :meth:`SsaldClient.next_to_label`: iterate it for the objects, most wanted first."""
+
+    items: list[ToLabel]
+    strategy: str
+    n_positive: int
+    n_negative: int
+
+    def __iter__(self) -> Iterator[ToLabel]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """One classifier training: what it learned from and its cross-validated ``metrics``
+    (``cv_roc_auc``, ``cv_average_precision``; empty with fewer than two labels of a class)."""
+
+    label: str
+    classifier: str
+    model_id: str | None
+    label_version: int
+    n_positive: int
+    n_negative: int
+    metrics: dict[str, float]
+    n_objects: int
+    trained_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """Retraining of one target label after :meth:`SsaldClient.submit_labels`: ``run``, or why it was ``skipped``."""
+
+    label: str
+    run: ScoreRun | None
+    skipped: str
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """Answer of :meth:`SsaldClient.submit_labels`; the labels were on disk when it was sent."""
+
+    n_written: int
+    labels_version: int
+    label_counts: dict[str, int]
+    retrained: list[Retrained]
+
+
+@dataclass(frozen=True)
+class Candidate(GalaxyObject):
+    """An object ranked by classifier ``score`` for a label, with its latest label (``current_label``) if any."""
+
+    score: float = field(kw_only=True)
+    current_label: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class CandidateList:
+    """Answer of :meth:`SsaldClient.candidates`: the candidates (highest score first), the run behind the
+    scores, and whether labels were added since (``stale``)."""
+
+    candidates: list[Candidate]
+    run: ScoreRun
+    stale: bool
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return iter(self.candidates)
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+
+def _score_run_from_proto(msg: ssald_pb2.ScoreRun) -> ScoreRun:
+    return ScoreRun(
+        label=msg.label,
+        classifier=msg.classifier,
+        model_id=msg.model_id or None,
+        label_version=msg.label_version,
+        n_positive=msg.n_positive,
+        n_negative=msg.n_negative,
+        metrics=dict(msg.metrics),
+        n_objects=msg.n_objects,
+        trained_at=datetime.fromisoformat(msg.trained_at) if msg.trained_at else None,
+    )
+
+
+def _label_entry(item: Any, user: str) -> ssald_pb2.LabelEntry:
+    """A ``LabelEntry`` from ``(objid, label)``, ``(objid, label, note)`` or a mapping/object with those names."""
+    if isinstance(item, Mapping):
+        fields = dict(item)
+    elif isinstance(item, tuple):
+        if not 2 <= len(item) <= 3:
+            raise InvalidArgument(f"a label tuple is (objid, label[, note]), got {item!r}", "INVALID_ARGUMENT")
+        fields = dict(zip(("objid", "label", "note"), item))
+    else:
+        fields = {name: getattr(item, name) for name in ("objid", "label", "user", "note") if hasattr(item, name)}
+    if "objid" not in fields or "label" not in fields:
+        raise InvalidArgument(f"a label needs an objid and a label, got {item!r}", "INVALID_ARGUMENT")
+    fields.setdefault("user", user)
+    fields["user"] = fields["user"] or user
+    return _request(ssald_pb2.LabelEntry, **{k: fields.get(k, "") for k in ("objid", "label", "user", "note")})
+
+
+class LabellingCalls:
+    """The active-learning RPCs; mixed into :class:`clients.client.SsaldClient`, which provides ``_call``
+    (one RPC with the client's timeout and typed errors) and ``_stub``."""
+
+    _stub: Any
+
+    def _call(self, method: Any, request: Any) -> Any:
+        raise NotImplementedError
+
+    def next_to_label(
+        self,
+        label: str,
+        n: int = 10,
+        strategy: str = "",
+        seed_objid: int | None = None,
+        classifier: str = "",
+        exclude_objids: Sequence[int] = (),
+        **filters: Any,
+    ) -> LabelBatch:
+        """The ``n`` objects whose label would teach the classifier of ``label`` most; none already labelled.
+
+        Parameters
+        ----------
+        label : str
+            Target label, e.g. ``"dual_nucleus"``.
+        n : int
+            1..1000.
+        strategy : str
+            ``random``, ``top``, ``uncertainty``, ``margin``, ``entropy``, ``committee``, ``diversity``,
+            ``anomaly`` or ``gp_ei``; ``""`` is the server's default (``gp_ei``).
+        seed_objid : int, optional
+            A known example: while the label has no positive yet, its neighbours come first (else the
+            most anomalous objects do).
+        classifier : str
+            ``logistic`` or ``forest``, for strategies that need probabilities ("" = logistic).
+        exclude_objids : sequence of int
+            Never proposed either (e.g. objects skipped this session); the next choices replace them.
+        **filters
+            As for :meth:`find_similar`: only matching objects are proposed.
+
+        Raises
+        ------
+        InvalidArgument
+            Empty label, bad ``n``, unknown strategy (the message lists them) or filter.
+        NotFound
+            Unknown ``seed_objid``.
+        """
+        fields: dict[str, Any] = {
+            "label": label,
+            "n": n,
+            "strategy": strategy,
+            "classifier": classifier,
+            "exclude_objids": [int(o) for o in exclude_objids],
+        }
+        if seed_objid is not None:
+            fields["seed_objid"] = seed_objid
+        request = _request(ssald_pb2.NextToLabelRequest, **fields, filter=_filter(**filters))
+        reply = self._call(self._stub.NextToLabel, request)
+        items = [
+            ToLabel(
+                **_metadata_from_proto(item.object),
+                reason=item.reason,
+                probability=item.probability if item.HasField("probability") else None,
+                similarity=item.similarity if item.HasField("similarity") else None,
+            )
+            for item in reply.items
+        ]
+        return LabelBatch(items, reply.strategy, reply.n_positive, reply.n_negative)
+
+    def submit_labels(
+        self, labels: Sequence[Any], retrain: bool = False, classifier: str = "", user: str = ""
+    ) -> SubmitResult:
+        """Store labels; when this returns they are on the server's disk. Optionally retrain and rescore.
+
+        Parameters
+        ----------
+        labels : sequence
+            Each ``(objid, label)``, ``(objid, label, note)``, or a dict/object with ``objid``, ``label``
+            and optionally ``user``, ``note``. A "no" to "is this X?" is the label ``not_X``.
+        retrain : bool
+            Retrain the classifier of each target label (``X`` for ``X`` and ``not_X``) and rescore every
+            object; the cross-validated metrics come back in ``retrained``.
+        classifier : str
+            ``logistic`` (default) or ``forest``.
+        user : str
+            Recorded with labels that do not name their own user.
+
+        Raises
+        ------
+        NotFound
+            Some objids are not in the table (the message names them); nothing was written.
+        InvalidArgument
+            No labels, an empty label or an unknown classifier; nothing was written.
+        """
+        entries = [_label_entry(item, user) for item in labels]
+        request = _request(ssald_pb2.SubmitLabelsRequest, labels=entries, retrain=retrain, classifier=classifier)
+        reply = self._call(self._stub.SubmitLabels, request)
+        retrained = [
+            Retrained(r.label, _score_run_from_proto(r.run) if r.HasField("run") else None, r.skipped)
+            for r in reply.retrained
+        ]
+        return SubmitResult(reply.n_written, reply.labels_version, dict(reply.label_counts), retrained)
+
+    def candidates(self, label: str, n: int = 100, exclude_labelled: bool = False, **filters: Any) -> CandidateList:
+        """The ``n`` objects of highest classifier score for ``label`` (scores stored by the last retrain).
+
+        Raises
+        ------
+        SsaldError
+            ``FAILED_PRECONDITION`` when no classifier was trained for ``label`` yet
+            (:meth:`submit_labels` with ``retrain=True`` trains one).
+        InvalidArgument
+            Empty label, ``n`` outside [1, 1000], bad filter.
+        """
+        request = _request(
+            ssald_pb2.CandidatesRequest, label=label, n=n, exclude_labelled=exclude_labelled, filter=_filter(**filters)
+        )
+        reply = self._call(self._stub.Candidates, request)
+        candidates = [
+            Candidate(
+                **_metadata_from_proto(c.object),
+                score=c.score,
+                current_label=c.current_label if c.HasField("current_label") else None,
+            )
+            for c in reply.candidates
+        ]
+        return CandidateList(candidates, _score_run_from_proto(reply.run), reply.stale)
+
+    def stamp_png(self, objid: int) -> bytes:
+        """The object's stamp as PNG bytes (Lupton RGB, north up).
+
+        Raises
+        ------
+        NotFound
+            Unknown objid, or the server cannot find its stamp file (the message names the file).
+        """
+        request = _request(ssald_pb2.GetStampRequest, objid=objid)
+        return bytes(self._call(self._stub.GetStamp, request).png)
