@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "ingest.quality_cmd",
     "ssald_index.cli",
     "ssald_index.al_cmd",
+    "ssald_index.candidates_cmd",
     "server.cli",
     "server.gallery_cmd",
     "server.map_cmd",

@@ -46,9 +46,10 @@ def survey_rows(survey: Path, model_id: str = MODEL_ID, objids: dict[int, int] |
     schema = objects_schema(DIM)
     cols = {name: pa.nulls(n, schema.field(name).type) for name in OBJECT_METADATA_COLUMNS}
     for name in cat.colnames:
-        column = cat[name]
-        values = column.filled(None) if hasattr(column, "mask") else column
-        cols[name] = pa.array([None if v is None else v.item() if hasattr(v, "item") else v for v in values])
+        # Missing values (masked, NaN, empty strings) are nulls, as ingest writes them.
+        values = [None if v is np.ma.masked else v.item() if hasattr(v, "item") else v for v in cat[name]]
+        missing = [v in ("", None) or (isinstance(v, float) and np.isnan(v)) for v in values]
+        cols[name] = pa.array([None if m else v for v, m in zip(values, missing)])
     if objids:
         cols["objid"] = pa.array([objids.get(int(o), int(o)) for o in cat["objid"]], pa.int64())
     cols["survey"] = pa.array(["SYNTH"] * n)
