@@ -13,15 +13,14 @@ it would add seconds to every server start.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from server.stamps import png_of_stamp
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.query import Filter
 from ssald_index.schema import LABELS
@@ -37,7 +36,6 @@ __all__ = [
     "Embeddings",
     "ActiveLearning",
     "target_of",
-    "png_of_stamp",
 ]
 
 # Best recall after 200 labels in the simulated loop on the synthetic survey (docs/BENCHMARKS.md).
@@ -45,8 +43,6 @@ DEFAULT_STRATEGY = "gp_ei"
 DEFAULT_CLASSIFIER = "logistic"
 # Strategies that rank by classifier probabilities (or fit one), so need both classes labelled.
 _NEED_BOTH_CLASSES = frozenset({"top", "uncertainty", "margin", "entropy", "committee", "diversity"})
-# Stamps are small (64 px): the PNG is enlarged by an integer factor to at least this size.
-STAMP_MIN_PIXELS = 256
 
 
 class NoClassifier(RuntimeError):
@@ -119,34 +115,6 @@ class Embeddings:
         pos = np.clip(np.searchsorted(self.objids, wanted, sorter=self._order), 0, len(self.objids) - 1)
         rows = self._order[pos]
         return np.where(self.objids[rows] == wanted, rows, -1).astype(np.int64)
-
-
-def png_of_stamp(source: str, objid: int) -> bytes:
-    """The stamp file at ``source`` drawn as a Lupton RGB PNG (north up), enlarged for a person to look at.
-
-    Raises
-    ------
-    ObjectNotFound
-        If the file does not exist (the message names it and the objid).
-    ValueError
-        If it cannot be read as a stamp.
-    """
-    from PIL import Image
-
-    from server.gallery_cmd import rgb_stamp
-
-    if not source or not Path(source).is_file():
-        raise ObjectNotFound(objid, f"stamp file {source!r} of objid {objid} is missing")
-    try:
-        rgb = rgb_stamp(source)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad stamp file, named in the message
-        raise ValueError(f"cannot read stamp file {source!r} of objid {objid}: {type(exc).__name__}: {exc}") from None
-    scale = max(1, -(-STAMP_MIN_PIXELS // max(rgb.shape[:2])))
-    # rgb_stamp's row 0 is the bottom of the image (gallery shows it with origin="lower"); PNG row 0 is the top.
-    pixels = np.repeat(np.repeat(np.flipud(rgb), scale, axis=0), scale, axis=1)
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class ActiveLearning:
