@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from astropy.table import Table
+
+from ssald_index.schema import objects_schema
 
 __all__ = ["ALIASES", "BPT_CODES", "NAME_COLUMNS", "Catalogue", "read_catalogue"]
 
@@ -97,6 +100,38 @@ def _clean(name: str, values: np.ndarray) -> np.ndarray:
     return out
 
 
+_FIELD_TYPES = {f.name: f.type for f in objects_schema(1) if f.name != "embedding"}
+
+
+def _coerce(target: str, source: str, values: np.ndarray, catalogue: str) -> np.ndarray:
+    """Convert cleaned values to the schema type of ``target`` (numbers to text for string columns, e.g.
+    ``--column truth_class=ring`` with 0/1 values); a value that cannot be converted is an error naming it."""
+    kind = _FIELD_TYPES.get(target)
+    if kind is None:
+        return values
+    if pa.types.is_string(kind):
+        convert = str
+    elif pa.types.is_floating(kind):
+        convert = float
+    elif pa.types.is_integer(kind):
+        convert = int
+    else:
+        return values
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = None
+            continue
+        try:
+            out[i] = convert(v)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"catalogue {catalogue!r}, row {i}: column {source!r} (mapped to {target}) holds {v!r}, "
+                f"which is not a {kind}"
+            ) from None
+    return out
+
+
 def _resolve(colnames: list[str], column_map: Mapping[str, str], name: str) -> dict[str, str | None]:
     """Schema column -> catalogue column (or None), from explicit mappings first, then aliases."""
     by_lower = {c.lower(): c for c in colnames}
@@ -160,7 +195,7 @@ def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] |
     columns: dict[str, np.ndarray] = {}
     for target, source in _resolve(table.colnames, column_map or {}, path.name).items():
         if source is not None:
-            columns[target] = _clean(target, table[source])
+            columns[target] = _coerce(target, source, _clean(target, table[source]), path.name)
     if "objid" not in columns:
         _objids_from_names(table, columns)
     if "objid" not in columns:

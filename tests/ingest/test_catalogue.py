@@ -77,3 +77,12 @@ def test_parquet_catalogue_with_sdss_bpt_codes(tmp_path):
     cat = read_catalogue(tmp_path / "cat.parquet", {"z": "photoz"})
     assert [cat.row(o)["bpt_class"] for o in (10, 11, 12)] == ["star-forming", "AGN", None]
     assert cat.row(12)["z"] == pytest.approx(0.3)
+
+
+def test_mapped_columns_take_the_schema_type(tmp_path):
+    # e.g. the DECaLS ring labels: `--column truth_class=ring` maps 0/1 integers onto a string column
+    Table({"objid": [1, 2], "ring": [1, 0], "zz": ["0.5", "x"]}).write(tmp_path / "c.csv", format="ascii.csv")
+    cat = read_catalogue(tmp_path / "c.csv", {"truth_class": "ring"})
+    assert cat.row(1)["truth_class"] == "1" and cat.row(2)["truth_class"] == "0"
+    with pytest.raises(ValueError, match=r"row 1: column 'zz' \(mapped to z\) holds 'x'"):
+        read_catalogue(tmp_path / "c.csv", {"z": "zz"})
