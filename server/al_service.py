@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,6 +96,15 @@ class Embeddings:
     x: np.ndarray
     anomaly: np.ndarray | None
     _order: np.ndarray
+    _reduced: list[np.ndarray] = field(default_factory=list)
+
+    def reduced(self) -> np.ndarray:
+        """The PCA projection the ``gp_ei`` strategy works in, computed once per table version."""
+        from ssald_index.strategies import reduce_for_gp
+
+        if not self._reduced:
+            self._reduced.append(reduce_for_gp(self.x))
+        return self._reduced[0]
 
     @classmethod
     def read(cls, store: Any) -> Embeddings:
@@ -301,8 +310,10 @@ class ActiveLearning:
         """Run ``strategy`` over the allowed rows; the labelled rows are in its pool wherever they lie."""
         from ssald_index.strategies import Pool, select
 
+        reduced = emb.reduced() if strategy == "gp_ei" else None
         if allowed is None:
-            return select(strategy, Pool(emb.x, rows, y, probs=probs, anomaly=emb.anomaly, seed=seed), n)
+            pool = Pool(emb.x, rows, y, probs=probs, anomaly=emb.anomaly, seed=seed, reduced=reduced)
+            return select(strategy, pool, n)
         sub = np.union1d(allowed, rows).astype(np.int64)
         pool = Pool(
             emb.x[sub],
@@ -311,6 +322,7 @@ class ActiveLearning:
             probs=None if probs is None else probs[sub],
             anomaly=None if emb.anomaly is None else emb.anomaly[sub],
             seed=seed,
+            reduced=None if reduced is None else reduced[sub],
         )
         return sub[select(strategy, pool, n)]
 

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ssald_index.classify import fit_and_score
-from ssald_index.strategies import Pool, cold_start_from_anomalies, cold_start_from_example, select
+from ssald_index.strategies import Pool, cold_start_from_anomalies, cold_start_from_example, reduce_for_gp, select
 
 __all__ = ["Curve", "simulate_strategy", "simulate", "random_labels_for_recall", "write_report"]
 
@@ -101,6 +101,7 @@ def simulate_strategy(
     else:
         raise ValueError(f"cold_start must be 'example' or 'anomalies', got {cold_start!r}")
     labelled = list(first)
+    reduced = reduce_for_gp(x) if strategy == "gp_ei" else None
     curve = Curve(strategy)
     rnd = 0
     while True:
@@ -117,7 +118,7 @@ def simulate_strategy(
         if probs is None and strategy not in ("random", "anomaly"):
             # Nothing to learn from yet (one class only): look next to the positives, else at anomalies.
             name = "anomaly" if anomaly is not None else "random"
-        pool = Pool(x, rows, y, probs=probs, anomaly=anomaly, seed=seed * 100_003 + rnd)
+        pool = Pool(x, rows, y, probs=probs, anomaly=anomaly, seed=seed * 100_003 + rnd, reduced=reduced)
         labelled.extend(select(name, pool, min(batch, max_labels - len(rows))).tolist())
         rnd += 1
 

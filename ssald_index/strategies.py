@@ -19,7 +19,11 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.linear_model import LogisticRegression
 
-__all__ = ["Pool", "STRATEGIES", "select", "cold_start_from_example", "cold_start_from_anomalies"]
+__all__ = ["Pool", "STRATEGIES", "select", "reduce_for_gp", "cold_start_from_example", "cold_start_from_anomalies"]
+
+#: PCA dimensions of the Gaussian-process strategy, and the rows its PCA is fitted on at most.
+GP_DIMS = 16
+GP_PCA_SAMPLE = 50_000
 
 
 @dataclass
@@ -39,6 +43,9 @@ class Pool:
     anomaly : ndarray, shape (N,), optional
         Low-density scores (larger = more anomalous).
     seed : int
+    reduced : ndarray, shape (N, GP_DIMS), optional
+        :func:`reduce_for_gp` of ``x``, computed once per loop and kept here (the ``gp_ei`` strategy computes
+        it when missing, which costs seconds at 10^6 objects).
     """
 
     x: np.ndarray
@@ -47,6 +54,7 @@ class Pool:
     probs: np.ndarray | None = None
     anomaly: np.ndarray | None = None
     seed: int = 0
+    reduced: np.ndarray | None = None
 
     def unlabelled(self) -> np.ndarray:
         mask = np.ones(len(self.x), bool)
@@ -149,7 +157,16 @@ def anomaly_guided(pool: Pool, n: int) -> np.ndarray:
     return _top(cand, a[cand] * (0.1 + p) * (1.0 - np.exp(-d / tau)), n)
 
 
-def gp_expected_improvement(pool: Pool, n: int, dims: int = 16, xi: float = 0.01) -> np.ndarray:
+def reduce_for_gp(x: np.ndarray, dims: int = GP_DIMS, seed: int = 0) -> np.ndarray:
+    """Embeddings projected on their first ``dims`` principal components (PCA fitted on at most
+    ``GP_PCA_SAMPLE`` random rows), the space the ``gp_ei`` strategy's Gaussian process works in."""
+    k = min(dims, x.shape[1], len(x))
+    rng = np.random.default_rng(seed)
+    fit_rows = x if len(x) <= GP_PCA_SAMPLE else x[np.sort(rng.choice(len(x), GP_PCA_SAMPLE, replace=False))]
+    return PCA(n_components=k, random_state=seed).fit(fit_rows).transform(x).astype(np.float32)
+
+
+def gp_expected_improvement(pool: Pool, n: int, xi: float = 0.01) -> np.ndarray:
     """Protege-like: a Gaussian process on the labels (embeddings reduced by PCA), ranked by expected improvement.
 
     EI = (mu - y_best - xi) Phi(z) + sigma phi(z), z = (mu - y_best - xi) / sigma. The RBF length scale is
@@ -159,8 +176,7 @@ def gp_expected_improvement(pool: Pool, n: int, dims: int = 16, xi: float = 0.01
     a GP's expected improvement the same way.
     """
     cand = pool.unlabelled()
-    k = min(dims, pool.x.shape[1], len(pool.x))
-    z_all = PCA(n_components=k, random_state=pool.seed).fit_transform(pool.x)
+    z_all = pool.reduced if pool.reduced is not None else reduce_for_gp(pool.x)
     zl = z_all[pool.labelled]
     diffs = np.sqrt(((zl[:, None, :] - zl[None, :, :]) ** 2).sum(-1))
     scale = float(np.median(diffs[diffs > 0])) if np.any(diffs > 0) else 1.0

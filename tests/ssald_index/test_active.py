@@ -9,7 +9,7 @@ import pytest
 from ssald_index.al_simulate import random_labels_for_recall, simulate_strategy
 from ssald_index.classify import fit_and_score
 from ssald_index.labels import Label, add_labels, latest_labels, negative_of, read_labels, training_set
-from ssald_index.strategies import STRATEGIES, Pool, cold_start_from_example, select
+from ssald_index.strategies import STRATEGIES, Pool, cold_start_from_example, reduce_for_gp, select
 
 
 def clustered(n: int = 1500, n_rare: int = 15, dim: int = 16, seed: int = 0):
@@ -64,6 +64,18 @@ def test_every_strategy_proposes_new_unique_rows(name):
     picked = select(name, Pool(x, labelled, y, probs=probs, anomaly=anomaly, seed=1), 10)
     assert len(picked) == 10 and len(set(picked.tolist())) == 10
     assert not np.isin(picked, labelled).any()
+
+
+def test_gp_uses_the_reduced_space_it_is_given():
+    x, truth = clustered()
+    labelled = cold_start_from_example(x, int(np.flatnonzero(truth)[0]), 20)
+    y = truth[labelled].astype(np.int8)
+    reduced = reduce_for_gp(x)
+    assert reduced.shape == (len(x), 16)
+    fresh = select("gp_ei", Pool(x, labelled, y), 10)
+    assert select("gp_ei", Pool(x, labelled, y, reduced=reduced), 10).tolist() == fresh.tolist()
+    # it really is the given space that is searched: reversed rows in the reduced space change the picks
+    assert select("gp_ei", Pool(x, labelled, y, reduced=reduced[::-1].copy()), 10).tolist() != fresh.tolist()
 
 
 def test_strategy_semantics():
