@@ -90,17 +90,20 @@ def build_table(work: Path, vectors: np.ndarray, results: dict) -> None:
     results.update(info)
 
 
-def lance_sweep(work: Path, queries: np.ndarray, truth: np.ndarray, sweep: list[tuple[int, int]]) -> list[dict]:
+def lance_sweep(
+    work: Path, queries: np.ndarray, truth: np.ndarray, sweep: list[tuple[int, int]], served: tuple[int, int]
+) -> list[dict]:
     from ssald_index.ann import SearchParams
     from ssald_index.store import ObjectStore
 
     store = ObjectStore.open(work / "db")
     t0 = time.perf_counter()
-    store.enable_cache()  # as the server does: metadata joined from memory
+    store.enable_cache(vectors=True)  # as the server does: metadata and embeddings in memory
     print(json.dumps({"metadata_cache_s": time.perf_counter() - t0, "cache_bytes": store._cache.nbytes}), flush=True)
     out = []
-    for nprobes, refine in sweep:
-        store.search_params = SearchParams(nprobes=nprobes, refine_factor=refine)
+    # Every pair re-ranked from memory (the server's default), and the served pair by Lance's refine_factor too.
+    for nprobes, refine, rerank in [*((n, r, "memory") for n, r in sweep), (*served, "lance")]:
+        store.search_params = SearchParams(nprobes=nprobes, refine_factor=refine, rerank=rerank)
         for q in queries[:20]:  # warm caches
             store.search_vector(q, K)
         ms, found = [], []
@@ -109,7 +112,8 @@ def lance_sweep(work: Path, queries: np.ndarray, truth: np.ndarray, sweep: list[
             rows = store.search_vector(q, K)
             ms.append((time.perf_counter() - t0) * 1e3)
             found.append([r["objid"] - OBJID0 for r in rows])
-        entry = {"nprobes": nprobes, "refine_factor": refine, "recall@10": _recall(found, truth), **_pct(ms)}
+        entry = {"nprobes": nprobes, "refine_factor": refine, "rerank": rerank, "recall@10": _recall(found, truth)}
+        entry.update(_pct(ms))
         print(json.dumps(entry), flush=True)
         out.append(entry)
     return out
@@ -148,6 +152,8 @@ def grpc_bench(
             str(served[0]),
             "--refine-factor",
             str(served[1]),
+            "--rerank",
+            "memory",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -257,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     truth = exact_topk(work, vectors, queries, K)
     build_table(work, vectors, results)
     print(json.dumps(results), flush=True)
+    nprobes, refine = (int(x) for x in args.served.split(":"))
     if "sweep" not in skip:
         pairs = [tuple(int(x) for x in s.split(":")) for s in args.sweep.split(",")]
-        results["lance"] = lance_sweep(work, queries, truth, pairs)
+        results["lance"] = lance_sweep(work, queries, truth, pairs, (nprobes, refine))
     if "grpc" not in skip:
-        nprobes, refine = (int(x) for x in args.served.split(":"))
         results["grpc"] = grpc_bench(work, queries, truth, args.clients, args.qps_seconds, (nprobes, refine))
         results["grpc"]["served"] = args.served
         print(json.dumps(results["grpc"]), flush=True)

@@ -37,6 +37,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--refine-factor", type=int, default=None, help="exact re-rank of refine_factor*k candidates (default 2)"
     )
     parser.add_argument(
+        "--rerank",
+        choices=("memory", "lance"),
+        default=None,
+        help="re-rank from embeddings kept in memory (4*D bytes per object, faster) or by Lance (default memory)",
+    )
+    parser.add_argument(
         "--refresh",
         type=float,
         default=10.0,
@@ -76,4 +82,5 @@ def _search_params(cls: type, args: argparse.Namespace):
     return cls(
         nprobes=args.nprobes if args.nprobes is not None else defaults.nprobes,
         refine_factor=args.refine_factor if args.refine_factor is not None else defaults.refine_factor,
+        rerank=args.rerank if args.rerank is not None else defaults.rerank,
     )

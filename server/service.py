@@ -123,7 +123,7 @@ class StoreHandle:
         with self._lock:
             if self._store is None:
                 store = ObjectStore.open(self.db_path, search_params=self._search_params)
-                store.enable_cache()
+                store.enable_cache(vectors=store.search_params.rerank == "memory")
                 # model_id scans a column: read it once per opened snapshot, not per request.
                 self._model_id = store.model_id
                 self._store = store

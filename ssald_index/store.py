@@ -113,18 +113,40 @@ class ObjectStore:
         self.dim = embedding_dim(table.schema)
         self.search_params = search_params or SearchParams()
         self._cache: MetadataCache | None = None
+        self._dataset: Any = None
 
-    def enable_cache(self) -> None:
-        """Keep the metadata columns in memory (see :mod:`ssald_index.cache`); the server does this."""
-        self._cache = MetadataCache(self._table)
+    def enable_cache(self, vectors: bool = False) -> None:
+        """Keep the metadata columns (and with ``vectors``, the embeddings) in memory, as the server does.
+
+        See :mod:`ssald_index.cache`. With the vectors in memory, kNN re-ranks its candidates exactly
+        from memory rather than with Lance's ``refine_factor`` (random reads of the table).
+        """
+        self._cache = MetadataCache(self._table, vectors=vectors)
 
     def refresh(self) -> bool:
         """Follow the table to its latest version; rebuild the cache if it moved. Returns whether it did."""
         self._table.checkout_latest()
+        self._dataset = None
         if self._cache is not None and self._cache.version != self._table.version:
-            self._cache = MetadataCache(self._table)
+            self._cache = MetadataCache(self._table, vectors=self._cache.vectors is not None)
             return True
         return False
+
+    def _lance(self) -> Any:
+        """The Lance dataset at the version being read: kNN queries go to it directly (pylance), which costs
+        about half of LanceDB's query-builder overhead per query. A served store (with a cache) reads one
+        version until :meth:`refresh` drops the dataset; others follow the table's writes (asking LanceDB
+        for the table version costs about a millisecond, which only the served path saves)."""
+        if self._dataset is None or (self._cache is None and self._dataset.version != self._table.version):
+            self._dataset = self._table.to_lance()
+        return self._dataset
+
+    def _cached_vectors(self, objids: np.ndarray) -> np.ndarray | None:
+        """Normalised embeddings of ``objids`` from the in-memory cache, or None if any is not there."""
+        if self._cache is None or self._cache.vectors is None:
+            return None
+        pos, found = self._cache.positions(objids)
+        return self._cache.vectors[pos] if found.all() else None
 
     @property
     def version(self) -> int:
@@ -178,12 +200,12 @@ class ObjectStore:
         return cls(db.open_table(OBJECTS), search_params)
 
     @classmethod
-    def write(cls, db_path: PathLike, rows: pa.Table) -> ObjectStore:
+    def write(cls, db_path: PathLike, rows: pa.Table, *, new: bool = False) -> ObjectStore:
         """Create the table if needed, then merge-insert ``rows`` keyed by objid.
 
         Re-writing an objid replaces its row, so re-running a job neither
         duplicates nor loses rows. The objid BTree index is created on first write
-        and brought up to date afterwards.
+        and brought up to date afterwards. Each call is one atomic commit.
 
         Parameters
         ----------
@@ -191,6 +213,10 @@ class ObjectStore:
             LanceDB database directory (created if missing).
         rows : pyarrow.Table
             Rows conforming to :func:`ssald_index.schema.objects_schema`; objids must be unique.
+        new : bool
+            The caller guarantees that no objid of ``rows`` is in the table (``ssald ingest`` knows it
+            from the objids it read under its lock): the rows are appended without the merge's join
+            against the table's objids. A wrong guarantee duplicates rows.
         """
         dim = embedding_dim(rows.schema)
         schema = objects_schema(dim)
@@ -205,8 +231,11 @@ class ObjectStore:
             if have != dim:
                 raise ValueError(f"table {OBJECTS!r} holds {have}-d embeddings; refusing to write {dim}-d rows")
         else:
-            table = db.create_table(OBJECTS, schema=schema)
-        if rows.num_rows:
+            # A new table holds no objid: create it with the rows, in one commit.
+            return cls(db.create_table(OBJECTS, data=rows, schema=schema))
+        if rows.num_rows and new:
+            table.add(rows)
+        elif rows.num_rows:
             table.merge_insert("objid").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         return cls(table)
 
@@ -327,7 +356,11 @@ class ObjectStore:
             If ``k`` is not in ``[1, MAX_K]`` or the filter is malformed.
         """
         k = _check_k(k)
-        query = self._get(objid, ["ra", "dec", "embedding"])
+        cached = self._cached_vectors(np.array([int(objid)]))
+        if cached is not None:
+            query = {**self.get(objid), "embedding": cached[0]}
+        else:
+            query = self._get(objid, ["ra", "dec", "embedding"])
         exclude = {int(objid)}
         if exclude_radius_arcsec:
             exclude |= self._objids_within(query["ra"], query["dec"], exclude_radius_arcsec)
@@ -401,10 +434,23 @@ class ObjectStore:
             raise ValueError(f"query vector has shape {vec.shape}, expected ({self.dim},)")
         if not np.all(np.isfinite(vec)) or not np.any(vec):
             raise ValueError("query vector must be finite and non-zero")
-        query = self._table.search(vec, vector_column_name=ANN_COLUMN).distance_type(DISTANCE)
-        columns = ["objid", "_distance"] if self._cache is not None else [*OBJECT_METADATA_COLUMNS, "_distance"]
-        query = query.select(columns).limit(k)
         params = self.search_params
+        memory = (
+            self._cache is not None
+            and self._cache.vectors is not None
+            and params.rerank == "memory"
+            and params.refine_factor > 0
+        )
+        # Candidates: refine_factor * k, re-ranked exactly from memory, or by Lance (random reads) without it.
+        nearest: dict[str, Any] = {
+            "column": ANN_COLUMN,
+            "q": vec,
+            "k": k * params.refine_factor if memory else k,
+            "metric": DISTANCE,
+            "minimum_nprobes": params.nprobes,
+        }
+        if params.refine_factor and not memory:
+            nearest["refine_factor"] = params.refine_factor
         clauses = []
         excluded = sorted({int(o) for o in exclude})
         if excluded:
@@ -412,21 +458,38 @@ class ObjectStore:
         user = filter.sql() if filter is not None else None
         if user:
             clauses.append(f"({user})")
-        if clauses:
-            query = query.where(" AND ".join(clauses), prefilter=True)
-            # A selective prefilter may leave fewer than k rows in nprobes partitions: keep probing.
-            query = query.minimum_nprobes(params.nprobes).maximum_nprobes(0)
-        else:
-            query = query.nprobes(params.nprobes)
-        if params.refine_factor:
-            query = query.refine_factor(params.refine_factor)
-        hits = self._run(query, user)
+        if not clauses:
+            # Without a filter every probed partition yields candidates: probe exactly nprobes. With a
+            # selective prefilter, fewer than k rows may lie in them: Lance keeps probing (no maximum).
+            nearest["maximum_nprobes"] = params.nprobes
+        columns = ["objid", "_distance"] if self._cache is not None else [*OBJECT_METADATA_COLUMNS, "_distance"]
+        hits = self._run(
+            lambda: self._lance().to_table(
+                columns=columns,
+                nearest=nearest,
+                filter=" AND ".join(clauses) if clauses else None,
+                prefilter=True,
+            ),
+            user,
+        )
+        if memory:
+            hits = self._rerank(hits, vec, k)
         return self._with_metadata(hits) if self._cache is not None else _rows(hits)
+
+    def _rerank(self, hits: pa.Table, vec: np.ndarray, k: int) -> pa.Table:
+        """The ``k`` candidates nearest to ``vec`` by exact cosine distance, from the in-memory vectors."""
+        objids = hits.column("objid").to_numpy()
+        vectors = self._cached_vectors(objids)
+        if vectors is None:  # rows newer than the cache: keep Lance's own distances for this query
+            return hits.slice(0, k)
+        dist = 1.0 - vectors @ (vec / np.linalg.norm(vec))
+        order = np.lexsort((objids, dist))[:k]
+        return pa.table({"objid": objids[order], "_distance": dist[order].astype(np.float32)})
 
     @staticmethod
     def _run(query: Any, user_where: str | None) -> pa.Table:
         try:
-            return query.to_arrow()
+            return query() if callable(query) else query.to_arrow()
         except ValueError as exc:
             if user_where:
                 raise ValueError(f"bad filter {user_where!r}: {exc}") from None

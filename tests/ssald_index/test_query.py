@@ -93,6 +93,27 @@ def test_filters_keep_k_and_match_brute_force(indexed):
     assert all(r["mag_r"] > 17.5 for r in where)
 
 
+def test_in_memory_rerank_matches_brute_force(indexed):
+    store, rows = indexed
+    served = ObjectStore(store.table, SearchParams(nprobes=8, refine_factor=50))
+    served.enable_cache(vectors=True)
+    vec = _vectors(rows)
+    ids = rows.column("objid").to_numpy()
+    for i in (0, 17, 901):
+        got = served.search_vector(vec[i], 10)
+        assert [r["objid"] for r in got] == _exact(rows, vec[i], 10)
+        exact = 1.0 - vec @ vec[i] / np.linalg.norm(vec, axis=1) / np.linalg.norm(vec[i])
+        assert [r["distance"] for r in got] == pytest.approx([exact[ids == r["objid"]][0] for r in got], abs=1e-5)
+        # by objid: the query's embedding comes from memory and the object itself is excluded
+        assert [r["objid"] for r in served.neighbours(int(ids[i]), 5)] == _exact(rows, vec[i], 6)[1:]
+    bpt = np.array(rows.column("bpt_class").to_pylist())
+    served.search_params = SearchParams(nprobes=1, refine_factor=2)
+    got = served.search_vector(vec[3], 10, filter=Filter(bpt_class=["LINER"]))
+    assert len(got) == 10 and all(r["bpt_class"] == "LINER" for r in got)
+    with pytest.raises(ValueError, match="rerank must be"):
+        SearchParams(rerank="gpu")
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
