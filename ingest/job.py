@@ -2,11 +2,14 @@
 
 Stamps are discovered (:mod:`ingest.readers`), then loaded, validated and normalised in
 worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
-session, and merge-inserted by objid one chunk at a time by a writer thread, so decoding,
-inference and writing overlap while memory stays bounded. A crash loses at most the chunk
-being committed and the one being embedded; a re-run skips objids already embedded by the
-same model, so it neither duplicates nor loses rows. Bad stamps go to the ``quarantine``
-table with a reason and the job carries on. A table never mixes two models' embeddings.
+session, and committed one chunk at a time by a writer thread, so decoding, inference and
+writing overlap while memory stays bounded. A chunk of objids absent from the table is
+appended; one that may replace rows (``refresh``, ``reembed``) is merge-inserted by objid
+(:mod:`ingest.bookkeeping` decides, under a lock that serialises ingest runs on one database).
+A crash loses at most the chunk being committed and the one being embedded; a re-run skips
+objids already embedded by the same model, so it neither duplicates nor loses rows. Bad stamps
+go to the ``quarantine`` table with a reason and the job carries on. A table never mixes two
+models' embeddings.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from encoders.embedder import OnnxEmbedder
 from encoders.stamps import Stamp
+from ingest.bookkeeping import Ledger, ingest_lock, table_objids
 from ingest.catalogue import Catalogue, read_catalogue
 from ingest.pipeline import MAX_NAN_FRACTION, Prefetcher, Prepared, Spec, rows_table, validate
 from ingest.readers import STAMP_SUFFIXES, Item, discover, find_stamps
@@ -92,12 +96,7 @@ def check_stamp(stamp: Stamp, embedder: OnnxEmbedder, max_nan_fraction: float = 
 
 def existing_objids(db: str | os.PathLike[str], model_id: str) -> np.ndarray:
     """Sorted int64 objids already embedded by ``model_id`` in ``db`` (empty when there is no table)."""
-    try:
-        table = ObjectStore.open(db).table
-    except TableNotReady:
-        return np.empty(0, np.int64)
-    found = table.search().where(f"model_id = '{model_id}'").select(["objid"]).limit(None).to_arrow()
-    return np.sort(found.column("objid").to_numpy().astype(np.int64))
+    return table_objids(db, model_id)[0]
 
 
 def _existing_models(db: Path) -> list[str]:
@@ -124,11 +123,6 @@ def _register(db: Path, model: Path, embedder: OnnxEmbedder) -> None:
     )
 
 
-def _contains(sorted_ids: np.ndarray, objid: int) -> bool:
-    i = int(np.searchsorted(sorted_ids, objid))
-    return i < len(sorted_ids) and int(sorted_ids[i]) == objid
-
-
 def _check_models(db: Path, embedder: OnnxEmbedder, reembed: bool) -> list[str]:
     other = [m for m in _existing_models(db) if m != embedder.model_id]
     if other and not reembed:
@@ -140,19 +134,36 @@ def _check_models(db: Path, embedder: OnnxEmbedder, reembed: bool) -> list[str]:
 
 
 class _Chunk:
-    """Good stamps and quarantine rows gathered for one commit."""
+    """Good stamps and quarantine rows gathered for one commit.
+
+    Cubes are embedded a batch at a time as they arrive, not when the chunk is full: inference then
+    alternates with short waits for the decoding workers instead of a long one per chunk (during
+    which the workers, with few tasks in flight, would sit idle), and the chunk holds embeddings
+    rather than stamps.
+    """
 
     def __init__(self) -> None:
         self.objids: list[int] = []
         self.meta: list[dict[str, Any]] = []
         self.cubes: list[np.ndarray] = []
+        self.embeddings: list[np.ndarray] = []
         self.bad: list[dict[str, Any]] = []
         self.items = 0
 
+    def embed(self, embedder: OnnxEmbedder, batch_size: int, rest: bool = False) -> None:
+        """Embed the whole batches of waiting cubes (all of them with ``rest``)."""
+        waiting = sum(len(c) for c in self.cubes)
+        n = waiting if rest else waiting - waiting % batch_size
+        if n == 0:
+            return
+        cubes = np.concatenate(self.cubes) if len(self.cubes) > 1 else self.cubes[0]
+        self.embeddings.append(embedder.embed(cubes[:n], batch_size=batch_size))
+        self.cubes = [cubes[n:]] if n < waiting else []
 
-def _write(db: Path, rows: Any, bad: list[dict[str, Any]]) -> None:
+
+def _write(db: Path, rows: Any, new: bool, bad: list[dict[str, Any]]) -> None:
     if rows is not None and rows.num_rows:
-        ObjectStore.write(db, rows)
+        ObjectStore.write(db, rows, new=new)
     append_quarantine(db, bad)
 
 
@@ -243,7 +254,6 @@ def ingest(
     start = time.perf_counter()
     model, db = Path(model), Path(db)
     embedder = OnnxEmbedder(model, intra_op_threads=intra_op_threads)
-    other = _check_models(db, embedder, reembed)
     cat: Catalogue | None = read_catalogue(catalogue, column_map) if catalogue is not None else None
     items = discover(
         data_dir if data_dir is not None else ".",
@@ -265,24 +275,28 @@ def ingest(
         fit,
         embedder.normalisation,
     )
-    _register(db, model, embedder)
-    done = np.empty(0, np.int64) if refresh else existing_objids(db, embedder.model_id)
     summary = IngestSummary(model_id=embedder.model_id, engine=engine)
-    if engine == "ray":
-        from ingest.ray_engine import run_ray
+    # The table is read once, under the lock: no other ingest can insert an objid this run appends.
+    with ingest_lock(db):
+        other = _check_models(db, embedder, reembed)
+        _register(db, model, embedder)
+        done, present = table_objids(db, embedder.model_id)
+        ledger = Ledger(np.empty(0, np.int64) if refresh else done, present)
+        if engine == "ray":
+            from ingest.ray_engine import run_ray
 
-        seen = run_ray(items, spec, model, db, cat, done, summary, batch_size=batch_size, progress=progress)
-    else:
-        seen = _run_local(items, spec, embedder, db, cat, done, summary, batch_size, chunk_size, progress, workers)
-    if other and summary.ingested + summary.skipped:
-        table = ObjectStore.open(db).table
-        before = table.count_rows()
-        table.delete(f"model_id != '{embedder.model_id}' OR model_id IS NULL")
-        summary.removed_other_model = before - table.count_rows()
-    if summary.ingested or summary.removed_other_model:
-        ObjectStore.open(db).finalize()
+            run_ray(items, spec, model, db, cat, ledger, summary, batch_size=batch_size, progress=progress)
+        else:
+            _run_local(items, spec, embedder, db, cat, ledger, summary, batch_size, chunk_size, progress, workers)
+        if other and summary.ingested + summary.skipped:
+            table = ObjectStore.open(db).table
+            before = table.count_rows()
+            table.delete(f"model_id != '{embedder.model_id}' OR model_id IS NULL")
+            summary.removed_other_model = before - table.count_rows()
+        if summary.ingested or summary.removed_other_model:
+            ObjectStore.open(db).finalize()
     if cat is not None:
-        summary.catalogue_rows_without_stamp = sum(o not in seen for o in cat.index)
+        summary.catalogue_rows_without_stamp = sum(o not in ledger.seen for o in cat.index)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -293,26 +307,23 @@ def _run_local(
     embedder: OnnxEmbedder,
     db: Path,
     cat: Catalogue | None,
-    done: np.ndarray,
+    ledger: Ledger,
     summary: IngestSummary,
     batch_size: int,
     chunk_size: int,
     progress: bool,
     workers: int | None,
-) -> set[int]:
+) -> None:
     """The local engine: worker processes prepare, this thread embeds, a writer thread commits."""
-    seen: set[int] = set()
-    todo: list[Item] = []
-    for item in items:
-        if item.objid is not None and _contains(done, item.objid) and item.objid not in seen:
-            seen.add(item.objid)
-            summary.skipped += 1
-        else:
-            todo.append(item)
+    todo = [items[i] for i in ledger.todo(items)]
+    summary.skipped = ledger.skipped
     if workers is None:
         workers = max(1, (os.cpu_count() or 2) - 1) if len(todo) > 4 * batch_size else 0
     bar = tqdm(total=len(items), unit="stamp", desc="ingest", disable=not progress, smoothing=0.05)
     bar.update(summary.skipped)
+    # Enough tasks in flight to keep the workers busy while this thread embeds two batches.
+    task_size = min(batch_size, 64)
+    window = max(2 * workers + 1, 2 * -(-batch_size // task_size) + 1)
     writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
     pending: Future | None = None
     chunk = _Chunk()
@@ -321,23 +332,26 @@ def _run_local(
         nonlocal pending, chunk
         rows = None
         if chunk.objids:
-            embeddings = embedder.embed(np.concatenate(chunk.cubes), batch_size=batch_size)
+            chunk.embed(embedder, batch_size, rest=True)
+            embeddings = np.concatenate(chunk.embeddings)
             rows = rows_table(chunk.objids, chunk.meta, embeddings, cat, embedder.model_id)
             summary.ingested += len(chunk.objids)
             summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in chunk.objids)
         if pending is not None:
             pending.result()  # one commit in flight at a time; re-raises a failed write
-        pending = writer.submit(_write, db, rows, chunk.bad)
+        pending = writer.submit(_write, db, rows, ledger.all_new(chunk.objids), chunk.bad)
         summary.count(chunk.bad)
+        summary.skipped = ledger.skipped
         chunk = _Chunk()
         bar.set_postfix(quarantined=summary.quarantined, skipped=summary.skipped, refresh=False)
 
     try:
-        with Prefetcher(spec, workers, task_size=min(batch_size, 64)) as prefetcher:
+        with Prefetcher(spec, workers, task_size=task_size, window=window) as prefetcher:
             for n, prepared in prefetcher.map(todo):
-                _take(prepared, chunk, seen, done, summary)
+                _take(prepared, chunk, ledger)
                 chunk.items += n
                 bar.update(n)
+                chunk.embed(embedder, batch_size)
                 if chunk.items >= chunk_size:
                     flush()
         flush()
@@ -346,26 +360,25 @@ def _run_local(
     finally:
         writer.shutdown(wait=True)
         bar.close()
-    return seen
 
 
-def _take(prepared: Prepared, chunk: _Chunk, seen: set[int], done: np.ndarray, summary: IngestSummary) -> None:
-    """Move one prepared task into the chunk: skip objids already embedded, quarantine duplicates."""
+def _take(prepared: Prepared, chunk: _Chunk, ledger: Ledger) -> None:
+    """Move one prepared task into the chunk by the ledger's rules, in input order (as the Ray engine does)."""
     keep = []
-    for i, objid in enumerate(prepared.objids):
-        if objid in seen:
-            reason = f"duplicate objid {objid} in the input"
-            chunk.bad.append({"source": prepared.meta[i]["source"], "objid": objid, "reason": reason})
-        elif _contains(done, objid):
-            seen.add(objid)
-            summary.skipped += 1
-        else:
-            seen.add(objid)
+    bad = iter(prepared.bad)
+    good = dict(zip(prepared.positions, range(len(prepared.objids))))
+    for position in range(len(prepared.objids) + len(prepared.bad)):
+        i = good.get(position)
+        if i is None:
+            row = next(bad)
+            ledger.quarantined(row["objid"])
+            chunk.bad.append(row)
+            continue
+        embed, duplicate = ledger.take(prepared.objids[i], prepared.meta[i]["source"])
+        if duplicate is not None:
+            chunk.bad.append(duplicate)
+        elif embed:
             keep.append(i)
-    for row in prepared.bad:
-        if row["objid"] is not None:
-            seen.add(int(row["objid"]))
-    chunk.bad.extend(prepared.bad)
     if keep:
         chunk.objids.extend(prepared.objids[i] for i in keep)
         chunk.meta.extend(prepared.meta[i] for i in keep)

@@ -4,10 +4,11 @@ Per wave of items: ``prepare`` (:func:`ingest.pipeline.prepare`: read, validate,
 Ray tasks; ``embed`` runs in actors that each hold one ONNX Runtime session (one GPU each when
 the cluster has GPUs); the embeddings are written in parallel as Lance fragments of a staging
 dataset by ``lance_ray.write_lance`` (Ray's own ``Dataset.write_lance`` fails with pylance 14,
-ray issue 65129). The driver then applies the local engine's rules in input order (skip
-objids already embedded, quarantine duplicates), joins the catalogue with
-:func:`ingest.pipeline.rows_table` and merge-inserts the wave into the ``objects`` table in one
-commit, so the final table equals the local engine's and a crash loses at most one wave.
+ray issue 65129). The driver then applies the local engine's rules in input order through the
+same :class:`ingest.bookkeeping.Ledger` (skip objids already embedded, quarantine duplicates),
+joins the catalogue with :func:`ingest.pipeline.rows_table` and writes the wave into the
+``objects`` table in one commit (appended when its objids are new, merge-inserted otherwise), so
+the final table equals the local engine's and a crash loses at most one wave.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ingest.bookkeeping import Ledger
 from ingest.pipeline import Spec, prepare, rows_table
 from ingest.readers import Item
 from ssald_index.store import ObjectStore, append_quarantine
@@ -110,7 +112,7 @@ def run_ray(
     model: Path,
     db: Path,
     cat: Any,
-    done: np.ndarray,
+    ledger: Ledger,
     summary: Any,
     *,
     batch_size: int = 256,
@@ -118,13 +120,13 @@ def run_ray(
     wave: int = RAY_WAVE,
     num_cpus: int | None = None,
     actors: int | None = None,
-) -> set[int]:
+) -> None:
     """Run ingestion as Ray Data; same arguments and effects as the local engine (see :func:`ingest.job.ingest`).
 
     Parameters
     ----------
-    items, spec, model, db, cat, done, summary
-        As prepared by :func:`ingest.job.ingest`.
+    items, spec, model, db, cat, ledger, summary
+        As prepared by :func:`ingest.job.ingest`; ``ledger`` collects every objid met in the input.
     batch_size : int
         Stamps per ONNX Runtime call in each actor.
     progress : bool
@@ -135,29 +137,16 @@ def run_ray(
         CPUs of a local Ray instance (ignored when joining a cluster through ``RAY_ADDRESS``).
     actors : int, optional
         Embedding actors (default: one per GPU, else one per 4 CPUs, at least 1).
-
-    Returns
-    -------
-    set of int
-        Every objid met in the input (for the catalogue's rows-without-stamp count).
     """
     import lance
     from lance_ray import write_lance
-
-    from ingest.job import _contains
 
     ray = _init_ray(num_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = progress
     gpus = int(ray.cluster_resources().get("GPU", 0))
     actors = actors or (gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // 4))
-    seen: set[int] = set()
-    todo: list[tuple[int, Item]] = []
-    for i, item in enumerate(items):
-        if item.objid is not None and _contains(done, item.objid) and item.objid not in seen:
-            seen.add(item.objid)
-            summary.skipped += 1
-        else:
-            todo.append((i, item))
+    todo = [(i, items[i]) for i in ledger.todo(items)]
+    summary.skipped = ledger.skipped
     staging_root = db / "_staging"
     for lo in range(0, len(todo), wave):
         part = todo[lo : lo + wave]
@@ -174,39 +163,34 @@ def run_ray(
         )
         write_lance(ds, os.fspath(staging), mode="create")
         table = lance.dataset(os.fspath(staging)).to_table().sort_by("idx")
-        _commit(table, spec, db, cat, done, seen, summary)
+        _commit(table, spec, db, cat, ledger, summary)
         shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(staging_root, ignore_errors=True)
-    return seen
 
 
-def _commit(table: pa.Table, spec: Spec, db: Path, cat: Any, done: np.ndarray, seen: set[int], summary: Any) -> None:
-    """Apply the local engine's rules in input order and merge-insert one wave."""
-    from ingest.job import _contains
-
+def _commit(table: pa.Table, spec: Spec, db: Path, cat: Any, ledger: Ledger, summary: Any) -> None:
+    """Apply the ledger's rules in input order and write one wave (appended when all its objids are new)."""
     keep, bad = [], []
     columns = {k: table.column(k).to_pylist() for k in _META}
     for i in range(table.num_rows):
         objid, source, reason = columns["objid"][i], columns["source"][i], columns["reason"][i]
         if reason is not None:
             bad.append({"source": source, "objid": None if objid == -1 else objid, "reason": reason})
-            if objid != -1:
-                seen.add(objid)
-        elif objid in seen:
-            bad.append({"source": source, "objid": objid, "reason": f"duplicate objid {objid} in the input"})
-        elif _contains(done, objid):
-            seen.add(objid)
-            summary.skipped += 1
-        else:
-            seen.add(objid)
+            ledger.quarantined(None if objid == -1 else objid)
+            continue
+        embed, duplicate = ledger.take(objid, source)
+        if duplicate is not None:
+            bad.append(duplicate)
+        elif embed:
             keep.append(i)
+    summary.skipped = ledger.skipped
     if keep:
         names = ",".join(spec.bands)
         meta = [{**{k: columns[k][i] for k in ("source", "ra", "dec", "survey")}, "bands": names} for i in keep]
         embeddings = np.stack(table.column("embedding").take(keep).to_numpy(zero_copy_only=False))
         objids = [columns["objid"][i] for i in keep]
         rows = rows_table(objids, meta, embeddings, cat, summary.model_id)
-        ObjectStore.write(db, rows)
+        ObjectStore.write(db, rows, new=ledger.all_new(objids))
         summary.ingested += len(keep)
         summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in objids)
     append_quarantine(db, bad)

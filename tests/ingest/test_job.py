@@ -176,3 +176,111 @@ def test_ingest_applies_the_models_own_normalisation(survey, tiny_model, tmp_pat
     assert np.allclose(stored, embedder.embed_raw(stamp.data[None])[0], atol=1e-5)
     assert not np.allclose(stored, OnnxEmbedder(tiny_model).embed_raw(stamp.data[None])[0], atol=1e-3)
     assert '"kind": "identity"' in read_models(tmp_path / "db").column("normalisation")[0].as_py()
+
+
+def _operations(db, versions: int) -> list[str]:
+    """Lance operations of the objects table's first commits (Overwrite, Append, Update for merge-insert ...)."""
+    dataset = ObjectStore.open(db).table.to_lance()
+    return [type(dataset.read_transaction(v).operation).__name__ for v in range(1, versions + 1)]
+
+
+def _copy(survey, dest, stamps):
+    dest.mkdir(exist_ok=True)
+    for p in stamps:
+        shutil.copy(p, dest / p.name)
+    return dest
+
+
+def test_new_objids_are_appended_and_existing_ones_merged(survey, tiny_model, tmp_path, monkeypatch):
+    """A fresh ingest appends every chunk; a resumed one appends only new objids; --refresh merges."""
+    stamps = sorted((survey / "stamps").glob("*.fits"))
+    half = _copy(survey, tmp_path / "half", stamps[:100])
+    data = _copy(survey, tmp_path / "all", stamps)
+    db = tmp_path / "db"
+    writes: list[tuple[int, bool]] = []
+    write = ObjectStore.write.__func__
+
+    def spy(cls, db_path, rows, *, new=False):
+        writes.append((rows.num_rows, new))
+        return write(cls, db_path, rows, new=new)
+
+    monkeypatch.setattr(ObjectStore, "write", classmethod(spy))
+    kwargs = {"progress": False, "workers": 0, "chunk_size": 40}
+    assert ingest(half, tiny_model, db, **kwargs).ingested == 100
+    assert len(writes) == 2 and all(new for _, new in writes)  # chunks close on 64-item task boundaries
+    assert _operations(db, 2) == ["Overwrite", "Append"]  # the first chunk creates the table, no merge
+
+    writes.clear()
+    resumed = ingest(data, tiny_model, db, **kwargs)
+    assert (resumed.ingested, resumed.skipped) == (SURVEY_N - 100, 100)
+    assert writes and all(new for _, new in writes) and sum(n for n, _ in writes) == SURVEY_N - 100
+    store = ObjectStore.open(db)
+    assert store.count() == SURVEY_N == len(np.unique(store.objids()))
+
+    writes.clear()
+    before = {r["objid"]: r["ingested_at"] for r in store.table.to_arrow().select(["objid", "ingested_at"]).to_pylist()}
+    refreshed = ingest(data, tiny_model, db, refresh=True, **kwargs)
+    assert refreshed.ingested == SURVEY_N and writes and not any(new for _, new in writes)
+    after = ObjectStore.open(db).table.to_arrow()
+    assert after.num_rows == SURVEY_N == len(np.unique(after.column("objid").to_numpy()))
+    assert all(r["ingested_at"] > before[r["objid"]] for r in after.select(["objid", "ingested_at"]).to_pylist())
+
+
+def test_reembed_merges_rows_of_the_other_model(survey, tiny_model, tmp_path, monkeypatch):
+    """--reembed writes over rows that exist under another model: merge-insert, never append."""
+    data = _copy(survey, tmp_path / "data", sorted((survey / "stamps").glob("*.fits"))[:30])
+    db = tmp_path / "db"
+    ingest(data, tiny_model, db, progress=False, workers=0)
+    writes: list[bool] = []
+    write = ObjectStore.write.__func__
+
+    def spy(cls, db_path, rows, *, new=False):
+        writes.append(new)
+        return write(cls, db_path, rows, new=new)
+
+    monkeypatch.setattr(ObjectStore, "write", classmethod(spy))
+    summary = ingest(data, _other_model(tiny_model, tmp_path), db, progress=False, workers=0, reembed=True)
+    assert summary.ingested == 30 and summary.removed_other_model == 0 and writes == [False]
+    table = ObjectStore.open(db).table.to_arrow()
+    assert table.num_rows == 30 == len(np.unique(table.column("objid").to_numpy()))
+    assert set(table.column("model_id").to_pylist()) == {"another-model"}
+
+
+def test_concurrent_ingests_into_one_db_are_serialised(survey, tiny_model, tmp_path):
+    """Two runs with overlapping inputs at once: the second waits for the first, then skips its objids."""
+    import threading
+
+    stamps = sorted((survey / "stamps").glob("*.fits"))
+    a = _copy(survey, tmp_path / "a", stamps[:80])
+    b = _copy(survey, tmp_path / "b", stamps[40:120])
+    db = tmp_path / "db"
+    results = {}
+
+    def run(name, data):
+        results[name] = ingest(data, tiny_model, db, progress=False, workers=0, chunk_size=16)
+
+    threads = [threading.Thread(target=run, args=(name, data)) for name, data in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert sorted(results) == ["a", "b"]
+    assert sum(s.ingested for s in results.values()) == 120 and sum(s.skipped for s in results.values()) == 40
+    store = ObjectStore.open(db)
+    assert store.count() == 120 == len(np.unique(store.objids()))
+
+
+def test_ingest_lock_waits_for_the_holder(survey, tiny_model, tmp_path):
+    import threading
+
+    from ingest.bookkeeping import ingest_lock
+
+    data = _copy(survey, tmp_path / "data", sorted((survey / "stamps").glob("*.fits"))[:5])
+    db = tmp_path / "db"
+    with ingest_lock(db):
+        worker = threading.Thread(target=ingest, args=(data, tiny_model, db), kwargs={"progress": False, "workers": 0})
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive() and not (db / "objects.lance").exists()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and ObjectStore.open(db).count() == 5
