@@ -88,6 +88,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="weights and arithmetic (fp32)")
+    p.add_argument(
+        "--views",
+        default="full",
+        help="views embedded and concatenated: 'full' or 'full,centre' (centre: central half enlarged 2x, "
+        "for close pairs of nuclei; one more forward pass) (default full)",
+    )
     p.set_defaults(func=run_export)
 
 
@@ -187,14 +193,14 @@ def run_export(args: argparse.Namespace) -> int:
     from encoders.export import export_onnx
 
     try:
-        out = export_onnx(args.run, args.out, opset=args.opset, precision=args.precision)
-    except FileNotFoundError as exc:
+        out = export_onnx(args.run, args.out, opset=args.opset, precision=args.precision, views=args.views)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}")
         return 2
     emb = OnnxEmbedder(out, providers=["CPUExecutionProvider"])
     print(
         f"exported {args.run} -> {out}: model_id {emb.model_id}, bands {','.join(emb.bands)}, "
-        f"stamp {emb.stamp_size}px, embedding_dim {emb.embedding_dim}, {args.precision}"
+        f"stamp {emb.stamp_size}px, embedding_dim {emb.embedding_dim}, {args.precision}, views {args.views}"
     )
     return 0
 

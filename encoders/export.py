@@ -7,6 +7,16 @@ consumer needs to feed it (``docs/CONTRACTS.md``): ``bands``, ``stamp_size``,
 plus ``normalisation``, ``precision``, ``training_run`` and ``training_config``.
 Exports are fp32 or fp16; an fp16 model keeps float32 input and output (casts inside the
 graph), so consumers feed both the same way.
+
+Views: the embedding can concatenate the backbone's features of several views of each stamp
+(metadata ``views``). ``full`` is the stamp; ``centre`` is its central half enlarged 2x
+(bilinear), so the network sees the nuclear region at twice the resolution its stride-2 stem
+leaves: two nuclei 0.5"-3" apart (1-8 SDSS pixels) become 3-15 pixels. On the synthetic survey
+``full,centre`` raised the cross-validated average precision of a linear dual-nucleus classifier
+from 0.36 to 0.69 with the same weights (docs/BENCHMARKS.md). Each view's features are
+L2-normalised, concatenated and divided by sqrt(number of views), so the result has unit norm
+and its cosine similarity is the mean of the views' similarities. Every view costs one forward
+pass.
 """
 
 from __future__ import annotations
@@ -24,35 +34,71 @@ from torch import nn
 
 from encoders.train import load_backbone
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "PRECISIONS", "EmbeddingModel", "export_onnx"]
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "PRECISIONS", "VIEWS", "EmbeddingModel", "export_onnx", "parse_views"]
 
 PRECISIONS = ("fp32", "fp16")
+VIEWS = ("full", "centre")
 
 INPUT_NAME = "stamps"
 OUTPUT_NAME = "embedding"
 
 
+def parse_views(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Validate a view list (``"full,centre"`` or a sequence): known names, no repeats, at least one."""
+    views = tuple(v.strip() for v in text.split(",")) if isinstance(text, str) else tuple(text)
+    unknown = [v for v in views if v not in VIEWS]
+    if not views or unknown or len(set(views)) != len(views):
+        raise ValueError(f"views must be distinct names from {', '.join(VIEWS)}, got {','.join(views) or 'none'}")
+    return views
+
+
+def centre_view(stamps: torch.Tensor) -> torch.Tensor:
+    """The central half of each stamp, enlarged 2x (bilinear): same shape as the input."""
+    h, w = stamps.shape[-2:]
+    crop = stamps[..., h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
+    return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+
+
 class EmbeddingModel(nn.Module):
-    """Backbone followed by L2 normalisation: the graph that is exported.
+    """Backbone over one or more views, followed by L2 normalisation: the graph that is exported.
 
     Parameters
     ----------
     backbone : torch.nn.Module
         Maps ``(N, B, H, W)`` to ``(N, D)`` features.
+    dtype : torch.dtype
+        Weights and arithmetic of the backbone.
+    views : tuple of str
+        Names from :data:`VIEWS`; the output has ``D * len(views)`` columns (see the module docstring).
     """
 
-    def __init__(self, backbone: nn.Module, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, backbone: nn.Module, dtype: torch.dtype = torch.float32, views: tuple[str, ...] = ("full",)
+    ) -> None:
         super().__init__()
         self.backbone = backbone.to(dtype)
         self.dtype = dtype
+        self.views = parse_views(views)
 
     def forward(self, stamps: torch.Tensor) -> torch.Tensor:
-        """Return unit-norm float32 ``(N, D)`` embeddings of float32 stamps."""
-        features = self.backbone(stamps.to(self.dtype)).float()  # the norm in fp32: no fp16 overflow
-        return F.normalize(features, dim=1)
+        """Return unit-norm float32 ``(N, D * len(views))`` embeddings of float32 stamps."""
+        parts = []
+        for view in self.views:
+            x = stamps if view == "full" else centre_view(stamps)
+            # the norm in fp32: no fp16 overflow
+            parts.append(F.normalize(self.backbone(x.to(self.dtype)).float(), dim=1))
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat(parts, dim=1) / float(len(parts)) ** 0.5
 
 
-def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17, precision: str = "fp32") -> Path:
+def export_onnx(
+    run_dir: str | Path,
+    out_path: str | Path,
+    opset: int = 17,
+    precision: str = "fp32",
+    views: str | tuple[str, ...] = ("full",),
+) -> Path:
     """Export the backbone of a training run to an ONNX file.
 
     Parameters
@@ -66,6 +112,8 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17, prec
     precision : str
         ``"fp32"`` or ``"fp16"`` weights and arithmetic (fp16: half the size, faster on GPUs
         with tensor cores; input and output stay float32).
+    views : str or tuple of str
+        Views whose features are concatenated (``"full"``, or ``"full,centre"``; see the module docstring).
 
     Returns
     -------
@@ -82,8 +130,9 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17, prec
     run_dir, out_path = Path(run_dir), Path(out_path)
     if precision not in PRECISIONS:
         raise ValueError(f"export_onnx precision must be one of {PRECISIONS}, got {precision!r}")
+    views = parse_views(views)
     backbone, config = load_backbone(run_dir)
-    model = EmbeddingModel(backbone, torch.float16 if precision == "fp16" else torch.float32).eval()
+    model = EmbeddingModel(backbone, torch.float16 if precision == "fp16" else torch.float32, views).eval()
     size = config.stamp_size
     example = torch.zeros(2, len(config.bands), size, size)
 
@@ -113,7 +162,8 @@ def export_onnx(run_dir: str | Path, out_path: str | Path, opset: int = 17, prec
             "bands": ",".join(config.bands),
             "stamp_size": str(size),
             **config.lupton.to_metadata(),
-            "embedding_dim": str(backbone.out_dim),
+            "embedding_dim": str(backbone.out_dim * len(views)),
+            "views": ",".join(views),
             "normalisation": config.normalisation,
             "precision": precision,
             "model_id": model_id,

@@ -83,3 +83,29 @@ def test_fp16_export_keeps_float32_io_and_matches_torch(trained_run: Path, expor
     assert np.min(np.sum(got * expected, axis=1)) > 0.999  # cosine similarity to the fp32 embedding
     with pytest.raises(ValueError, match="precision must be one of"):
         export_onnx(trained_run, tmp_path / "x.onnx", precision="int8")
+
+
+def test_centre_view_is_concatenated_and_matches_an_independent_crop(trained_run: Path, tmp_path: Path) -> None:
+    both = export_onnx(trained_run, tmp_path / "views.onnx", views="full,centre")
+    meta = {p.key: p.value for p in onnx.load(str(both)).metadata_props}
+    assert meta["views"] == "full,centre" and meta["embedding_dim"] == "32"
+    backbone, _ = load_backbone(trained_run)
+    x = np.random.default_rng(3).random((4, 3, 32, 32), dtype=np.float32)
+    # the centre view, computed independently: pixels 8..23 enlarged 2x
+    crop = torch.from_numpy(x[:, :, 8:24, 8:24].copy())
+    zoom = torch.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)(crop)
+    with torch.no_grad():
+        full = F.normalize(backbone(torch.from_numpy(x)), dim=1).numpy()
+        centre = F.normalize(backbone(zoom), dim=1).numpy()
+    session = ort.InferenceSession(str(both), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"stamps": x})
+    np.testing.assert_allclose(got, np.hstack([full, centre]) / np.sqrt(2), atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (
+        meta["model_id"]
+        != {p.key: p.value for p in onnx.load(str(export_onnx(trained_run, tmp_path / "f.onnx"))).metadata_props}[
+            "model_id"
+        ]
+    )
+    with pytest.raises(ValueError, match="views must be distinct names"):
+        export_onnx(trained_run, tmp_path / "bad.onnx", views="full,zoom")
