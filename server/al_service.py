@@ -110,11 +110,15 @@ class Embeddings:
     def read(cls, store: Any) -> Embeddings:
         """Read ``objid``, ``embedding`` and ``density_score`` of every row of ``store``'s current version."""
         version = store.version
-        table = store.read(["objid", "embedding", "density_score"])
-        objids = table.column("objid").to_numpy()
-        anomaly = table.column("density_score").to_numpy(zero_copy_only=False).astype(np.float32)
+        shared = store.in_memory()  # the served cache's copy, when the server keeps the embeddings
+        if shared is not None:
+            objids, x, anomaly = shared
+        else:
+            table = store.read(["objid", "embedding", "density_score"])
+            objids, x = table.column("objid").to_numpy(), embedding_matrix(table)
+            anomaly = table.column("density_score").to_numpy(zero_copy_only=False).astype(np.float32)
         anomaly = anomaly if np.isfinite(anomaly).any() else None
-        return cls(version, objids, embedding_matrix(table), anomaly, np.argsort(objids, kind="stable"))
+        return cls(version, objids, x, anomaly, np.argsort(objids, kind="stable"))
 
     def rows_of(self, objids: Any) -> np.ndarray:
         """Row index of each objid (-1 where the table has no such object)."""

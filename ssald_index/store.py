@@ -141,6 +141,13 @@ class ObjectStore:
             self._dataset = self._table.to_lance()
         return self._dataset
 
+    def in_memory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(objids, normalised embeddings, density_score)`` of every object from the served cache, sorted by
+        objid, or None when the embeddings are not kept in memory (the active-learning service shares them)."""
+        if self._cache is None or self._cache.vectors is None:
+            return None
+        return self._cache.objids, self._cache.vectors, self._cache.column("density_score").astype(np.float32)
+
     def _cached_vectors(self, objids: np.ndarray) -> np.ndarray | None:
         """Normalised embeddings of ``objids`` from the in-memory cache, or None if any is not there."""
         if self._cache is None or self._cache.vectors is None:
