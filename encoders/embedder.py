@@ -77,6 +77,9 @@ class OnnxEmbedder:
             raise FileNotFoundError(f"ONNX model {self.path} does not exist")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads sleep instead of spinning: ingestion decodes stamps on the same cores, and a
+        # spinning pool burns the CPU time the decoding workers need between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if intra_op_threads is not None:
             options.intra_op_num_threads = int(intra_op_threads)
         self.session = ort.InferenceSession(
