@@ -17,7 +17,6 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-from sklearn.linear_model import LogisticRegression
 
 __all__ = ["Pool", "STRATEGIES", "select", "reduce_for_gp", "cold_start_from_example", "cold_start_from_anomalies"]
 
@@ -109,7 +108,10 @@ def entropy(pool: Pool, n: int) -> np.ndarray:
 
 
 def committee(pool: Pool, n: int, members: int = 5) -> np.ndarray:
-    """Query-by-committee: logistic regressions on bootstrap resamples; largest spread of their probabilities."""
+    """Query-by-committee: the ``logistic`` classifier (:func:`ssald_index.classify.make_classifier`) fitted on
+    bootstrap resamples; largest spread of their probabilities."""
+    from ssald_index.classify import make_classifier
+
     rng = np.random.default_rng(pool.seed)
     cand = pool.unlabelled()
     xl, y = pool.x[pool.labelled], np.asarray(pool.y)
@@ -118,7 +120,7 @@ def committee(pool: Pool, n: int, members: int = 5) -> np.ndarray:
         idx = rng.choice(len(y), size=len(y), replace=True)
         if len(np.unique(y[idx])) < 2:  # a resample needs both classes; keep every positive then
             idx = np.concatenate([idx, np.flatnonzero(y == 1), np.flatnonzero(y == 0)])
-        model = LogisticRegression(class_weight="balanced", max_iter=2000).fit(xl[idx], y[idx])
+        model = make_classifier("logistic").fit(xl[idx], y[idx])
         votes.append(model.predict_proba(pool.x[cand])[:, 1])
     return _top(cand, np.std(votes, axis=0), n)
 
