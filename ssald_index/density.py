@@ -86,18 +86,38 @@ def knn_scores(
     return out
 
 
-def _sklearn_scores(method: str, vectors: np.ndarray, sample: int, seed: int) -> np.ndarray:
+def _sklearn_scores(
+    method: str, store: ObjectStore, where: str | None, sample: int, seed: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit on ``sample`` random rows of the whole table, then score the rows matching ``where`` batch by
+    batch, so memory stays at one batch of embeddings whatever the table size."""
     from sklearn.ensemble import IsolationForest
     from sklearn.neighbors import LocalOutlierFactor
 
+    ds = store.table.to_lance()
+    n = ds.count_rows()
     rng = np.random.default_rng(seed)
-    fit = vectors[rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)]
+    rows = np.sort(rng.choice(n, size=min(sample, n), replace=False))
+    fit = embedding_matrix(ds.take(rows, columns=[ANN_COLUMN]), ANN_COLUMN)
     if method == "iforest":
         model = IsolationForest(n_estimators=200, random_state=seed).fit(fit)
     else:
         model = LocalOutlierFactor(n_neighbors=min(20, len(fit) - 1), novelty=True).fit(fit)
-    # score_samples is high for inliers: negate so that larger means more anomalous, as for knn.
-    return (-model.score_samples(vectors)).astype(np.float32)
+    objids, scores = [], []
+    total = ds.count_rows(filter=where) if where else n
+    bar = tqdm(total=total, desc=f"density ({method})", unit="obj", disable=not progress)
+    for batch in ds.to_batches(columns=["objid", ANN_COLUMN], filter=where, batch_size=65_536):
+        if batch.num_rows == 0:
+            continue
+        table = pa.Table.from_batches([batch])
+        objids.append(table.column("objid").to_numpy())
+        # score_samples is high for inliers: negate so that larger means more anomalous, as for knn.
+        scores.append((-model.score_samples(embedding_matrix(table, ANN_COLUMN))).astype(np.float32))
+        bar.update(batch.num_rows)
+    bar.close()
+    if not objids:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(objids), np.concatenate(scores)
 
 
 def update_density(
@@ -130,16 +150,19 @@ def update_density(
     if method not in METHODS:
         raise ValueError(f"unknown density method {method!r}; expected one of {', '.join(METHODS)}")
     where = "density_score IS NULL" if only_missing else None
-    todo = store.read(["objid", ANN_COLUMN], where)
-    if todo.num_rows == 0 or store.count() < 2:
+    if store.count() < 2:
         return 0
-    objids, vectors = todo.column("objid").to_numpy(), embedding_matrix(todo, ANN_COLUMN)
     if method == "knn":
-        scores = knn_scores(store, vectors, objids, k=k, progress=progress)
+        todo = store.read(["objid", ANN_COLUMN], where)
+        objids, vectors = todo.column("objid").to_numpy(), embedding_matrix(todo, ANN_COLUMN)
+        del todo
+        scores = knn_scores(store, vectors, objids, k=k, progress=progress) if len(objids) else vectors[:0, 0]
         name = f"knn{k}"
     else:
-        scores = _sklearn_scores(method, vectors, sample, seed)
+        objids, scores = _sklearn_scores(method, store, where, sample, seed, progress)
         name = method
+    if len(objids) == 0:
+        return 0
     model = f"{name}:{store.model_id or ''}"
     _merge(store, pa.table({"objid": objids, "density_score": scores, "density_model": [model] * len(objids)}))
     return len(objids)

@@ -89,3 +89,22 @@ def test_top_anomalies_are_the_highest_scores(tmp_path, cached):
     assert [r["objid"] for r in top_anomalies(store, 5, Filter(z_max=0.03))] == wanted
     with pytest.raises(ValueError, match="n must be an integer between 1 and 1000"):
         top_anomalies(store, 0)
+
+
+def test_iforest_scores_stream_in_batches_and_match_a_whole_table_fit(tmp_path):
+    from sklearn.ensemble import IsolationForest
+
+    rows = make_rows(np.arange(1, 301))
+    store = ObjectStore.write(tmp_path / "db", rows.slice(0, 250))
+    assert update_density(store, method="iforest", sample=150, seed=3, progress=False) == 250
+    vec = np.stack(rows.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+    fit_rows = np.sort(np.random.default_rng(3).choice(250, size=150, replace=False))
+    model = IsolationForest(n_estimators=200, random_state=3).fit(vec[fit_rows])
+    expected = dict(zip(range(1, 251), -model.score_samples(vec[:250])))
+    got = _scores(store)
+    assert all(abs(got[o] - expected[o]) < 1e-5 for o in range(1, 251))
+    # only the rows added since are scored; the old scores stay as they were
+    store = ObjectStore.write(tmp_path / "db", rows.slice(250), new=True)
+    assert update_density(store, method="iforest", only_missing=True, sample=150, seed=3, progress=False) == 50
+    again = _scores(store)
+    assert len(again) == 300 and all(again[o] == got[o] for o in range(1, 251))
