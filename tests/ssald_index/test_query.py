@@ -106,7 +106,6 @@ def test_in_memory_rerank_matches_brute_force(indexed):
         assert [r["distance"] for r in got] == pytest.approx([exact[ids == r["objid"]][0] for r in got], abs=1e-5)
         # by objid: the query's embedding comes from memory and the object itself is excluded
         assert [r["objid"] for r in served.neighbours(int(ids[i]), 5)] == _exact(rows, vec[i], 6)[1:]
-    bpt = np.array(rows.column("bpt_class").to_pylist())
     served.search_params = SearchParams(nprobes=1, refine_factor=2)
     got = served.search_vector(vec[3], 10, filter=Filter(bpt_class=["LINER"]))
     assert len(got) == 10 and all(r["bpt_class"] == "LINER" for r in got)
