@@ -36,6 +36,7 @@ __all__ = [
     "normaliser",
 ]
 
+
 class StampSource(Protocol):
     """Indexable normalised stamps: ``len(source)``, ``source.shape`` and ``source.get(indices)``."""
 
