@@ -36,8 +36,13 @@ class MetadataCache:
     def __init__(self, table: Any, vectors: bool = False) -> None:
         self.version = table.version
         columns = [*OBJECT_METADATA_COLUMNS, "embedding"] if vectors else list(OBJECT_METADATA_COLUMNS)
-        data = table.search().select(columns).limit(None).to_arrow()
+        data = table.search().select(columns).with_row_id(True).limit(None).to_arrow()
         order = np.argsort(data.column("objid").to_numpy(), kind="stable")
+        # Lance row addresses of this version -> cache positions: kNN then needs no column read at all.
+        rowids = data.column("_rowid").to_numpy()[order]
+        self._rowid_order = np.argsort(rowids, kind="stable")
+        self._rowids_sorted = rowids[self._rowid_order]
+        data = data.drop_columns(["_rowid"])
         self.vectors: np.ndarray | None = None
         if vectors:
             # Gathered straight into one float32 array and normalised in place: the peak stays near twice
@@ -83,6 +88,14 @@ class MetadataCache:
             return np.zeros(len(objids), np.int64), np.zeros(len(objids), bool)
         pos = np.minimum(np.searchsorted(self._objids, objids), len(self._objids) - 1)
         return pos, self._objids[pos] == objids
+
+    def positions_of_rowids(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cache positions of Lance ``_rowid`` values of this version, and the mask of those found."""
+        rowids = np.asarray(rowids, dtype=np.uint64)
+        if not len(self._rowids_sorted):
+            return np.zeros(len(rowids), np.int64), np.zeros(len(rowids), bool)
+        i = np.minimum(np.searchsorted(self._rowids_sorted, rowids), len(self._rowids_sorted) - 1)
+        return self._rowid_order[i], self._rowids_sorted[i] == rowids
 
     def rows_at(self, positions: np.ndarray) -> list[dict[str, Any]]:
         """Cached rows at ``positions`` (indices into the objid-sorted data)."""

@@ -126,19 +126,23 @@ class ObjectStore:
     def refresh(self) -> bool:
         """Follow the table to its latest version; rebuild the cache if it moved. Returns whether it did."""
         self._table.checkout_latest()
-        self._dataset = None
         if self._cache is not None and self._cache.version != self._table.version:
             self._cache = MetadataCache(self._table, vectors=self._cache.vectors is not None)
+            self._dataset = None
             return True
+        self._dataset = None
         return False
 
     def _lance(self) -> Any:
         """The Lance dataset at the version being read: kNN queries go to it directly (pylance), which costs
-        about half of LanceDB's query-builder overhead per query. A served store (with a cache) reads one
-        version until :meth:`refresh` drops the dataset; others follow the table's writes (asking LanceDB
-        for the table version costs about a millisecond, which only the served path saves)."""
+        about half of LanceDB's query-builder overhead per query. A served store (with a cache) reads the
+        cache's version until :meth:`refresh` drops the dataset; others follow the table's writes (asking
+        LanceDB for the table version costs about a millisecond, which only the served path saves)."""
         if self._dataset is None or (self._cache is None and self._dataset.version != self._table.version):
-            self._dataset = self._table.to_lance()
+            dataset = self._table.to_lance()
+            if self._cache is not None and dataset.version != self._cache.version:
+                dataset = dataset.checkout_version(self._cache.version)
+            self._dataset = dataset
         return self._dataset
 
     def in_memory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -469,19 +473,34 @@ class ObjectStore:
             # Without a filter every probed partition yields candidates: probe exactly nprobes. With a
             # selective prefilter, fewer than k rows may lie in them: Lance keeps probing (no maximum).
             nearest["maximum_nprobes"] = params.nprobes
-        columns = ["objid", "_distance"] if self._cache is not None else [*OBJECT_METADATA_COLUMNS, "_distance"]
-        hits = self._run(
-            lambda: self._lance().to_table(
-                columns=columns,
-                nearest=nearest,
-                filter=" AND ".join(clauses) if clauses else None,
-                prefilter=True,
-            ),
-            user,
-        )
+        where = " AND ".join(clauses) if clauses else None
+
+        def query(columns: list[str], row_ids: bool = False) -> pa.Table:
+            return self._run(
+                lambda: self._lance().to_table(
+                    columns=columns, with_row_id=row_ids, nearest=nearest, filter=where, prefilter=True
+                ),
+                user,
+            )
+
+        if self._cache is None:
+            return _rows(query([*OBJECT_METADATA_COLUMNS, "_distance"]))
+        # Served: only row addresses and distances come back (reading even the objid column of the
+        # candidates cost more than the search); the cache maps them to objects, vectors and metadata.
+        hits = query(["_distance"], row_ids=True)
+        pos, found = self._cache.positions_of_rowids(hits.column("_rowid").to_numpy())
+        if found.all():
+            dist = hits.column("_distance").to_numpy(zero_copy_only=False).astype(np.float64)
+            if memory and len(pos):
+                dist = 1.0 - self._cache.vectors[pos] @ (vec / np.linalg.norm(vec)).astype(np.float64)
+            order = np.lexsort((self._cache.objids[pos], dist))[:k]
+            rows = self._cache.rows_at(pos[order])
+            return [{**row, "distance": float(d)} for row, d in zip(rows, dist[order])]
+        # Rows the cache does not know (the table moved on mid-refresh): by objid, as an unserved store does.
+        hits = query(["objid", "_distance"])
         if memory:
             hits = self._rerank(hits, vec, k)
-        return self._with_metadata(hits) if self._cache is not None else _rows(hits)
+        return self._with_metadata(hits)
 
     def _rerank(self, hits: pa.Table, vec: np.ndarray, k: int) -> pa.Table:
         """The ``k`` candidates nearest to ``vec`` by exact cosine distance, from the in-memory vectors."""

@@ -93,10 +93,15 @@ def test_filters_keep_k_and_match_brute_force(indexed):
     assert all(r["mag_r"] > 17.5 for r in where)
 
 
-def test_in_memory_rerank_matches_brute_force(indexed):
+def test_in_memory_rerank_matches_brute_force(indexed, monkeypatch):
     store, rows = indexed
     served = ObjectStore(store.table, SearchParams(nprobes=8, refine_factor=50))
     served.enable_cache(vectors=True)
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("served kNN must map Lance row ids through the cache, not read objids back")
+
+    monkeypatch.setattr(served, "_with_metadata", no_fallback)
     vec = _vectors(rows)
     ids = rows.column("objid").to_numpy()
     for i in (0, 17, 901):
