@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--qps-seconds", type=float, default=15.0)
     p.add_argument("--sweep", default="10:1,10:2,10:4,20:2,20:4,40:4", help="nprobes:refine_factor pairs")
-    p.add_argument("--served", default="10:4", help="nprobes:refine_factor the server uses")
+    p.add_argument("--served", default="20:4", help="nprobes:refine_factor the server uses")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: grpc,faiss,sweep")
     p.add_argument(
         "--density",

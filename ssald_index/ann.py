@@ -4,8 +4,8 @@ The ANN index is Lance's IVF_RQ (IVF partitions + 4-bit RaBitQ codes) with cosin
 centroids trained by scikit-learn's MiniBatchKMeans (:func:`train_centroids`; Lance's own k-means gave
 poor partitions, see there). It was chosen by measured recall (``bench/bench_knn.py``, docs/BENCHMARKS.md):
 on 1M clustered 128-d vectors the default IVF_PQ reaches recall@10 ~0.08, IVF_SQ ~0.97 at ~20 ms,
-IVF_HNSW_SQ ~0.95 after a ~500 s build, and IVF_RQ with these centroids (1,000 partitions, 10 probes,
-exact re-rank of 4k candidates) 0.99 at ~5-6 ms in-process, built in ~30 s (1-bit RaBitQ, LanceDB's
+IVF_HNSW_SQ ~0.95 after a ~500 s build, and IVF_RQ with these centroids (1,000 partitions, 20 probes,
+exact re-rank of 4k candidates) 0.997 at ~3-4 ms in-process (0.990 at 10M), built in ~30 s (1-bit RaBitQ, LanceDB's
 default, needs a 20x re-rank for 0.95). Search re-ranks ``refine_factor * k`` candidates with exact
 distances, so returned distances are exact cosine distances.
 
@@ -98,7 +98,7 @@ class SearchParams:
         query faster at 1M here) or by Lance's ``refine_factor`` (random reads of the table, no memory).
     """
 
-    nprobes: int = 10
+    nprobes: int = 20
     refine_factor: int = 4
     rerank: str = "memory"
 
