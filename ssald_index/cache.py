@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ssald_index.schema import OBJECT_METADATA_COLUMNS
+from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_matrix
 
 __all__ = ["MetadataCache"]
 
@@ -70,8 +70,7 @@ class MetadataCache:
             pos, found = self.positions_of_rowids(batch.column("_rowid").to_numpy())
             if not found.all():
                 raise RuntimeError(f"table version {self.version} changed while its embeddings were being cached")
-            col = batch.column("embedding")
-            rows = col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
+            rows = embedding_matrix(batch)
             norms = np.linalg.norm(rows, axis=1, keepdims=True)
             x[pos] = rows / np.where(norms > 0, norms, 1.0)
             filled += len(pos)

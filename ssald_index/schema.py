@@ -5,6 +5,7 @@ Every module that reads or writes a table imports its schema from here.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SCORE_RUNS_SCHEMA",
     "objects_schema",
     "embedding_dim",
+    "embedding_matrix",
 ]
 
 OBJECTS = "objects"
@@ -87,6 +89,15 @@ def objects_schema(dim: int) -> pa.Schema:
 def embedding_dim(schema: pa.Schema) -> int:
     """Embedding dimension D of an ``objects`` schema."""
     return schema.field("embedding").type.list_size
+
+
+def embedding_matrix(table: pa.Table | pa.RecordBatch, column: str = "embedding") -> np.ndarray:
+    """The fixed-size-list embedding ``column`` of a table or record batch as a float32 ``(N, D)`` array."""
+    col = table.column(column)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    flat = col.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(table.num_rows, col.type.list_size).astype(np.float32, copy=False)
 
 
 LABELS_SCHEMA = pa.schema(

@@ -33,6 +33,7 @@ from ssald_index.schema import (
     OBJECT_METADATA_COLUMNS,
     OBJECTS,
     embedding_dim,
+    embedding_matrix,
     objects_schema,
 )
 
@@ -90,13 +91,6 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
         if "_distance" in row:
             row["distance"] = float(row.pop("_distance"))
     return rows
-
-
-def embedding_matrix(table: pa.Table, column: str = "embedding") -> np.ndarray:
-    """The fixed-size-list embedding ``column`` of ``table`` as a float32 ``(N, D)`` array."""
-    col = table.column(column)
-    flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return flat.reshape(table.num_rows, col.type.list_size).astype(np.float32, copy=False)
 
 
 class ObjectStore:
