@@ -22,6 +22,17 @@ from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_matrix
 __all__ = ["MetadataCache"]
 
 
+def _find(
+    sorted_values: np.ndarray, keys: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each key in ``sorted_values`` (mapped through ``order`` when given) and the mask of keys
+    present; indices are valid where present."""
+    if not len(sorted_values):
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    i = np.minimum(np.searchsorted(sorted_values, keys), len(sorted_values) - 1)
+    return (i if order is None else order[i]), sorted_values[i] == keys
+
+
 class MetadataCache:
     """Metadata of every object of one table version, sorted by objid.
 
@@ -94,19 +105,11 @@ class MetadataCache:
 
     def positions(self, objids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``objids`` in the cache and the mask of those found (positions are valid where found)."""
-        objids = np.asarray(objids, dtype=np.int64)
-        if not len(self._objids):
-            return np.zeros(len(objids), np.int64), np.zeros(len(objids), bool)
-        pos = np.minimum(np.searchsorted(self._objids, objids), len(self._objids) - 1)
-        return pos, self._objids[pos] == objids
+        return _find(self._objids, np.asarray(objids, dtype=np.int64))
 
     def positions_of_rowids(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cache positions of Lance ``_rowid`` values of this version, and the mask of those found."""
-        rowids = np.asarray(rowids, dtype=np.uint64)
-        if not len(self._rowids_sorted):
-            return np.zeros(len(rowids), np.int64), np.zeros(len(rowids), bool)
-        i = np.minimum(np.searchsorted(self._rowids_sorted, rowids), len(self._rowids_sorted) - 1)
-        return self._rowid_order[i], self._rowids_sorted[i] == rowids
+        return _find(self._rowids_sorted, np.asarray(rowids, dtype=np.uint64), self._rowid_order)
 
     def rows_at(self, positions: np.ndarray) -> list[dict[str, Any]]:
         """Cached rows at ``positions`` (indices into the objid-sorted data)."""
