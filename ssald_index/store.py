@@ -362,13 +362,11 @@ class ObjectStore:
         """
         k = _check_k(k)
         cached = self._cached_vectors(np.array([int(objid)]))
-        if cached is not None:
-            query = {**self.get(objid), "embedding": cached[0]}
-        else:
-            query = self._get(objid, ["ra", "dec", "embedding"])
+        query = {"embedding": cached[0]} if cached is not None else self._get(objid, ["ra", "dec", "embedding"])
         exclude = {int(objid)}
         if exclude_radius_arcsec:
-            exclude |= self._objids_within(query["ra"], query["dec"], exclude_radius_arcsec)
+            sky = query if "ra" in query else self.get(objid)  # the cached row, only when it is needed
+            exclude |= self._objids_within(sky["ra"], sky["dec"], exclude_radius_arcsec)
         return self.search_vector(query["embedding"], k, exclude=exclude, filter=filter)
 
     def _objids_within(self, ra: float, dec: float, radius_arcsec: float) -> set[int]:
