@@ -118,12 +118,12 @@ def _filter(
     return _request(ssald_pb2.Filter, **fields)
 
 
+# Proto3 `optional` fields have presence: unset means null in the table. Looked up once, not per message.
+_PRESENCE = frozenset(name for name in _METADATA if ssald_pb2.Object.DESCRIPTOR.fields_by_name[name].has_presence)
+
+
 def _metadata_from_proto(msg: ssald_pb2.Object) -> dict[str, Any]:
-    # Proto3 `optional` fields have presence: unset means null in the table.
-    fields = msg.DESCRIPTOR.fields_by_name
-    return {
-        name: None if fields[name].has_presence and not msg.HasField(name) else getattr(msg, name) for name in _METADATA
-    }
+    return {name: None if name in _PRESENCE and not msg.HasField(name) else getattr(msg, name) for name in _METADATA}
 
 
 def _object_from_proto(msg: ssald_pb2.Object) -> GalaxyObject:

@@ -12,10 +12,12 @@ table moves on, and rows it does not hold yet are read from the table.
 
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_matrix
 
@@ -31,6 +33,64 @@ def _find(
         return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
     i = np.minimum(np.searchsorted(sorted_values, keys), len(sorted_values) - 1)
     return (i if order is None else order[i]), sorted_values[i] == keys
+
+
+# A string column with at most this many distinct values is held dictionary-encoded (codes + a Python list):
+# survey, bands, classes, model ids. Others (file paths) stay Arrow strings and are taken per row.
+_MAX_DICTIONARY = 65_536
+
+
+class _Rows:
+    """Turns cache positions into row dicts without Arrow's per-value ``to_pylist`` (about 1.5 us a value,
+    0.35 ms for the 10 rows of a kNN answer, against ~0.05 ms from numpy here).
+
+    Each column is held once as numpy values (numbers, timestamps) or dictionary codes, with a validity
+    mask where the column has nulls; only high-cardinality strings are taken from Arrow.
+    """
+
+    def __init__(self, data: pa.Table) -> None:
+        self.names = data.column_names
+        self._columns: list[tuple[str, Any, np.ndarray | None, Any]] = []
+        for name, column in zip(data.column_names, data.columns):
+            array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+            valid = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
+            kind = array.type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                encoded = pc.dictionary_encode(array)
+                if len(encoded.dictionary) <= _MAX_DICTIONARY:
+                    # Nulls get the code one past the dictionary, whose entry is None.
+                    codes = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+                    codes = codes.astype(np.min_scalar_type(len(encoded.dictionary)))
+                    self._columns.append(("dict", codes, None, [*encoded.dictionary.to_pylist(), None]))
+                else:
+                    self._columns.append(("arrow", array, None, None))
+            elif pa.types.is_timestamp(kind):
+                tz = timezone.utc if kind.tz is not None else None
+                values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(f"datetime64[{kind.unit}]")
+                self._columns.append(("time", values, valid, tz))
+            elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+                # Without nulls this is a view of the Arrow buffer, not a copy.
+                values = array.to_numpy() if valid is None else array.fill_null(0).to_numpy(zero_copy_only=False)
+                self._columns.append(("numpy", values, valid, None))
+            else:
+                self._columns.append(("arrow", array, None, None))
+
+    def take(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        pos = np.asarray(positions, dtype=np.int64)
+        columns = []
+        for kind, values, valid, extra in self._columns:
+            if kind == "arrow":
+                column = values.take(pa.array(pos)).to_pylist()
+            elif kind == "dict":
+                column = [extra[c] for c in values[pos].tolist()]
+            elif kind == "time":
+                column = [t.replace(tzinfo=extra) if extra else t for t in values[pos].astype(object)]
+            else:
+                column = values[pos].tolist()
+            if valid is not None:
+                column = [v if ok else None for v, ok in zip(column, valid[pos].tolist())]
+            columns.append(column)
+        return [dict(zip(self.names, row)) for row in zip(*columns)]
 
 
 class MetadataCache:
@@ -59,6 +119,7 @@ class MetadataCache:
 
         data = data.take(pa.array(order)).combine_chunks()
         self._data = data
+        self._rows = _Rows(data)
         self._objids = self._data.column("objid").to_numpy()
         scores = self._data.column("density_score").to_numpy(zero_copy_only=False).astype(np.float64)
         scored = np.flatnonzero(np.isfinite(scores))
@@ -113,11 +174,11 @@ class MetadataCache:
 
     def rows_at(self, positions: np.ndarray) -> list[dict[str, Any]]:
         """Cached rows at ``positions`` (indices into the objid-sorted data)."""
-        return self._data.take(pa.array(np.asarray(positions, dtype=np.int64))).to_pylist()
+        return self._rows.take(positions)
 
     def lookup(self, objids: np.ndarray) -> tuple[list[dict[str, Any] | None], np.ndarray]:
         """Rows for ``objids`` (``None`` where not cached) and the mask of those found."""
         pos, found = self.positions(objids)
-        taken = self._data.take(pa.array(pos[found])).to_pylist() if found.any() else []
+        taken = self._rows.take(pos[found]) if found.any() else []
         it = iter(taken)
         return [next(it) if f else None for f in found], found
