@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "EXTINCTION_COEFFS",
+    "centre_view",
     "GalaxyAugment",
     "band_dropout",
     "gaussian_noise",
@@ -36,6 +37,17 @@ __all__ = [
 #: ``A_band / E(B-V)`` for a reddening of the stamps: SDSS u,g,r,i,z and DECam g,r,z
 #: (Schlafly & Finkbeiner 2011, table 6, R_V = 3.1). Other band names fall back to 2.5.
 EXTINCTION_COEFFS = {"u": 4.239, "g": 3.303, "r": 2.285, "i": 1.698, "z": 1.263, "y": 1.088}
+
+
+def centre_view(stamps: torch.Tensor) -> torch.Tensor:
+    """The central half of each stamp, enlarged 2x (bilinear): same shape as the input.
+
+    Two nuclei 1-8 px apart become 3-15 px apart. The exported model can embed this view beside the
+    full stamp (``encoders.export``), and training can show it (``TrainConfig.centre_prob``).
+    """
+    h, w = stamps.shape[-2:]
+    crop = stamps[..., h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
+    return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def _check_batch(x: torch.Tensor, name: str) -> None:

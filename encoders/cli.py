@@ -70,6 +70,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     aug.add_argument("--band-noise", type=float, default=None, help="largest per-band noise sigma")
     aug.add_argument("--max-ebv", type=float, default=None, help="largest reddening E(B-V)")
     aug.add_argument("--band-drop", type=float, default=None, help="probability of dropping one band")
+    aug.add_argument(
+        "--centre-prob",
+        type=float,
+        default=None,
+        help="probability of training on a stamp's central half enlarged 2x (for --views full,centre exports)",
+    )
     run = p.add_argument_group("runtime")
     run.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (augmentation)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/epoch_XXX.pt of every epoch")
@@ -122,7 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer, "max_steps": args.max_steps, "seed": args.seed, "threads": args.threads,
         "device": args.device, "precision": args.precision, "num_workers": args.workers,
         "normalisation": args.normalisation, "max_angle": args.max_angle, "scale_range": args.scale_range,
-        "max_ebv": args.max_ebv, "band_drop": args.band_drop,
+        "max_ebv": args.max_ebv, "band_drop": args.band_drop, "centre_prob": args.centre_prob,
         "blur_sigma": None if args.blur is None else (0.0, args.blur),
         "band_noise": None if args.band_noise is None else (0.0, args.band_noise),
         "expander_dims": args.expander, "keep_checkpoints": args.keep_checkpoints or None,

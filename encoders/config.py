@@ -50,6 +50,9 @@ class TrainConfig:
     max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, band_drop
         The optional augmentations of :class:`~encoders.augment.GalaxyAugment` (all off by
         default: they resample or dim pixels and cost CPU time).
+    centre_prob : float
+        Probability that a training stamp is shown, in both views, as its central half enlarged 2x
+        (:func:`~encoders.augment.centre_view`); for encoders exported with ``--views full,centre``.
     seed : int
         Seeds weights, shuffling and augmentations (each epoch is reproducible).
     bands : tuple of str
@@ -110,6 +113,7 @@ class TrainConfig:
     band_noise: tuple[float, float] = (0.0, 0.0)
     max_ebv: float = 0.0
     band_drop: float = 0.0
+    centre_prob: float = 0.0
     seed: int = 0
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
     stamp_size: int = 64

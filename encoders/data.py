@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from encoders.augment import centre_view
 from encoders.normalise import NORMALISATIONS, normaliser
 from encoders.stamps import StampError, read_stamp
 
@@ -190,12 +191,21 @@ class TwoViewBatches(torch.utils.data.Dataset):
         ``augment(x, generator) -> x'`` on a ``(n, B, H, W)`` tensor (e.g. :class:`GalaxyAugment`).
     seed : int
         Run seed; with the key it seeds the augmentation of each batch.
+    centre_prob : float
+        Probability that a stamp is replaced, in both of its views, by its
+        :func:`~encoders.augment.centre_view` before augmentation, so the backbone also learns the
+        enlarged nuclear region that a ``full,centre`` export embeds.
     """
 
-    def __init__(self, source: StampSource, augment: Callable[..., torch.Tensor], seed: int = 0) -> None:
+    def __init__(
+        self, source: StampSource, augment: Callable[..., torch.Tensor], seed: int = 0, centre_prob: float = 0.0
+    ) -> None:
+        if not 0.0 <= centre_prob <= 1.0:
+            raise ValueError(f"centre_prob must be in [0, 1], got {centre_prob}")
         self.source = source
         self.augment = augment
         self.seed = int(seed)
+        self.centre_prob = float(centre_prob)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -204,6 +214,11 @@ class TwoViewBatches(torch.utils.data.Dataset):
         epoch, batch, rank, indices = key
         x = torch.from_numpy(self.source.get(indices))
         gen = torch.Generator().manual_seed(_key_seed(self.seed, epoch, batch, rank))
+        if self.centre_prob > 0:
+            centre = torch.rand(len(x), generator=gen) < self.centre_prob
+            if centre.any():
+                x = x.clone()
+                x[centre] = centre_view(x[centre])
         return self.augment(x, gen), self.augment(x, gen)
 
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from encoders.augment import centre_view
 from encoders.train import load_backbone
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "PRECISIONS", "VIEWS", "EmbeddingModel", "export_onnx", "parse_views"]
@@ -50,13 +51,6 @@ def parse_views(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if not views or unknown or len(set(views)) != len(views):
         raise ValueError(f"views must be distinct names from {', '.join(VIEWS)}, got {','.join(views) or 'none'}")
     return views
-
-
-def centre_view(stamps: torch.Tensor) -> torch.Tensor:
-    """The central half of each stamp, enlarged 2x (bilinear): same shape as the input."""
-    h, w = stamps.shape[-2:]
-    crop = stamps[..., h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
-    return F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
 
 
 class EmbeddingModel(nn.Module):

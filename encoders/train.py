@@ -267,7 +267,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
-    dataset = TwoViewBatches(source, config.augment(), config.seed)
+    dataset = TwoViewBatches(source, config.augment(), config.seed, config.centre_prob)
     params = [p for m in (model, expander) for p in m.parameters()]
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     amp_dtype = torch.float16 if config.precision == "fp16" else torch.bfloat16

@@ -11,7 +11,7 @@ import torch
 from astropy.io import fits
 from PIL import Image
 
-from encoders.augment import GalaxyAugment
+from encoders.augment import GalaxyAugment, centre_view
 from encoders.data import ArraySource, FileSource, TwoViewBatches, epoch_keys
 from encoders.normalise import LuptonParams, lupton_asinh, normaliser
 from encoders.stamps import StampError
@@ -61,6 +61,25 @@ def test_two_view_batches_are_seeded_by_their_key() -> None:
     a2, b2 = batches[(0, 1, 0, [3, 4, 5])]
     assert torch.equal(a1, a2) and torch.equal(b1, b2) and not torch.equal(a1, b1)
     assert not torch.equal(batches[(1, 1, 0, [3, 4, 5])][0], a1)
+
+
+def test_centre_prob_shows_both_views_the_enlarged_centre() -> None:
+    stamps = np.random.default_rng(4).random((64, 2, 16, 16), dtype=np.float32)
+    data = ArraySource(stamps)
+    identity = lambda x, generator=None: x  # noqa: E731 - no augmentation: the views are what was chosen
+    key = (0, 0, 0, list(range(64)))
+    a, b = TwoViewBatches(data, identity, seed=1, centre_prob=1.0)[key]
+    assert torch.equal(a, b)
+    torch.testing.assert_close(a, centre_view(torch.from_numpy(stamps)))
+    plain, _ = TwoViewBatches(data, identity, seed=1)[key]
+    assert torch.equal(plain, torch.from_numpy(stamps))
+    half, half_b = TwoViewBatches(data, identity, seed=1, centre_prob=0.5)[key]
+    centred = [not torch.equal(half[i], plain[i]) for i in range(64)]
+    assert torch.equal(half, half_b) and 16 < sum(centred) < 48  # each stamp one way, the same in both views
+    for i in range(64):
+        torch.testing.assert_close(half[i], a[i] if centred[i] else plain[i])
+    with pytest.raises(ValueError, match="centre_prob"):
+        TwoViewBatches(data, identity, centre_prob=1.5)
 
 
 def test_epoch_keys_share_each_global_batch_between_ranks() -> None:
