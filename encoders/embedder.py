@@ -189,7 +189,7 @@ class OnnxEmbedder:
                 f"normalised to [0, 1] ({self.normalisation}); pass raw cubes to embed_raw instead"
             )
 
-    def embed(self, normalised: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def embed(self, normalised: np.ndarray, batch_size: int = 256, check_range: bool = True) -> np.ndarray:
         """Embed stamps already normalised with :attr:`lupton`.
 
         Parameters
@@ -198,6 +198,9 @@ class OnnxEmbedder:
             ``(N, n_bands, stamp_size, stamp_size)`` (or one ``(n_bands, H, W)`` stamp).
         batch_size : int
             Stamps per ONNX Runtime call.
+        check_range : bool
+            Refuse values that are not finite or outside [0, 1]; a caller that normalised the stamps
+            itself with the model's normaliser (ingestion) skips this pass over the pixels.
 
         Returns
         -------
@@ -207,11 +210,12 @@ class OnnxEmbedder:
         Raises
         ------
         ValueError
-            If the band count, stamp size or rank differ from the model's contract, or the
-            values are not finite and within [0, 1] (the range of every normalisation).
+            If the band count, stamp size or rank differ from the model's contract, or (with
+            ``check_range``) the values are not finite and within [0, 1] (the range of every normalisation).
         """
         array = self._check(normalised, "stamps")
-        self._check_normalised(array)
+        if check_range:
+            self._check_normalised(array)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         out = np.empty((len(array), self.embedding_dim), dtype=np.float32)

@@ -62,6 +62,8 @@ class IngestSummary:
     catalogue_rows_without_stamp: int = 0
     removed_other_model: int = 0
     seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    finalize_seconds: float = 0.0
     model_id: str = ""
     engine: str = "local"
     reasons: dict[str, int] = field(default_factory=dict)
@@ -77,7 +79,8 @@ class IngestSummary:
             f"ingested {self.ingested} stamps, quarantined {self.quarantined}, skipped {self.skipped} "
             f"(already embedded), {self.without_catalogue_row} without catalogue row, "
             f"{self.catalogue_rows_without_stamp} catalogue rows without stamp, "
-            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s), model {self.model_id}, engine {self.engine}"
+            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s; read-to-commit {self.pipeline_seconds:.1f} s, "
+            f"indexes and scores {self.finalize_seconds:.1f} s), model {self.model_id}, engine {self.engine}"
         )
 
     def count(self, bad: Sequence[dict[str, Any]]) -> None:
@@ -157,7 +160,8 @@ class _Chunk:
         if n == 0:
             return
         cubes = np.concatenate(self.cubes) if len(self.cubes) > 1 else self.cubes[0]
-        self.embeddings.append(embedder.embed(cubes[:n], batch_size=batch_size))
+        # prepare() made these with the model's normaliser: skip embed's range check.
+        self.embeddings.append(embedder.embed(cubes[:n], batch_size=batch_size, check_range=False))
         self.cubes = [cubes[n:]] if n < waiting else []
 
 
@@ -282,12 +286,15 @@ def ingest(
         _register(db, model, embedder)
         done, present = table_objids(db, embedder.model_id)
         ledger = Ledger(np.empty(0, np.int64) if refresh else done, present)
+        pipeline_start = time.perf_counter()
         if engine == "ray":
             from ingest.ray_engine import run_ray
 
             run_ray(items, spec, model, db, cat, ledger, summary, batch_size=batch_size, progress=progress)
         else:
             _run_local(items, spec, embedder, db, cat, ledger, summary, batch_size, chunk_size, progress, workers)
+        summary.pipeline_seconds = time.perf_counter() - pipeline_start
+        finalize_start = time.perf_counter()
         if other and summary.ingested + summary.skipped:
             table = ObjectStore.open(db).table
             before = table.count_rows()
@@ -295,10 +302,28 @@ def ingest(
             summary.removed_other_model = before - table.count_rows()
         if summary.ingested or summary.removed_other_model:
             ObjectStore.open(db).finalize()
+        summary.finalize_seconds = time.perf_counter() - finalize_start
     if cat is not None:
         summary.catalogue_rows_without_stamp = sum(o not in ledger.seen for o in cat.index)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def default_workers(n_items: int, batch_size: int, providers: Sequence[str], cores: int | None = None) -> int:
+    """Decoding processes for the local engine when the user gives none.
+
+    None for small inputs (process start-up costs more than it saves). With ONNX Runtime on the CPU of a
+    machine with at most 2 cores, inference already keeps every core busy and a worker only adds the cost
+    of pickling each stamp across: decoding inline measured faster there for FITS and arrays alike
+    (docs/BENCHMARKS.md, issue 4). Otherwise (a GPU, or cores to spare) ``cores - 1`` workers.
+    """
+    cores = cores or os.cpu_count() or 1
+    if n_items <= 4 * batch_size:
+        return 0
+    on_cpu = all(p == "CPUExecutionProvider" for p in providers)
+    if on_cpu and cores <= 2:
+        return 0
+    return max(1, cores - 1)
 
 
 def _run_local(
@@ -318,7 +343,7 @@ def _run_local(
     todo = [items[i] for i in ledger.todo(items)]
     summary.skipped = ledger.skipped
     if workers is None:
-        workers = max(1, (os.cpu_count() or 2) - 1) if len(todo) > 4 * batch_size else 0
+        workers = default_workers(len(todo), batch_size, embedder.providers)
     bar = tqdm(total=len(items), unit="stamp", desc="ingest", disable=not progress, smoothing=0.05)
     bar.update(summary.skipped)
     # Enough tasks in flight to keep the workers busy while this thread embeds two batches.

@@ -79,6 +79,11 @@ def test_refuses_stamps_that_are_not_normalised(embedder: OnnxEmbedder) -> None:
         embedder.embed(bad)
     assert embedder.normalisation == "lupton"
     assert embedder.embed_raw(bad).shape == (1, 16)  # raw cubes: non-finite pixels count as 0
+    # A caller that normalised the stamps itself may skip the range pass; the shape contract still holds.
+    good = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    np.testing.assert_array_equal(embedder.embed(good, check_range=False), embedder.embed(good))
+    with pytest.raises(ValueError, match="stamps have 5 bands"):
+        embedder.embed(np.zeros((2, 5, 32, 32), np.float32), check_range=False)
 
 
 def test_identity_normalised_model(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:

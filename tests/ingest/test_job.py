@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from encoders.embedder import OnnxEmbedder
 from encoders.stamps import read_stamp
-from ingest.job import ModelMismatch, find_stamps, ingest
+from ingest.job import ModelMismatch, default_workers, find_stamps, ingest
 from ssald_index.store import ObjectStore, read_models, read_quarantine
 from tests.conftest import SURVEY_N
 
@@ -93,6 +93,16 @@ def test_refuses_to_mix_models(survey, tiny_model, tmp_path):
     onnx.save(other, tmp_path / "other.onnx")
     with pytest.raises(ModelMismatch, match="refusing to add model another-model"):
         ingest(data, tmp_path / "other.onnx", db, progress=False)
+
+
+def test_default_workers_decode_inline_where_inference_holds_every_core():
+    cpu, gpu = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert default_workers(100, 256, cpu, cores=16) == 0  # small input: no process start-up
+    assert default_workers(100_000, 256, cpu, cores=2) == 0  # measured faster inline on 2 cores
+    assert default_workers(100_000, 256, cpu, cores=1) == 0
+    assert default_workers(100_000, 256, gpu, cores=2) == 1  # the GPU infers: the spare core decodes
+    assert default_workers(100_000, 256, cpu, cores=16) == 15
+    assert default_workers(100_000, 256, gpu, cores=16) == 15
 
 
 def test_find_stamps_errors(tmp_path):
