@@ -166,7 +166,7 @@ def _array_items(path: Path, images_key: str, objid_key: str) -> list[Item]:
         if not sibling.exists():
             raise FileNotFoundError(f"array {os.fspath(path)!r} has no objid array beside it ({sibling.name})")
         objids = np.load(sibling).astype(np.int64)
-        n = np.load(path, mmap_mode="r").shape[0]
+        n = len(_open_array(os.fspath(path), images_key))  # header only: a truncated file still lists its rows
     if len(objids) != n:
         raise ValueError(f"array {os.fspath(path)!r} holds {n} images but {len(objids)} objids")
     return [Item("array", f"{os.fspath(path)}[{i}]", int(o), (os.fspath(path), i)) for i, o in enumerate(objids)]
@@ -271,6 +271,45 @@ def discover(
     return _file_items(find_stamps(path))
 
 
+class _NpyRows:
+    """Rows of a C-ordered ``.npy`` file, each read with ``os.pread``.
+
+    A memory map would count every page read as resident in the ingest process: 8.8 GB of "RSS" after
+    100k stamps from one array, all of it clean file cache. Read this way the pages stay in the kernel's
+    cache and the process holds only the rows in flight.
+    """
+
+    def __init__(self, path: str) -> None:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            fmt = np.lib.format
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            self.shape, fortran, self.dtype = read_header(f)
+            self._offset = f.tell()
+        if fortran or not self.shape:
+            raise ValueError(f"{path}: expected a C-ordered (N, ...) array, got shape {self.shape} fortran={fortran}")
+        self._row_shape = tuple(self.shape[1:])
+        self._row_bytes = int(np.prod(self._row_shape, dtype=np.int64)) * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+        self.path = path
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"row {index} of {self.shape[0]}")
+        raw = os.pread(self._fd, self._row_bytes, self._offset + index * self._row_bytes)
+        if len(raw) != self._row_bytes:
+            raise ValueError(f"{self.path} is truncated: row {index} has {len(raw)} of {self._row_bytes} bytes")
+        return np.frombuffer(raw, dtype=self.dtype).reshape(self._row_shape)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+
 @lru_cache(maxsize=8)
 def _open_array(path: str, images_key: str) -> Any:
     lower = path.lower()
@@ -280,7 +319,7 @@ def _open_array(path: str, images_key: str) -> Any:
         return h5py.File(path, "r")[images_key]
     if lower.endswith(".npz"):
         return np.load(path)[images_key]
-    return np.load(path, mmap_mode="r")
+    return _NpyRows(path)
 
 
 def _array_bands(path: str, images_key: str, n: int) -> tuple[str, ...]:

@@ -136,6 +136,38 @@ def test_per_band_fits_hdf5_and_npy_arrays_give_the_same_embeddings(survey, tiny
             np.testing.assert_allclose(embedding, tables["files"][objid], atol=1e-5, err_msg=f"{name} {objid}")
 
 
+def test_npy_rows_are_read_without_a_memory_map(tmp_path):
+    from ingest.readers import _NpyRows
+
+    rng = np.random.default_rng(5)
+    for dtype in ("<f4", ">f8", "<i2"):
+        data = (rng.normal(0, 100, size=(7, 2, 5, 5))).astype(dtype)
+        np.save(tmp_path / "a.npy", data)
+        rows = _NpyRows(str(tmp_path / "a.npy"))
+        assert len(rows) == 7 and rows.dtype == np.dtype(dtype)
+        for i in (0, 3, 6):
+            np.testing.assert_array_equal(rows[i], data[i])
+        with pytest.raises(IndexError):
+            rows[7]
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.zeros((3, 4, 4), np.float32)))
+    with pytest.raises(ValueError, match="C-ordered"):
+        _NpyRows(str(tmp_path / "f.npy"))
+
+
+def test_a_truncated_npy_array_quarantines_its_missing_rows(tmp_path, tiny_model):
+    rng = np.random.default_rng(6)
+    cubes = rng.normal(10, 30, size=(6, 5, 64, 64)).astype(np.float32)  # the tiny model's bands and size
+    path = tmp_path / "cubes.npy"
+    np.save(path, cubes)
+    np.save(tmp_path / "cubes_objid.npy", np.arange(6, dtype=np.int64) + 1237640000000000000)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - cubes[0].nbytes - 100])  # row 4 cut short, row 5 gone
+    summary = ingest(path, tiny_model, tmp_path / "db", progress=False, workers=0)
+    assert summary.ingested == 4 and summary.quarantined == 2
+    reasons = read_quarantine(tmp_path / "db").column("reason").to_pylist()
+    assert all("truncated" in r and "cubes.npy[" in r for r in reasons)
+
+
 def test_discovery_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="must contain"):
         discover(tmp_path, bands=("g",), band_pattern="{band}.fits")
