@@ -149,8 +149,7 @@ def grpc_bench(
             "0",
             "--workers",
             "16",
-            "--nprobes",
-            str(served[0]),
+            *(["--nprobes", str(served[0])] if served[0] is not None else []),
             "--refine-factor",
             str(served[1]),
             "--rerank",
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--qps-seconds", type=float, default=15.0)
     p.add_argument("--sweep", default="10:1,10:2,10:4,20:2,20:4,40:4", help="nprobes:refine_factor pairs")
-    p.add_argument("--served", default="20:4", help="nprobes:refine_factor the server uses")
+    p.add_argument("--served", default="auto:4", help="nprobes:refine_factor the server uses (auto: its default)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: grpc,faiss,sweep")
     p.add_argument(
         "--density",
@@ -270,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = exact_topk(work, vectors, queries, K)
     build_table(work, vectors, results, args.density)
     print(json.dumps(results), flush=True)
-    nprobes, refine = (int(x) for x in args.served.split(":"))
+    probes, refine = args.served.split(":")
+    nprobes, refine = (None if probes == "auto" else int(probes)), int(refine)
     if "sweep" not in skip:
         pairs = [tuple(int(x) for x in s.split(":")) for s in args.sweep.split(",")]
         results["lance"] = lance_sweep(work, queries, truth, pairs, (nprobes, refine))

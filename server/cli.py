@@ -32,7 +32,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="seconds in-flight RPCs get to finish at shutdown (default: %(default)s)",
     )
     parser.add_argument("--workers", type=int, default=8, help="RPC worker threads (default: %(default)s)")
-    parser.add_argument("--nprobes", type=int, default=None, help="IVF partitions searched per query (default 20)")
+    parser.add_argument(
+        "--nprobes", type=int, default=None, help="IVF partitions per query (default 1%% of ~sqrt(rows), >= 10)"
+    )
     parser.add_argument(
         "--refine-factor", type=int, default=None, help="exact re-rank of refine_factor*k candidates (default 4)"
     )

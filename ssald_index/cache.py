@@ -12,7 +12,7 @@ table moves on, and rows it does not hold yet are read from the table.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ class _Rows:
     def __init__(self, data: pa.Table) -> None:
         self.names = data.column_names
         self._columns: list[tuple[str, Any, np.ndarray | None, Any]] = []
-        for name, column in zip(data.column_names, data.columns):
+        for column in data.columns:
             array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
             valid = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
             kind = array.type
@@ -65,7 +65,7 @@ class _Rows:
                 else:
                     self._columns.append(("arrow", array, None, None))
             elif pa.types.is_timestamp(kind):
-                tz = timezone.utc if kind.tz is not None else None
+                tz = UTC if kind.tz is not None else None
                 values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(f"datetime64[{kind.unit}]")
                 self._columns.append(("time", values, valid, tz))
             elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):

@@ -53,12 +53,13 @@ def knn_scores(
     bar = tqdm(total=len(vectors), desc="density", unit="obj", disable=not progress)
     if has_ann_index(store.table):
         step = 256
+        nprobes = store.search_params.probes(store.count())
         for lo in range(0, len(vectors), step):
             q = vectors[lo : lo + step]
             res = (
                 store.table.search(list(q), vector_column_name=ANN_COLUMN)
                 .distance_type("cosine")
-                .nprobes(store.search_params.nprobes)
+                .nprobes(nprobes)
                 .refine_factor(max(store.search_params.refine_factor, 1))
                 .select(["objid", "_distance"])
                 .limit(k + 1)

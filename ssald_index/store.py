@@ -438,6 +438,7 @@ class ObjectStore:
         if not np.all(np.isfinite(vec)) or not np.any(vec):
             raise ValueError("query vector must be finite and non-zero")
         params = self.search_params
+        nprobes = params.probes(len(self._cache) if self._cache is not None else self._table.count_rows())
         memory = (
             self._cache is not None
             and self._cache.vectors is not None
@@ -450,7 +451,7 @@ class ObjectStore:
             "q": vec,
             "k": k * params.refine_factor if memory else k,
             "metric": DISTANCE,
-            "minimum_nprobes": params.nprobes,
+            "minimum_nprobes": nprobes,
         }
         if params.refine_factor and not memory:
             nearest["refine_factor"] = params.refine_factor
@@ -464,7 +465,7 @@ class ObjectStore:
         if not clauses:
             # Without a filter every probed partition yields candidates: probe exactly nprobes. With a
             # selective prefilter, fewer than k rows may lie in them: Lance keeps probing (no maximum).
-            nearest["maximum_nprobes"] = params.nprobes
+            nearest["maximum_nprobes"] = nprobes
         where = " AND ".join(clauses) if clauses else None
 
         def query(columns: list[str], row_ids: bool = False) -> pa.Table:

@@ -118,6 +118,15 @@ def test_in_memory_rerank_matches_brute_force(indexed, monkeypatch):
         SearchParams(rerank="gpu")
 
 
+def test_default_probes_follow_the_partition_count():
+    auto = SearchParams()
+    # ~sqrt(rows) partitions, 1% of them probed, never fewer than 10
+    assert [auto.probes(n) for n in (100, 100_000, 1_000_000, 10_000_000, 100_000_000)] == [10, 10, 10, 32, 100]
+    assert SearchParams(nprobes=3).probes(10_000_000) == 3
+    with pytest.raises(ValueError, match="nprobes must be >= 1"):
+        SearchParams(nprobes=0)
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
