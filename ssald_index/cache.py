@@ -64,7 +64,7 @@ class _Rows:
                     self._columns.append(("dict", codes, None, [*encoded.dictionary.to_pylist(), None]))
                 else:
                     self._columns.append(("arrow", array, None, None))
-            elif pa.types.is_timestamp(kind):
+            elif pa.types.is_timestamp(kind) and kind.unit != "ns":  # numpy gives ints, not datetimes, for ns
                 tz = UTC if kind.tz is not None else None
                 values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(f"datetime64[{kind.unit}]")
                 self._columns.append(("time", values, valid, tz))

@@ -26,6 +26,7 @@ def mixed_table() -> pa.Table:
             "bpt_class": pa.nulls(N, pa.string()),
             # Unique per row: past the dictionary limit it stays an Arrow column.
             "source": pa.array([f"/data/stamps/{i}.fits" for i in range(N)]),
+            "ns_time": pa.array([datetime(2026, 1, 1, tzinfo=UTC)] * N, pa.timestamp("ns", tz="UTC")),
             "ingested_at": pa.array(
                 [None if m else datetime(2026, 11, 22, 12, i % 60, tzinfo=UTC) for i, m in enumerate(some_null)],
                 pa.timestamp("us", tz="UTC"),
@@ -49,6 +50,7 @@ def test_rows_match_arrow(monkeypatch):
         "spec_class": "dict",
         "bpt_class": "dict",
         "source": "arrow",
+        "ns_time": "arrow",
         "ingested_at": "time",
     }
     positions = np.random.default_rng(0).choice(N, 40, replace=False)
