@@ -22,6 +22,7 @@ def mixed_table() -> pa.Table:
             "ra": pa.array(rng.uniform(0, 360, N)),
             "mag_r": pa.array(mag, mask=some_null),
             "cluster": pa.array(rng.integers(0, 5, N).astype(np.int32), mask=~some_null),
+            "flag": pa.array(rng.random(N) < 0.5, mask=some_null),
             "spec_class": pa.array([None if m else c for m, c in zip(some_null, rng.choice(["GALAXY", "QSO"], N))]),
             "bpt_class": pa.nulls(N, pa.string()),
             # Unique per row: past the dictionary limit it stays an Arrow column.
@@ -47,6 +48,7 @@ def test_rows_match_arrow(monkeypatch):
         "ra": "numpy",
         "mag_r": "numpy",
         "cluster": "numpy",
+        "flag": "arrow",
         "spec_class": "dict",
         "bpt_class": "dict",
         "source": "arrow",
@@ -56,6 +58,10 @@ def test_rows_match_arrow(monkeypatch):
     positions = np.random.default_rng(0).choice(N, 40, replace=False)
     got = rows.take(positions)
     want = data.take(pa.array(positions)).to_pylist()
+    # Arrays that start at an offset into their buffers (a slice) read the right values and nulls.
+    sliced = data.slice(7, 200)
+    some = np.random.default_rng(1).choice(200, 50, replace=False)
+    assert _Rows(sliced).take(some) == sliced.take(pa.array(some)).to_pylist()
     assert got == want
     # Same types, not only equal values: float32 magnitudes as Python floats, UTC-aware datetimes.
     for g, w in zip(got, want):
