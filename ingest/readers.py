@@ -271,6 +271,10 @@ def discover(
     return _file_items(find_stamps(path))
 
 
+class _NotRowMajor(ValueError):
+    """A ``.npy`` array stored in Fortran order: its rows are not contiguous on disk."""
+
+
 class _NpyRows:
     """Rows of a C-ordered ``.npy`` file, each read with ``os.pread``.
 
@@ -286,8 +290,10 @@ class _NpyRows:
             read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
             self.shape, fortran, self.dtype = read_header(f)
             self._offset = f.tell()
-        if fortran or not self.shape:
-            raise ValueError(f"{path}: expected a C-ordered (N, ...) array, got shape {self.shape} fortran={fortran}")
+        if fortran:
+            raise _NotRowMajor(f"{path}: expected a C-ordered array, got a Fortran-ordered one")
+        if not self.shape:
+            raise ValueError(f"{path}: expected an (N, ...) array of stamps, got a 0-d array")
         self._row_shape = tuple(self.shape[1:])
         self._row_bytes = int(np.prod(self._row_shape, dtype=np.int64)) * self.dtype.itemsize
         self._fd = os.open(path, os.O_RDONLY)
@@ -319,7 +325,10 @@ def _open_array(path: str, images_key: str) -> Any:
         return h5py.File(path, "r")[images_key]
     if lower.endswith(".npz"):
         return np.load(path)[images_key]
-    return _NpyRows(path)
+    try:
+        return _NpyRows(path)
+    except _NotRowMajor:
+        return np.load(path, mmap_mode="r")  # rows are strided on disk: let numpy gather them
 
 
 def _array_bands(path: str, images_key: str, n: int) -> tuple[str, ...]:

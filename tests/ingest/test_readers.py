@@ -137,7 +137,7 @@ def test_per_band_fits_hdf5_and_npy_arrays_give_the_same_embeddings(survey, tiny
 
 
 def test_npy_rows_are_read_without_a_memory_map(tmp_path):
-    from ingest.readers import _NpyRows
+    from ingest.readers import _NpyRows, _open_array
 
     rng = np.random.default_rng(5)
     for dtype in ("<f4", ">f8", "<i2"):
@@ -149,9 +149,14 @@ def test_npy_rows_are_read_without_a_memory_map(tmp_path):
             np.testing.assert_array_equal(rows[i], data[i])
         with pytest.raises(IndexError):
             rows[7]
-    np.save(tmp_path / "f.npy", np.asfortranarray(np.zeros((3, 4, 4), np.float32)))
+    fortran = np.asfortranarray(rng.normal(size=(3, 4, 4)).astype(np.float32))
+    np.save(tmp_path / "f.npy", fortran)
     with pytest.raises(ValueError, match="C-ordered"):
         _NpyRows(str(tmp_path / "f.npy"))
+    # The reader still takes a Fortran-ordered array, through numpy's memory map.
+    rows = _open_array(str(tmp_path / "f.npy"), "images")
+    assert len(rows) == 3
+    np.testing.assert_array_equal(rows[1], fortran[1])
 
 
 def test_a_truncated_npy_array_quarantines_its_missing_rows(tmp_path, tiny_model):
