@@ -110,10 +110,9 @@ def _sklearn_scores(
     for batch in ds.to_batches(columns=["objid", ANN_COLUMN], filter=where, batch_size=65_536):
         if batch.num_rows == 0:
             continue
-        table = pa.Table.from_batches([batch])
-        objids.append(table.column("objid").to_numpy())
+        objids.append(batch.column("objid").to_numpy())
         # score_samples is high for inliers: negate so that larger means more anomalous, as for knn.
-        scores.append((-model.score_samples(embedding_matrix(table, ANN_COLUMN))).astype(np.float32))
+        scores.append((-model.score_samples(embedding_matrix(batch, ANN_COLUMN))).astype(np.float32))
         bar.update(batch.num_rows)
     bar.close()
     if not objids:

@@ -120,11 +120,10 @@ class ObjectStore:
     def refresh(self) -> bool:
         """Follow the table to its latest version; rebuild the cache if it moved. Returns whether it did."""
         self._table.checkout_latest()
+        self._dataset = None
         if self._cache is not None and self._cache.version != self._table.version:
             self._cache = MetadataCache(self._table, vectors=self._cache.vectors is not None)
-            self._dataset = None
             return True
-        self._dataset = None
         return False
 
     def _lance(self) -> Any:
