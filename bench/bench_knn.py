@@ -102,9 +102,11 @@ def lance_sweep(
     store.enable_cache(vectors=True)  # as the server does: metadata and embeddings in memory
     print(json.dumps({"metadata_cache_s": time.perf_counter() - t0, "cache_bytes": store._cache.nbytes}), flush=True)
     out = []
-    # Every pair re-ranked from memory (the server's default), and the served pair by Lance's refine_factor too.
-    for nprobes, refine, rerank in [*((n, r, "memory") for n, r in sweep), (*served, "lance")]:
-        store.search_params = SearchParams(nprobes=nprobes, refine_factor=refine, rerank=rerank)
+    # Every pair re-ranked from memory (the server's default), its partitions scanned in the server's copy of
+    # the embeddings (default) and by Lance's index; the served pair by Lance's refine_factor too.
+    configs = [(n, r, "memory", scan) for n, r in sweep for scan in ("memory", "lance")]
+    for nprobes, refine, rerank, scan in [*configs, (*served, "lance", "lance")]:
+        store.search_params = SearchParams(nprobes=nprobes, refine_factor=refine, rerank=rerank, scan=scan)
         for q in queries[:20]:  # warm caches
             store.search_vector(q, K)
         ms, found = [], []
@@ -113,7 +115,8 @@ def lance_sweep(
             rows = store.search_vector(q, K)
             ms.append((time.perf_counter() - t0) * 1e3)
             found.append([r["objid"] - OBJID0 for r in rows])
-        entry = {"nprobes": nprobes, "refine_factor": refine, "rerank": rerank, "recall@10": _recall(found, truth)}
+        entry = {"nprobes": nprobes, "refine_factor": refine, "rerank": rerank, "scan": scan}
+        entry["recall@10"] = _recall(found, truth)
         entry.update(_pct(ms))
         print(json.dumps(entry), flush=True)
         out.append(entry)
@@ -132,7 +135,13 @@ def _client_worker(address: str, queries: np.ndarray, seconds: float, out: mp.Qu
 
 
 def grpc_bench(
-    work: Path, queries: np.ndarray, truth: np.ndarray, n_clients: int, seconds: float, served: tuple[int, int]
+    work: Path,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    n_clients: int,
+    seconds: float,
+    served: tuple[int, int],
+    scan: str = "memory",
 ) -> dict:
     from clients.client import SsaldClient
 
@@ -154,6 +163,8 @@ def grpc_bench(
             str(served[1]),
             "--rerank",
             "memory",
+            "--scan",
+            scan,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -251,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", default="auto:4", help="nprobes:refine_factor the server uses (auto: its default)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: grpc,faiss,sweep")
     p.add_argument(
+        "--scans", default="memory,lance", help="server --scan settings measured through gRPC, one after the other"
+    )
+    p.add_argument(
         "--density",
         choices=("iforest", "none"),
         default="iforest",
@@ -275,11 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [tuple(int(x) for x in s.split(":")) for s in args.sweep.split(",")]
         results["lance"] = lance_sweep(work, queries, truth, pairs, (nprobes, refine))
     if "grpc" not in skip:
-        results["grpc"] = grpc_bench(work, queries, truth, args.clients, args.qps_seconds, (nprobes, refine))
-        results["grpc"]["served"] = args.served
-        if args.density == "none":
-            results["grpc"]["anomalies_top100"] = "not measured (no density scores: --density none)"
-        print(json.dumps(results["grpc"]), flush=True)
+        for scan in args.scans.split(","):
+            key = "grpc" if scan == "memory" else f"grpc_scan_{scan}"
+            results[key] = grpc_bench(work, queries, truth, args.clients, args.qps_seconds, (nprobes, refine), scan)
+            results[key].update(served=args.served, scan=scan)
+            if args.density == "none":
+                results[key]["anomalies_top100"] = "not measured (no density scores: --density none)"
+            print(json.dumps(results[key]), flush=True)
     if "faiss" not in skip:
         results["faiss"] = faiss_bench(
             vectors, queries, truth, args.faiss_m, [int(e) for e in args.ef_search.split(",")]

@@ -45,6 +45,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="re-rank from embeddings kept in memory (4*D bytes per object, faster) or by Lance (default memory)",
     )
     parser.add_argument(
+        "--scan",
+        choices=("memory", "lance"),
+        default=None,
+        help="with --rerank memory, unfiltered queries scan the IVF partitions in the server's copy of the "
+        "embeddings (faster) or ask Lance's index (default memory; filtered queries always ask Lance)",
+    )
+    parser.add_argument(
         "--refresh",
         type=float,
         default=10.0,
@@ -85,4 +92,5 @@ def _search_params(cls: type, args: argparse.Namespace):
         nprobes=args.nprobes if args.nprobes is not None else defaults.nprobes,
         refine_factor=args.refine_factor if args.refine_factor is not None else defaults.refine_factor,
         rerank=args.rerank if args.rerank is not None else defaults.rerank,
+        scan=args.scan if args.scan is not None else defaults.scan,
     )

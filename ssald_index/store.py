@@ -139,18 +139,24 @@ class ObjectStore:
         return self._dataset
 
     def in_memory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(objids, normalised embeddings, density_score)`` of every object from the served cache, sorted by
-        objid, or None when the embeddings are not kept in memory (the active-learning service shares them)."""
+        """``(objids, normalised embeddings, density_score)`` of every object from the served cache (in the
+        cache's row order, grouped by IVF partition), or None when the embeddings are not kept in memory (the
+        active-learning service shares them)."""
         if self._cache is None or self._cache.vectors is None:
             return None
-        return self._cache.objids, self._cache.vectors, self._cache.column("density_score").astype(np.float32)
+        cache = self._cache
+        return (
+            cache.in_vector_order(cache.objids),
+            cache.vectors,
+            cache.in_vector_order(cache.column("density_score")).astype(np.float32),
+        )
 
     def _cached_vectors(self, objids: np.ndarray) -> np.ndarray | None:
         """Normalised embeddings of ``objids`` from the in-memory cache, or None if any is not there."""
         if self._cache is None or self._cache.vectors is None:
             return None
         pos, found = self._cache.positions(objids)
-        return self._cache.vectors[pos] if found.all() else None
+        return self._cache.vectors_at(pos) if found.all() else None
 
     @property
     def version(self) -> int:
@@ -454,11 +460,17 @@ class ObjectStore:
         }
         if params.refine_factor and not memory:
             nearest["refine_factor"] = params.refine_factor
-        clauses = []
         excluded = sorted({int(o) for o in exclude})
+        user = filter.sql() if filter is not None else None
+        if memory and params.scan == "memory" and not user:
+            # Served, no metadata filter: the IVF partitions are scanned in the server's own copy of the
+            # embeddings (the index's centroids, exact distances), without a Lance query.
+            pos, found = self._cache.positions(np.asarray(excluded, dtype=np.int64))
+            pos, dist = self._cache.scan(vec, k, nprobes, pos[found], k * params.refine_factor)
+            return [{**row, "distance": float(d)} for row, d in zip(self._cache.rows_at(pos), dist)]
+        clauses = []
         if excluded:
             clauses.append(f"objid NOT IN ({', '.join(map(str, excluded))})")
-        user = filter.sql() if filter is not None else None
         if user:
             clauses.append(f"({user})")
         if not clauses:
@@ -484,7 +496,7 @@ class ObjectStore:
         if found.all():
             dist = hits.column("_distance").to_numpy(zero_copy_only=False).astype(np.float64)
             if memory and len(pos):
-                dist = 1.0 - self._cache.vectors[pos] @ (vec / np.linalg.norm(vec)).astype(np.float64)
+                dist = 1.0 - self._cache.vectors_at(pos) @ (vec / np.linalg.norm(vec)).astype(np.float64)
             order = np.lexsort((self._cache.objids[pos], dist))[:k]
             rows = self._cache.rows_at(pos[order])
             return [{**row, "distance": float(d)} for row, d in zip(rows, dist[order])]

@@ -6,7 +6,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ssald_index.ann import AnnParams, SearchParams, build_indexes, has_ann_index, index_state, refresh_indexes
+from ssald_index.ann import (
+    AnnParams,
+    SearchParams,
+    build_indexes,
+    has_ann_index,
+    index_state,
+    ivf_centroids,
+    refresh_indexes,
+)
 from ssald_index.query import Filter, angular_separation_arcsec, cone_where
 from ssald_index.store import ObjectNotFound, ObjectStore
 from tests.ssald_index.test_store import make_rows
@@ -116,6 +124,71 @@ def test_in_memory_rerank_matches_brute_force(indexed, monkeypatch):
     assert len(got) == 10 and all(r["bpt_class"] == "LINER" for r in got)
     with pytest.raises(ValueError, match="rerank must be"):
         SearchParams(rerank="gpu")
+
+
+def test_memory_scan_visits_the_index_partitions_nearest_the_query(indexed, monkeypatch):
+    """The served scan groups the cached embeddings by the Lance index's own IVF partitions and, with
+    nprobes=p, returns brute force restricted to the rows of the p partitions nearest to the query."""
+    store, rows = indexed
+    served = ObjectStore(store.table, SearchParams(nprobes=1, refine_factor=4))
+    served.enable_cache(vectors=True)
+    monkeypatch.setattr(served, "_lance", lambda: pytest.fail("an unfiltered served query must not ask Lance"))
+    centroids = ivf_centroids(store.table.to_lance())
+    assert centroids.shape == (8, 16)
+    vec, ids = _vectors(rows), rows.column("objid").to_numpy()
+    unit = vec / np.linalg.norm(vec, axis=1, keepdims=True)
+    # independent reference: every row in the partition of its nearest centroid (L2 on unit vectors)
+    part = np.argmin(((unit[:, None, :] - centroids[None].astype(np.float64)) ** 2).sum(-1), axis=1)
+    assert len(np.unique(part)) == 8
+    # the cache's rows: one block per partition, each row the unit embedding of its object
+    objids, cached, _ = served.in_memory()
+    row_of = {int(o): j for j, o in enumerate(ids)}
+    where = np.array([row_of[int(o)] for o in objids])
+    np.testing.assert_allclose(cached, unit[where], atol=1e-6)
+    assert np.all(np.diff(part[where]) >= 0)
+    for i in (0, 17, 901):
+        near = np.argsort(((centroids.astype(np.float64) - unit[i]) ** 2).sum(1))
+        for nprobes in (1, 3):
+            served.search_params = SearchParams(nprobes=nprobes, refine_factor=4)
+            got = served.search_vector(vec[i], 10)
+            assert [r["objid"] for r in got] == _exact(rows, vec[i], 10, np.isin(part, near[:nprobes]))
+            exact = 1.0 - unit @ unit[i]
+            assert [r["distance"] for r in got] == pytest.approx([exact[row_of[r["objid"]]] for r in got], abs=1e-6)
+    # excluding every object of the query's partition: the scan widens (1 -> 2 probes) to find k others
+    served.search_params = SearchParams(nprobes=1, refine_factor=4)
+    near = np.argsort(((centroids.astype(np.float64) - unit[5]) ** 2).sum(1))
+    home = part == near[0]
+    got = served.search_vector(vec[5], 10, exclude=ids[home].tolist())
+    assert len(got) == 10 and not set(ids[home].tolist()) & {r["objid"] for r in got}
+    assert [r["objid"] for r in got] == _exact(rows, vec[5], 10, part == near[1])
+
+
+def test_memory_scan_agrees_with_lances_and_filtered_queries_still_go_to_lance(indexed):
+    store, rows = indexed
+    vec = _vectors(rows)
+    answers = {}
+    for scan in ("memory", "lance"):
+        served = ObjectStore(store.table, SearchParams(nprobes=8, refine_factor=50, scan=scan))
+        served.enable_cache(vectors=True)
+        answers[scan] = [[r["objid"] for r in served.search_vector(vec[i], 10)] for i in (2, 40, 700)]
+        calls = []
+        real = served._lance
+        served._lance = lambda calls=calls, real=real: calls.append(1) or real()
+        served.search_vector(vec[2], 5, filter=Filter(bpt_class=["SF"]))
+        assert calls, "a filtered query must use Lance's SQL prefilter"
+    assert answers["memory"] == answers["lance"] == [_exact(rows, vec[i], 10) for i in (2, 40, 700)]
+    with pytest.raises(ValueError, match="scan must be"):
+        SearchParams(scan="gpu")
+
+
+def test_memory_scan_without_an_index_is_exact(tmp_path):
+    rows = _rows_with_metadata(300)
+    store = ObjectStore.write(tmp_path / "db", rows)
+    assert not has_ann_index(store.table) and ivf_centroids(store.table.to_lance()) is None
+    store.enable_cache(vectors=True)
+    store._lance = lambda: pytest.fail("without a filter the served copy answers")
+    vec = _vectors(rows)
+    assert [r["objid"] for r in store.search_vector(vec[9], 7)] == _exact(rows, vec[9], 7)
 
 
 def test_default_probes_follow_the_partition_count():
