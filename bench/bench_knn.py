@@ -141,7 +141,7 @@ def grpc_bench(
     n_clients: int,
     seconds: float,
     served: tuple[int, int],
-    scan: str = "memory",
+    scan: str = "auto",
 ) -> dict:
     from clients.client import SsaldClient
 
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--served", default="auto:4", help="nprobes:refine_factor the server uses (auto: its default)")
     p.add_argument("--skip", default="", help="comma-separated steps to skip: grpc,faiss,sweep")
     p.add_argument(
-        "--scans", default="memory,lance", help="server --scan settings measured through gRPC, one after the other"
+        "--scans", default="auto,lance", help="server --scan settings measured through gRPC, one after the other"
     )
     p.add_argument(
         "--density",
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         results["lance"] = lance_sweep(work, queries, truth, pairs, (nprobes, refine))
     if "grpc" not in skip:
         for scan in args.scans.split(","):
-            key = "grpc" if scan == "memory" else f"grpc_scan_{scan}"
+            key = "grpc" if scan == "auto" else f"grpc_scan_{scan}"
             results[key] = grpc_bench(work, queries, truth, args.clients, args.qps_seconds, (nprobes, refine), scan)
             results[key].update(served=args.served, scan=scan)
             if args.density == "none":

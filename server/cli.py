@@ -46,10 +46,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--scan",
-        choices=("memory", "lance"),
+        choices=("auto", "memory", "lance"),
         default=None,
         help="with --rerank memory, unfiltered queries scan the IVF partitions in the server's copy of the "
-        "embeddings (faster) or ask Lance's index (default memory; filtered queries always ask Lance)",
+        "embeddings or ask Lance's index; auto: memory while a query scans at most ~16M floats, e.g. at 1M "
+        "rows, not at 10M (default auto; filtered queries always ask Lance)",
     )
     parser.add_argument(
         "--refresh",

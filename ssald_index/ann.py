@@ -7,7 +7,9 @@ on 1M clustered 128-d vectors the default IVF_PQ reaches recall@10 ~0.08, IVF_SQ
 IVF_HNSW_SQ ~0.95 after a ~500 s build, and IVF_RQ with these centroids (1,000 partitions, 20 probes,
 exact re-rank of 4k candidates) 0.997 at ~3-4 ms in-process (0.990 at 10M), built in ~30 s (1-bit RaBitQ, LanceDB's
 default, needs a 20x re-rank for 0.95). Search re-ranks ``refine_factor * k`` candidates with exact
-distances, so returned distances are exact cosine distances.
+distances, so returned distances are exact cosine distances. A server that keeps the embeddings in
+memory scans the index's partitions in its own copy for queries without a metadata filter
+(:class:`SearchParams` ``scan``; 1.4 ms against 3.9 ms at 1M in-process), and asks Lance for filtered ones.
 
 Scalar indexes: BTree on objid (lookups never scan), on ra/dec (cone search prefilter), on the
 numeric filter columns and on ``density_score`` (Anomalies); Bitmap on the low-cardinality class columns.
@@ -42,7 +44,7 @@ __all__ = [
     "refresh_indexes",
     "index_state",
     "has_ann_index",
-    "ivf_centroids",
+    "ivf_partitions",
 ]
 
 ANN_COLUMN = "embedding"
@@ -87,6 +89,10 @@ class AnnParams:
 
 
 MIN_AUTO_PROBES = 10
+# Largest expected in-memory scan per query (floats): ~5 ms of memory reads here. 1M x 128 at 10 probes
+# expects 4.5M (1.4 ms in-process, against Lance's 3.9 ms); 10M x 128 at 32 probes 29M (13 ms through
+# gRPC, against Lance's 10-13 ms): bench/bench_knn.py, docs/BENCHMARKS.md.
+MEMORY_SCAN_MAX_FLOATS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -104,25 +110,40 @@ class SearchParams:
     rerank : {"memory", "lance"}
         Where the server re-ranks: from embeddings it keeps in memory (4 D bytes per object; about 2 ms a
         query faster at 1M here) or by Lance's ``refine_factor`` (random reads of the table, no memory).
-    scan : {"memory", "lance"}
+    scan : {"auto", "memory", "lance"}
         With the embeddings in memory, where a query without a metadata filter visits its IVF partitions:
         the server's copy, grouped by the index's partitions (an IVF-flat scan with exact distances, no
-        Lance query: ~1 ms against ~3-5 ms for Lance's at 1M here), or Lance's index. Filtered queries
-        always go to Lance (its SQL prefilter).
+        Lance query: 1.4 ms against 3.9 ms for Lance's at 1M x 128 here), or Lance's index, whose 4-bit
+        codes are 8x fewer bytes to read: at 10M x 128 and 32 probes a query scans ~220k float rows and
+        Lance is faster (:meth:`scans_in_memory`). ``auto`` picks by that size. Filtered queries always go
+        to Lance (its SQL prefilter).
     """
 
     nprobes: int | None = None
     refine_factor: int = 4
     rerank: str = "memory"
-    scan: str = "memory"
+    scan: str = "auto"
 
     def __post_init__(self) -> None:
         if self.rerank not in ("memory", "lance"):
             raise ValueError(f"rerank must be 'memory' or 'lance', got {self.rerank!r}")
-        if self.scan not in ("memory", "lance"):
-            raise ValueError(f"scan must be 'memory' or 'lance', got {self.scan!r}")
+        if self.scan not in ("auto", "memory", "lance"):
+            raise ValueError(f"scan must be 'auto', 'memory' or 'lance', got {self.scan!r}")
         if (self.nprobes is not None and self.nprobes < 1) or self.refine_factor < 0:
             raise ValueError(f"nprobes must be >= 1 and refine_factor >= 0, got {self.nprobes}, {self.refine_factor}")
+
+    def scans_in_memory(self, sizes: np.ndarray, dim: int) -> bool:
+        """Whether queries scan an in-memory copy grouped into partitions of these ``sizes``: always with
+        ``scan="memory"``, never with ``"lance"``; with ``"auto"`` when a query's expected scan (``nprobes``
+        partitions, each drawn in proportion to its size, as queries follow the data) is at most
+        :data:`MEMORY_SCAN_MAX_FLOATS`."""
+        if self.scan != "auto":
+            return self.scan == "memory"
+        total = float(sizes.sum())
+        if total == 0:
+            return True
+        expected = min(self.probes(int(total)) * float((sizes.astype(np.float64) ** 2).sum()) / total, total)
+        return expected * dim <= MEMORY_SCAN_MAX_FLOATS
 
     def probes(self, n_rows: int) -> int:
         """Partitions to visit in a table of ``n_rows``: ``nprobes``, or the default described above."""
@@ -228,8 +249,9 @@ def create_ann_index(table: Any, params: AnnParams = AnnParams()) -> None:
     table.checkout_latest()
 
 
-def ivf_centroids(dataset: Any) -> np.ndarray | None:
-    """The IVF centroids of the embedding index of a Lance dataset (one version), or None without one.
+def ivf_partitions(dataset: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(centroids, sizes)`` of the IVF partitions of the embedding index of a Lance dataset (one version),
+    or None without an index.
 
     Read from Lance's index statistics (they carry the centroids while ``LANCE_INCLUDE_VECTOR_CENTROIDS``
     is true, which this sets); the server scans the same partitions in memory (:mod:`ssald_index.cache`).
@@ -239,8 +261,13 @@ def ivf_centroids(dataset: Any) -> np.ndarray | None:
         return None
     os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "true")
     segments = dataset.stats.index_stats(names[0]).get("indices") or []
-    centroids = segments[0].get("centroids") if segments else None
-    return None if centroids is None else np.asarray(centroids, dtype=np.float32)
+    if not segments or segments[0].get("centroids") is None:
+        return None
+    sizes = np.zeros(len(segments[0]["centroids"]), np.int64)
+    for segment in segments:  # delta segments share the centroids
+        for i, partition in enumerate(segment.get("partitions", [])):
+            sizes[i] += partition["size"]
+    return np.asarray(segments[0]["centroids"], dtype=np.float32), sizes
 
 
 def refresh_indexes(

@@ -6,21 +6,28 @@ The server therefore keeps the metadata (~150 bytes a row, ~150 MB at 1M) sorted
 joins ANN results to it with a binary search. With ``vectors=True`` it also keeps the L2-normalised
 embeddings (4 D bytes a row: 512 MB at 1M x 128), so the exact re-rank of the ANN candidates and the
 query object's own embedding come from memory instead of random reads of the table (about 2 ms a query
-at 1M here). The cache belongs to one table version; :meth:`ObjectStore.refresh` rebuilds it when the
+at 1M here), and queries without a metadata filter are answered from them alone: the rows are grouped by
+the IVF partitions of the table's Lance index (its centroids, every row assigned to the nearest), and a
+query scans the partitions nearest to it with exact distances (:meth:`MetadataCache.scan`; 1.4 ms
+in-process at 1M x 128 and 10 probes against 3.9 ms for Lance's own search of the same index, same recall).
+Loading pays for the assignment (~5 s at 1M x 128 with 1,000 partitions on 2 cores; it grows with rows x
+partitions). The cache belongs to one table version; :meth:`ObjectStore.refresh` rebuilds it when the
 table moves on, and rows it does not hold yet are read from the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from threadpoolctl import threadpool_limits
 
-from ssald_index.ann import ivf_centroids
+from ssald_index.ann import ivf_partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix
 
 __all__ = ["MetadataCache"]
@@ -129,11 +136,12 @@ class _Partitions:
 
     @staticmethod
     def assign(centroids: np.ndarray, rows: np.ndarray, chunk: int = 16_384) -> np.ndarray:
-        """Nearest centroid (L2) of each row."""
+        """Nearest centroid (L2) of each row, with every core (the server otherwise keeps BLAS to one thread)."""
         half = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
         out = np.empty(len(rows), np.int32)
-        for i in range(0, len(rows), chunk):
-            out[i : i + chunk] = np.argmax(rows[i : i + chunk] @ centroids.T - half, axis=1)
+        with threadpool_limits(os.cpu_count(), user_api="blas"):
+            for i in range(0, len(rows), chunk):
+                out[i : i + chunk] = np.argmax(rows[i : i + chunk] @ centroids.T - half, axis=1)
         return out
 
     def nearest(self, q: np.ndarray, nprobes: int) -> np.ndarray:
@@ -162,7 +170,9 @@ class MetadataCache:
         Also keep the L2-normalised embeddings (see the module docstring).
     """
 
-    def __init__(self, table: Any, vectors: bool = False) -> None:
+    def __init__(
+        self, table: Any, vectors: bool = False, scan: Callable[[np.ndarray, int], bool] | None = None
+    ) -> None:
         self.version = table.version
         data = table.search().select(list(OBJECT_METADATA_COLUMNS)).with_row_id(True).limit(None).to_arrow()
         order = np.argsort(data.column("objid").to_numpy(), kind="stable")
@@ -173,8 +183,9 @@ class MetadataCache:
         data = data.drop_columns(["_rowid"])
         self.vectors: np.ndarray | None = None
         self._partitions: _Partitions | None = None
+        self.scans = False
         if vectors:
-            self._read_vectors(table, len(rowids))
+            self._read_vectors(table, len(rowids), scan or (lambda sizes, dim: True))
 
         data = data.take(pa.array(order)).combine_chunks()
         self._data = data
@@ -189,8 +200,9 @@ class MetadataCache:
     def __len__(self) -> int:
         return len(self._objids)
 
-    def _read_vectors(self, table: Any, n: int) -> None:
-        """Cache the L2-normalised embeddings, grouped by IVF partition (:class:`_Partitions`).
+    def _read_vectors(self, table: Any, n: int, scan: Callable[[np.ndarray, int], bool]) -> None:
+        """Cache the L2-normalised embeddings, grouped by IVF partition (:class:`_Partitions`) when ``scan``
+        (given the partition sizes and the dimension) says queries are to scan them here.
 
         They are streamed batch by batch into one preallocated array (reading them whole and then
         reordering peaked at 18.7 GB for 6.5 GB of cache at 10M rows): a first pass assigns every row to
@@ -200,7 +212,10 @@ class MetadataCache:
         dataset = table.to_lance()
         if dataset.version != self.version:
             dataset = dataset.checkout_version(self.version)
-        centroids = ivf_centroids(dataset)
+        dim = embedding_dim(dataset.schema)
+        index = ivf_partitions(dataset)
+        centroids, sizes = index if index is not None else (None, np.array([n]))
+        self.scans = scan(sizes, dim)
 
         def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             filled = 0
@@ -215,9 +230,9 @@ class MetadataCache:
             if filled != n:
                 raise RuntimeError(f"cached {filled} embeddings for {n} objects of table version {self.version}")
 
-        if centroids is None:
+        if centroids is None or not self.scans:
             part = np.zeros(n, np.int32)
-            centroids = np.zeros((1, embedding_dim(dataset.schema)), np.float32)
+            centroids = np.zeros((1, dim), np.float32)
         else:
             part = np.empty(n, np.int32)
             for pos, rows in batches():

@@ -115,14 +115,16 @@ class ObjectStore:
         See :mod:`ssald_index.cache`. With the vectors in memory, kNN re-ranks its candidates exactly
         from memory rather than with Lance's ``refine_factor`` (random reads of the table).
         """
-        self._cache = MetadataCache(self._table, vectors=vectors)
+        self._cache = MetadataCache(self._table, vectors=vectors, scan=self.search_params.scans_in_memory)
 
     def refresh(self) -> bool:
         """Follow the table to its latest version; rebuild the cache if it moved. Returns whether it did."""
         self._table.checkout_latest()
         self._dataset = None
         if self._cache is not None and self._cache.version != self._table.version:
-            self._cache = MetadataCache(self._table, vectors=self._cache.vectors is not None)
+            self._cache = MetadataCache(
+                self._table, vectors=self._cache.vectors is not None, scan=self.search_params.scans_in_memory
+            )
             return True
         return False
 
@@ -462,7 +464,7 @@ class ObjectStore:
             nearest["refine_factor"] = params.refine_factor
         excluded = sorted({int(o) for o in exclude})
         user = filter.sql() if filter is not None else None
-        if memory and params.scan == "memory" and not user:
+        if memory and self._cache.scans and not user:
             # Served, no metadata filter: the IVF partitions are scanned in the server's own copy of the
             # embeddings (the index's centroids, exact distances), without a Lance query.
             pos, found = self._cache.positions(np.asarray(excluded, dtype=np.int64))

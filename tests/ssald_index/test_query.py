@@ -12,7 +12,7 @@ from ssald_index.ann import (
     build_indexes,
     has_ann_index,
     index_state,
-    ivf_centroids,
+    ivf_partitions,
     refresh_indexes,
 )
 from ssald_index.query import Filter, angular_separation_arcsec, cone_where
@@ -133,13 +133,14 @@ def test_memory_scan_visits_the_index_partitions_nearest_the_query(indexed, monk
     served = ObjectStore(store.table, SearchParams(nprobes=1, refine_factor=4))
     served.enable_cache(vectors=True)
     monkeypatch.setattr(served, "_lance", lambda: pytest.fail("an unfiltered served query must not ask Lance"))
-    centroids = ivf_centroids(store.table.to_lance())
-    assert centroids.shape == (8, 16)
+    centroids, sizes = ivf_partitions(store.table.to_lance())
+    assert centroids.shape == (8, 16) and sizes.sum() == N and served._cache.scans
     vec, ids = _vectors(rows), rows.column("objid").to_numpy()
     unit = vec / np.linalg.norm(vec, axis=1, keepdims=True)
     # independent reference: every row in the partition of its nearest centroid (L2 on unit vectors)
     part = np.argmin(((unit[:, None, :] - centroids[None].astype(np.float64)) ** 2).sum(-1), axis=1)
     assert len(np.unique(part)) == 8
+    np.testing.assert_array_equal(np.bincount(part, minlength=8), sizes)  # Lance's partitions, the same rows
     # the cache's rows: one block per partition, each row the unit embedding of its object
     objids, cached, _ = served.in_memory()
     row_of = {int(o): j for j, o in enumerate(ids)}
@@ -181,10 +182,34 @@ def test_memory_scan_agrees_with_lances_and_filtered_queries_still_go_to_lance(i
         SearchParams(scan="gpu")
 
 
+def test_auto_scan_leaves_large_scans_to_lance(indexed, monkeypatch):
+    store, rows = indexed
+    # a query expects nprobes partitions drawn by size: sum(s^2)/sum(s) rows each
+    sizes = np.array([100, 100, 800])
+    expected = SearchParams(nprobes=1).probes(1000) * (sizes**2).sum() / sizes.sum()
+    assert expected == 660
+    monkeypatch.setattr("ssald_index.ann.MEMORY_SCAN_MAX_FLOATS", 660 * 16)
+    assert SearchParams(nprobes=1).scans_in_memory(sizes, 16)
+    assert not SearchParams(nprobes=1).scans_in_memory(sizes, 17)
+    assert SearchParams(nprobes=1, scan="memory").scans_in_memory(sizes, 10**6)
+    assert not SearchParams(nprobes=1, scan="lance").scans_in_memory(sizes, 1)
+    # a served store whose expected scan is over the limit asks Lance, with the same answers
+    monkeypatch.setattr("ssald_index.ann.MEMORY_SCAN_MAX_FLOATS", 1000)
+    served = ObjectStore(store.table, SearchParams(nprobes=8, refine_factor=50))
+    served.enable_cache(vectors=True)
+    assert not served._cache.scans
+    calls = []
+    real = served._lance
+    served._lance = lambda: calls.append(1) or real()
+    vec = _vectors(rows)
+    assert [r["objid"] for r in served.search_vector(vec[11], 10)] == _exact(rows, vec[11], 10)
+    assert calls
+
+
 def test_memory_scan_without_an_index_is_exact(tmp_path):
     rows = _rows_with_metadata(300)
     store = ObjectStore.write(tmp_path / "db", rows)
-    assert not has_ann_index(store.table) and ivf_centroids(store.table.to_lance()) is None
+    assert not has_ann_index(store.table) and ivf_partitions(store.table.to_lance()) is None
     store.enable_cache(vectors=True)
     store._lance = lambda: pytest.fail("without a filter the served copy answers")
     vec = _vectors(rows)
