@@ -49,8 +49,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "memory", "lance"),
         default=None,
         help="with --rerank memory, unfiltered queries scan the IVF partitions in the server's copy of the "
-        "embeddings or ask Lance's index; auto: memory while a query scans at most ~16M floats, e.g. at 1M "
-        "rows, not at 10M (default auto; filtered queries always ask Lance)",
+        "embeddings or ask Lance's index; auto: memory while a query's expected scan is at most 64M floats, "
+        "e.g. at 1M and 10M rows with an index, not a large table without one (default auto; filtered queries "
+        "always ask Lance)",
     )
     parser.add_argument(
         "--refresh",

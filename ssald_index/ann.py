@@ -89,10 +89,12 @@ class AnnParams:
 
 
 MIN_AUTO_PROBES = 10
-# Largest expected in-memory scan per query (floats): ~5 ms of memory reads here. 1M x 128 at 10 probes
-# expects 4.5M (1.4 ms in-process, against Lance's 3.9 ms); 10M x 128 at 32 probes 29M (13 ms through
-# gRPC, against Lance's 10-13 ms): bench/bench_knn.py, docs/BENCHMARKS.md.
-MEMORY_SCAN_MAX_FLOATS = 16_000_000
+# Largest expected in-memory scan per query (floats; ~20 ms of memory reads here), beyond which Lance's
+# 4-bit codes (8x fewer bytes) are left to answer. 1M x 128 at 10 probes expects 4.5M floats (gRPC p50 3.3 ms
+# against Lance's 6.7); 10M x 128 at 32 probes 29M (13.3 / 32.8 ms p50 / p99 against Lance's 10-19 / 45-168,
+# whose index pages compete with the cache for this machine's page cache); a 1M-row table without an index
+# 128M (an exact scan: Lance's). bench/bench_knn.py, docs/BENCHMARKS.md.
+MEMORY_SCAN_MAX_FLOATS = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,9 @@ class SearchParams:
         With the embeddings in memory, where a query without a metadata filter visits its IVF partitions:
         the server's copy, grouped by the index's partitions (an IVF-flat scan with exact distances, no
         Lance query: 1.4 ms against 3.9 ms for Lance's at 1M x 128 here), or Lance's index, whose 4-bit
-        codes are 8x fewer bytes to read: at 10M x 128 and 32 probes a query scans ~220k float rows and
-        Lance is faster (:meth:`scans_in_memory`). ``auto`` picks by that size. Filtered queries always go
-        to Lance (its SQL prefilter).
+        codes are 8x fewer bytes to read. ``auto`` scans in memory while a query's expected scan is at most
+        :data:`MEMORY_SCAN_MAX_FLOATS` (:meth:`scans_in_memory`). Filtered queries always go to Lance (its
+        SQL prefilter).
     """
 
     nprobes: int | None = None
