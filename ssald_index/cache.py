@@ -10,8 +10,8 @@ at 1M here), and queries without a metadata filter are answered from them alone:
 the IVF partitions of the table's Lance index (its centroids, every row assigned to the nearest), and a
 query scans the partitions nearest to it with exact distances (:meth:`MetadataCache.scan`; 1.4 ms
 in-process at 1M x 128 and 10 probes against 3.9 ms for Lance's own search of the same index, same recall).
-Loading pays for the assignment (~5 s at 1M x 128 with 1,000 partitions on 2 cores, ~4 min at 10M x 128
-with 3,935; it grows with rows x partitions). The cache belongs to one table version;
+Loading pays for the assignment (~5 s at 1M x 128 with 1,000 partitions on 2 cores, minutes at 10M x 128
+with 3,935 on a busy page cache; it grows with rows x partitions). The cache belongs to one table version;
 :meth:`ObjectStore.refresh` rebuilds it when the table moves on, and rows it does not hold yet are read
 from the table.
 """
