@@ -31,7 +31,7 @@ import numpy as np
 from lancedb.index import Bitmap, BTree, IvfRq
 from tqdm import tqdm
 
-from ssald_index.schema import MAGNITUDE_COLUMNS, embedding_matrix
+from ssald_index.schema import MAGNITUDE_COLUMNS, embedding_matrix, unit_rows
 
 __all__ = [
     "ANN_COLUMN",
@@ -228,11 +228,10 @@ def train_centroids(table: Any, params: AnnParams = AnnParams(), seed: int = 0) 
     parts = params.partitions(n)
     n_sample = min(n, parts * params.sample_rate)
     sample = table.to_lance().sample(n_sample, columns=[ANN_COLUMN], randomize_order=False)
-    x = embedding_matrix(sample, ANN_COLUMN)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = unit_rows(embedding_matrix(sample, ANN_COLUMN))
     km = MiniBatchKMeans(parts, batch_size=8192, n_init=1, max_iter=20, random_state=seed).fit(x)
     centroids = km.cluster_centers_.astype(np.float32)
-    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    return unit_rows(centroids)
 
 
 def create_ann_index(table: Any, params: AnnParams = AnnParams()) -> None:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from threadpoolctl import threadpool_limits
 
 from ssald_index.ann import ivf_partitions
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix
+from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
 
 __all__ = ["MetadataCache"]
 
@@ -126,30 +126,35 @@ class _Partitions:
     the nearest partitions, as one matrix-vector product each: an IVF-flat scan of the server's own copy.
     """
 
-    def __init__(self, centroids: np.ndarray, part: np.ndarray) -> None:
+    def __init__(self, centroids: np.ndarray) -> None:
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         self.half_norm = 0.5 * np.einsum("ij,ij->i", self.centroids, self.centroids)
         self.count = len(self.centroids)
+
+    def _closeness(self, x: np.ndarray) -> np.ndarray:
+        """``x . c - |c|^2 / 2`` per centroid: larger is nearer in L2 (``|x|^2`` is the same for all)."""
+        return x @ self.centroids.T - self.half_norm
+
+    def assign(self, rows: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+        """Nearest centroid of each row, with every core (the server otherwise keeps BLAS to one thread)."""
+        out = np.empty(len(rows), np.int32)
+        with threadpool_limits(os.cpu_count(), user_api="blas"):
+            for i in range(0, len(rows), chunk):
+                out[i : i + chunk] = np.argmax(self._closeness(rows[i : i + chunk]), axis=1)
+        return out
+
+    def group(self, part: np.ndarray) -> None:
+        """Lay the rows out partition by partition, given each cache position's partition ``part``."""
         self.position = np.argsort(part, kind="stable")
         self.slot = np.empty(len(part), np.int64)
         self.slot[self.position] = np.arange(len(part))
         self.bounds = np.searchsorted(part[self.position], np.arange(self.count + 1))
 
-    @staticmethod
-    def assign(centroids: np.ndarray, rows: np.ndarray, chunk: int = 16_384) -> np.ndarray:
-        """Nearest centroid (L2) of each row, with every core (the server otherwise keeps BLAS to one thread)."""
-        half = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
-        out = np.empty(len(rows), np.int32)
-        with threadpool_limits(os.cpu_count(), user_api="blas"):
-            for i in range(0, len(rows), chunk):
-                out[i : i + chunk] = np.argmax(rows[i : i + chunk] @ centroids.T - half, axis=1)
-        return out
-
     def nearest(self, q: np.ndarray, nprobes: int) -> np.ndarray:
         """The ``nprobes`` partitions nearest to ``q``."""
         if nprobes >= self.count:
             return np.arange(self.count)
-        return np.argpartition(self.half_norm - self.centroids @ q, nprobes - 1)[:nprobes]
+        return np.argpartition(-self._closeness(q), nprobes - 1)[:nprobes]
 
     def rows(self, parts: np.ndarray) -> np.ndarray:
         """Vector rows of partitions ``parts``, block after block."""
@@ -224,22 +229,22 @@ class MetadataCache:
                 pos, found = self.positions_of_rowids(batch.column("_rowid").to_numpy())
                 if not found.all():
                     raise RuntimeError(f"table version {self.version} changed while its embeddings were being cached")
-                rows = embedding_matrix(batch)
-                norms = np.linalg.norm(rows, axis=1, keepdims=True)
                 filled += len(pos)
-                yield pos, rows / np.where(norms > 0, norms, 1.0)
+                yield pos, unit_rows(embedding_matrix(batch))
             if filled != n:
                 raise RuntimeError(f"cached {filled} embeddings for {n} objects of table version {self.version}")
 
         if centroids is None or not self.scans:
+            partitions = _Partitions(np.zeros((1, dim), np.float32))
             part = np.zeros(n, np.int32)
-            centroids = np.zeros((1, dim), np.float32)
         else:
+            partitions = _Partitions(centroids)
             part = np.empty(n, np.int32)
             for pos, rows in batches():
-                part[pos] = _Partitions.assign(centroids, rows)
-        self._partitions = _Partitions(centroids, part)
-        x = np.empty((n, centroids.shape[1]), np.float32)
+                part[pos] = partitions.assign(rows)
+        partitions.group(part)
+        self._partitions = partitions
+        x = np.empty((n, dim), np.float32)
         for pos, rows in batches():
             x[self._partitions.slot[pos]] = rows
         self.vectors = x

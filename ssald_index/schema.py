@@ -25,6 +25,7 @@ __all__ = [
     "objects_schema",
     "embedding_dim",
     "embedding_matrix",
+    "unit_rows",
 ]
 
 OBJECTS = "objects"
@@ -98,6 +99,12 @@ def embedding_matrix(table: pa.Table | pa.RecordBatch, column: str = "embedding"
         col = col.combine_chunks()
     flat = col.flatten().to_numpy(zero_copy_only=False)
     return flat.reshape(table.num_rows, col.type.list_size).astype(np.float32, copy=False)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` scaled to unit L2 length (cosine geometry); all-zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
 
 
 LABELS_SCHEMA = pa.schema(
