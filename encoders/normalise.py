@@ -2,8 +2,8 @@
 
 This is the single normaliser shared by training and ingestion: the ONNX model is
 trained on, and fed with, ``lupton_asinh(cube, params)`` where ``params`` travel in
-the model's metadata (see ``docs/CONTRACTS.md``). NumPy only, so the serving path
-never needs torch.
+the model's metadata (see ``docs/CONTRACTS.md``). NumPy and numba only, so the serving
+path never needs torch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
-__all__ = ["NORMALISATIONS", "LuptonParams", "lupton_asinh", "normaliser"]
+__all__ = [
+    "NORMALISATIONS",
+    "LuptonParams",
+    "PixelStats",
+    "identity_stats",
+    "lupton_asinh",
+    "lupton_stats",
+    "normaliser",
+    "normaliser_stats",
+]
 
 #: Normalisations a model can be trained with (recorded in its ONNX metadata as ``normalisation``).
 NORMALISATIONS = ("lupton", "identity")
@@ -128,6 +138,119 @@ class LuptonParams:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class PixelStats:
+    """What the normaliser saw in each raw stamp, for validation (:func:`ingest.pipeline.quality_problem`).
+
+    Attributes
+    ----------
+    finite : numpy.ndarray
+        int64 ``(N,)``: finite pixels per stamp (all bands).
+    low, high : numpy.ndarray
+        float32 ``(N,)``: smallest and largest finite pixel (``inf`` / ``-inf`` when there is none).
+    size : int
+        Pixels per stamp (all bands).
+    """
+
+    finite: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    size: int
+
+
+@njit(nogil=True, cache=True)
+def _offset_pass(x, minimum, scale, out, y, finite, low, high):  # pragma: no cover - compiled
+    """``out = x - minimum`` (``x`` = 0 where not finite), ``y = scale * sum_b out``, and the count and range
+    of the finite pixels."""
+    n, b, h, w = x.shape
+    for s in range(n):
+        count = 0
+        lo = np.float32(np.inf)
+        hi = np.float32(-np.inf)
+        plane = y[s]
+        plane[:] = 0.0
+        for k in range(b):
+            for i in range(h):
+                for j in range(w):
+                    v = x[s, k, i, j]
+                    if np.isfinite(v):
+                        count += 1
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                    else:
+                        v = np.float32(0.0)
+                    v = v - minimum
+                    out[s, k, i, j] = v
+                    plane[i, j] += v
+        for i in range(h):
+            for j in range(w):
+                plane[i, j] *= scale
+        finite[s] = count
+        low[s] = lo
+        high[s] = hi
+
+
+@njit(nogil=True, cache=True)
+def _stretch_pass(out, y, asinh_y, gain, peak):  # pragma: no cover - compiled
+    """``out *= gain * asinh(y) / y`` (0 where ``y <= 0``), clipped below at 0, then divided by the band maximum
+    where it exceeds 1 and clipped to [0, 1]."""
+    n, b, h, w = out.shape
+    for s in range(n):
+        ratio = asinh_y[s]
+        pk = peak[s]
+        for i in range(h):
+            for j in range(w):
+                r = gain * ratio[i, j] / y[s, i, j] if y[s, i, j] > 0 else np.float32(0.0)
+                ratio[i, j] = r if np.isfinite(r) else np.float32(0.0)
+                pk[i, j] = 0.0
+        for k in range(b):
+            for i in range(h):
+                for j in range(w):
+                    v = max(out[s, k, i, j] * ratio[i, j], np.float32(0.0))
+                    out[s, k, i, j] = v
+                    pk[i, j] = max(pk[i, j], v)
+        for i in range(h):
+            for j in range(w):
+                pk[i, j] = np.float32(1.0) / pk[i, j] if pk[i, j] > 1.0 else np.float32(1.0)
+        for k in range(b):
+            for i in range(h):
+                for j in range(w):
+                    out[s, k, i, j] = min(max(out[s, k, i, j] * pk[i, j], np.float32(0.0)), np.float32(1.0))
+
+
+def _as_stamps(cube: Any, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``cube`` as a native float32 C-ordered ``(N, B, H, W)`` array, and its original shape."""
+    x = np.asarray(cube)
+    if x.ndim < 3:
+        raise ValueError(f"{name} expects an array of shape (..., n_bands, H, W), got shape {x.shape}")
+    if x.shape[-3] < 1:
+        raise ValueError(f"{name} expects at least one band, got shape {x.shape}")
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, *x.shape[-3:])
+    return flat, x.shape
+
+
+def _offset(x: np.ndarray, minimum: float, scale: float) -> tuple[np.ndarray, np.ndarray, PixelStats]:
+    n, _, h, w = x.shape
+    out, y = np.empty_like(x), np.empty((n, h, w), np.float32)
+    finite, low, high = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32)
+    if n:
+        _offset_pass(x, np.float32(minimum), np.float32(scale), out, y, finite, low, high)
+    return out, y, PixelStats(finite, low, high, int(np.prod(x.shape[1:])))
+
+
+def lupton_stats(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> tuple[np.ndarray, PixelStats]:
+    """:func:`lupton_asinh` of ``(N, B, H, W)`` stamps, and what it saw of their raw pixels (one pass)."""
+    x, shape = _as_stamps(cube, "lupton_asinh")
+    soften = params.q / params.stretch
+    out, y, stats = _offset(x, params.minimum, soften / x.shape[1])  # y = soften * band-mean intensity
+    if len(x):
+        with np.errstate(invalid="ignore", over="ignore"):
+            asinh_y = np.arcsinh(y)  # NumPy's vectorised arcsinh: ~20x a compiled scalar loop
+        gain = np.float32(soften * _FRAC / math.asinh(_FRAC * params.q))
+        _stretch_pass(out, y, asinh_y, gain, np.empty_like(y))
+    return out.reshape(shape), stats
+
+
 def lupton_asinh(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> np.ndarray:
     """Colour-preserving Lupton asinh stretch of stamps with any number of bands.
 
@@ -164,32 +287,19 @@ def lupton_asinh(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> np.
 
     For three bands, ``255 * lupton_asinh(stack([r, g, b]))`` matches astropy's
     ``make_lupton_rgb(r, g, b, minimum=minimum, stretch=stretch, Q=q)`` to within
-    the uint8 rounding.
+    the uint8 rounding. Steps 1-2 and 4-6 run as two compiled passes (numba) over each
+    stamp and step 3 as one NumPy call: ~0.1 ms for a 5 x 64 x 64 stamp on one core,
+    a third of the element-wise NumPy version, which made ingestion wait on it.
     """
-    x = np.asarray(cube)
-    if x.ndim < 3:
-        raise ValueError(f"lupton_asinh expects an array of shape (..., n_bands, H, W), got shape {x.shape}")
-    if x.shape[-3] < 1:
-        raise ValueError(f"lupton_asinh expects at least one band, got shape {x.shape}")
-    x = np.array(x, dtype=np.float32, copy=True)  # native byte order, private copy for in-place work
-    x[~np.isfinite(x)] = 0.0
-    if params.minimum != 0.0:
-        x -= np.float32(params.minimum)
+    return lupton_stats(cube, params)[0]
 
-    intensity = x.mean(axis=-3, keepdims=True, dtype=np.float32)
-    slope = np.float32(_FRAC / math.asinh(_FRAC * params.q))
-    soften = np.float32(params.q / params.stretch)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        stretched = np.arcsinh(intensity * soften) * slope
-        ratio = np.where(intensity > 0, stretched / intensity, np.float32(0.0))
-        ratio[~np.isfinite(ratio)] = 0.0
-        x *= ratio
-        np.maximum(x, 0.0, out=x)
-        peak = x.max(axis=-3, keepdims=True)
-        scale = np.where(peak > 1.0, 1.0 / peak, np.float32(1.0)).astype(np.float32, copy=False)
-    x *= scale
-    np.clip(x, 0.0, 1.0, out=x)
-    return x
+
+def identity_stats(cube: np.ndarray) -> tuple[np.ndarray, PixelStats]:
+    """The ``"identity"`` normalisation (non-finite -> 0, clip to [0, 1]) and what it saw of the pixels."""
+    x, shape = _as_stamps(cube, "identity normalisation")
+    out, _, stats = _offset(x, 0.0, 0.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out.reshape(shape), stats
 
 
 def normaliser(kind: str = "lupton", params: LuptonParams = LuptonParams()) -> Callable[[np.ndarray], np.ndarray]:
@@ -214,8 +324,22 @@ def normaliser(kind: str = "lupton", params: LuptonParams = LuptonParams()) -> C
     ValueError
         If ``kind`` is not one of :data:`NORMALISATIONS`.
     """
+    stats = normaliser_stats(kind, params)
+    return lambda cube: stats(cube)[0]
+
+
+def normaliser_stats(
+    kind: str = "lupton", params: LuptonParams = LuptonParams()
+) -> Callable[[np.ndarray], tuple[np.ndarray, PixelStats]]:
+    """:func:`normaliser` that also returns the :class:`PixelStats` of the raw stamps (ingestion validates on them).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not one of :data:`NORMALISATIONS`.
+    """
     if kind == "lupton":
-        return lambda cube: lupton_asinh(cube, params)
+        return lambda cube: lupton_stats(cube, params)
     if kind == "identity":
-        return lambda cube: np.clip(np.nan_to_num(np.asarray(cube, dtype=np.float32), posinf=0.0, neginf=0.0), 0, 1)
+        return identity_stats
     raise ValueError(f"unknown normalisation {kind!r}; expected one of {NORMALISATIONS}")

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from encoders.normalise import LuptonParams, normaliser
+from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
 from ingest.readers import Item, load_item
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
@@ -34,7 +34,9 @@ __all__ = [
     "Spec",
     "fit_size",
     "prepare",
+    "quality_problem",
     "rows_table",
+    "shape_problem",
     "validate",
 ]
 
@@ -126,33 +128,50 @@ def _placeholder(bands: Sequence[str]) -> bool:
     return tuple(bands) == tuple(f"b{i}" for i in range(len(bands)))
 
 
-def validate(stamp: Stamp, spec: Spec) -> str | None:
-    """Why ``stamp`` cannot be embedded under ``spec``, or ``None`` if it can.
+def shape_problem(stamp: Stamp, spec: Spec) -> str | None:
+    """Why ``stamp``'s shape or band names do not fit the model, or ``None``.
 
-    Checks the shape and band names against the model (unnamed planes ``b0, b1 …`` take the
-    model's names when their number matches), then all-NaN, NaN fraction and constant stamps.
+    Unnamed planes ``b0, b1 …`` take the model's names when their number matches.
     """
-    data = stamp.data
     want = (len(spec.bands), spec.stamp_size, spec.stamp_size)
-    if data.shape != want:
-        return f"shape {data.shape} does not match the model's {want} ({','.join(spec.bands)})"
+    if stamp.data.shape != want:
+        return f"shape {stamp.data.shape} does not match the model's {want} ({','.join(spec.bands)})"
     if tuple(stamp.bands) != spec.bands and not _placeholder(stamp.bands):
         return f"bands {','.join(stamp.bands)} do not match the model's {','.join(spec.bands)}"
-    finite = np.isfinite(data)
-    n_finite = int(np.count_nonzero(finite))
-    if n_finite == 0:
+    return None
+
+
+def quality_problem(stats: PixelStats, i: int, max_nan_fraction: float) -> str | None:
+    """Why stamp ``i`` of a normalised batch is not worth embedding (all NaN, too many NaN, constant), or ``None``."""
+    finite = int(stats.finite[i])
+    if finite == 0:
         return "all pixels are NaN or infinite"
-    nan_fraction = 1.0 - n_finite / data.size
-    if nan_fraction > spec.max_nan_fraction:
-        return f"{nan_fraction:.0%} of pixels are NaN (limit {spec.max_nan_fraction:.0%})"
-    values = data if n_finite == data.size else data[finite]
-    if values.min() == values.max():
+    nan_fraction = 1.0 - finite / stats.size
+    if nan_fraction > max_nan_fraction:
+        return f"{nan_fraction:.0%} of pixels are NaN (limit {max_nan_fraction:.0%})"
+    if stats.low[i] == stats.high[i]:
         return "stamp is constant"
     return None
 
 
+def validate(stamp: Stamp, spec: Spec) -> str | None:
+    """Why ``stamp`` cannot be embedded under ``spec``, or ``None`` if it can.
+
+    The checks of :func:`prepare`: shape and band names (:func:`shape_problem`), then all-NaN,
+    NaN fraction and constant stamps (:func:`quality_problem`) on what the model's normaliser sees.
+    """
+    problem = shape_problem(stamp, spec)
+    if problem is not None:
+        return problem
+    _, stats = normaliser_stats(spec.normalisation, spec.lupton)(stamp.data[np.newaxis])
+    return quality_problem(stats, 0, spec.max_nan_fraction)
+
+
 def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     """Load, validate and normalise ``items``; failures become quarantine rows, never exceptions.
+
+    Stamps are read and checked for shape one by one, then normalised together in one call that also
+    counts their finite pixels and their range, on which the quality checks run (:func:`validate`'s rules).
 
     Parameters
     ----------
@@ -166,34 +185,45 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     Prepared
     """
     out = Prepared()
-    cubes = []
+    bad: list[tuple[int, dict[str, Any]]] = []
+    loaded: list[tuple[int, Item, int, Stamp]] = []
     for position, item in enumerate(items):
         objid = item.objid
         try:
             objid, stamp = load_item(item, spec.user_bands, spec.images_key)
             if spec.fit != "none":
                 stamp.data = fit_size(stamp.data, spec.stamp_size, spec.fit)
-            reason = validate(stamp, spec)
+            reason = shape_problem(stamp, spec)
         except (StampError, OSError, ValueError) as err:
             reason = str(err)
         if reason is not None:
-            out.bad.append({"source": item.source, "objid": objid, "reason": reason})
-            continue
-        out.objids.append(objid)
-        out.positions.append(position)
-        header = stamp.header
-        out.meta.append(
-            {
-                "source": item.source,
-                "ra": header.get("RA", item.ra),
-                "dec": header.get("DEC", item.dec),
-                "survey": header.get("SURVEY"),
-                "bands": ",".join(spec.bands),
-            }
-        )
-        cubes.append(stamp.data)  # both normalisers set non-finite pixels to 0
-    if cubes:
-        out.cubes = normaliser(spec.normalisation, spec.lupton)(np.stack(cubes)).astype(np.float32, copy=False)
+            bad.append((position, {"source": item.source, "objid": objid, "reason": reason}))
+        else:
+            loaded.append((position, item, objid, stamp))
+    if loaded:
+        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(np.stack([s.data for *_, s in loaded]))
+        keep = []
+        for i, (position, item, objid, stamp) in enumerate(loaded):
+            reason = quality_problem(stats, i, spec.max_nan_fraction)
+            if reason is not None:
+                bad.append((position, {"source": item.source, "objid": objid, "reason": reason}))
+                continue
+            keep.append(i)
+            out.objids.append(objid)
+            out.positions.append(position)
+            header = stamp.header
+            out.meta.append(
+                {
+                    "source": item.source,
+                    "ra": header.get("RA", item.ra),
+                    "dec": header.get("DEC", item.dec),
+                    "survey": header.get("SURVEY"),
+                    "bands": ",".join(spec.bands),
+                }
+            )
+        if keep:
+            out.cubes = cubes if len(keep) == len(loaded) else cubes[keep]
+    out.bad = [row for _, row in sorted(bad, key=lambda b: b[0])]
     return out
 
 
@@ -224,18 +254,6 @@ def rows_table(
     return table.append_column(schema.field("embedding"), pa.FixedSizeListArray.from_arrays(flat, dim))
 
 
-class _Inline(Executor):
-    """Runs tasks in the calling thread (``workers=0``): no process start-up for small inputs."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
-            future.set_exception(exc)
-        return future
-
-
 class Prefetcher:
     """Run :func:`prepare` over tasks of ``task_size`` items with at most ``window`` tasks in flight.
 
@@ -244,7 +262,9 @@ class Prefetcher:
     spec : Spec
         Passed to every :func:`prepare` call.
     workers : int
-        Worker processes (``0``: prepare in the calling thread).
+        Worker processes; ``0``: one thread of this process prepares while the caller embeds (no
+        process start-up, no pickling of stamps; reading, the normaliser's compiled passes and
+        ONNX Runtime all release the GIL, so the stages overlap).
     task_size : int
         Items per task.
     window : int, optional
@@ -260,7 +280,7 @@ class Prefetcher:
             context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
             self._executor: Executor = ProcessPoolExecutor(workers, mp_context=context)
         else:
-            self._executor = _Inline()
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="ingest-prepare")
 
     def map(self, items: Sequence[Item]) -> Iterator[tuple[int, Prepared]]:
         """Yield ``(n_items, Prepared)`` per task, in input order."""
