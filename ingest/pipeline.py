@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
-from ingest.readers import Item, load_item
+from ingest.readers import Item, array_run, load_item, load_rows
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
 
 __all__ = [
@@ -186,24 +186,37 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     """
     out = Prepared()
     bad: list[tuple[int, dict[str, Any]]] = []
-    loaded: list[tuple[int, Item, int, Stamp]] = []
-    for position, item in enumerate(items):
-        objid = item.objid
-        try:
-            objid, stamp = load_item(item, spec.user_bands, spec.images_key)
-            if spec.fit != "none":
-                stamp.data = fit_size(stamp.data, spec.stamp_size, spec.fit)
-            reason = shape_problem(stamp, spec)
-        except (StampError, OSError, ValueError) as err:
-            reason = str(err)
-        if reason is not None:
-            bad.append((position, {"source": item.source, "objid": objid, "reason": reason}))
-        else:
-            loaded.append((position, item, objid, stamp))
+    loaded: list[tuple[int, Item, int, dict[str, Any]]] = []
+    blocks: list[np.ndarray] = []
+    start = 0
+    while start < len(items):
+        end = array_run(items, start)
+        block = _load_run(items[start:end], spec) if end - start > 1 else None
+        if block is not None:  # one read for consecutive rows of an array input
+            loaded += [(p, items[p], int(items[p].objid), {}) for p in range(start, end)]
+            blocks.append(block)
+        for position in range(start, end) if block is None else ():
+            item = items[position]
+            objid = item.objid
+            try:
+                objid, stamp = load_item(item, spec.user_bands, spec.images_key)
+                if spec.fit != "none":
+                    stamp.data = fit_size(stamp.data, spec.stamp_size, spec.fit)
+                reason = shape_problem(stamp, spec)
+            except (StampError, OSError, ValueError) as err:
+                reason = str(err)
+            if reason is not None:
+                bad.append((position, {"source": item.source, "objid": objid, "reason": reason}))
+            else:
+                loaded.append((position, item, objid, stamp.header))
+                blocks.append(stamp.data[np.newaxis])
+        start = end
     if loaded:
-        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(np.stack([s.data for *_, s in loaded]))
+        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(
+            blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        )
         keep = []
-        for i, (position, item, objid, stamp) in enumerate(loaded):
+        for i, (position, item, objid, header) in enumerate(loaded):
             reason = quality_problem(stats, i, spec.max_nan_fraction)
             if reason is not None:
                 bad.append((position, {"source": item.source, "objid": objid, "reason": reason}))
@@ -211,7 +224,6 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             keep.append(i)
             out.objids.append(objid)
             out.positions.append(position)
-            header = stamp.header
             out.meta.append(
                 {
                     "source": item.source,
@@ -225,6 +237,18 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             out.cubes = cubes if len(keep) == len(loaded) else cubes[keep]
     out.bad = [row for _, row in sorted(bad, key=lambda b: b[0])]
     return out
+
+
+def _load_run(items: Sequence[Item], spec: Spec) -> np.ndarray | None:
+    """The ``(n, B, H, W)`` pixels of consecutive array rows read at once, or ``None`` when they cannot all be
+    taken as they are (a damaged file, wrong shape or bands, a size to fit): :func:`prepare` then loads them one
+    by one and quarantines each bad row with its own reason."""
+    try:
+        rows = load_rows(items, spec.user_bands, spec.images_key)
+    except StampError:
+        return None
+    first = Stamp(rows.data[0], rows.bands, {}, rows.source)
+    return rows.data if shape_problem(first, spec) is None else None
 
 
 def rows_table(

@@ -36,9 +36,11 @@ __all__ = [
     "ARRAY_SUFFIXES",
     "STAMP_SUFFIXES",
     "Item",
+    "array_run",
     "discover",
     "find_stamps",
     "load_item",
+    "load_rows",
     "objid_from_name",
     "radec_from_iau",
 ]
@@ -302,13 +304,22 @@ class _NpyRows:
     def __len__(self) -> int:
         return int(self.shape[0])
 
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` in one read, straight into the returned array."""
+        if not 0 <= lo <= hi <= self.shape[0]:
+            raise IndexError(f"rows {lo}:{hi} of {self.shape[0]}")
+        out = np.empty((hi - lo, *self._row_shape), dtype=self.dtype)
+        if not out.size:
+            return out
+        got = os.preadv(self._fd, [memoryview(out).cast("B")], self._offset + lo * self._row_bytes)
+        if got != out.nbytes:
+            raise ValueError(f"{self.path} is truncated: rows {lo}:{hi} hold {got} of {out.nbytes} bytes")
+        return out
+
     def __getitem__(self, index: int) -> np.ndarray:
         if not 0 <= index < self.shape[0]:
             raise IndexError(f"row {index} of {self.shape[0]}")
-        raw = os.pread(self._fd, self._row_bytes, self._offset + index * self._row_bytes)
-        if len(raw) != self._row_bytes:
-            raise ValueError(f"{self.path} is truncated: row {index} has {len(raw)} of {self._row_bytes} bytes")
-        return np.frombuffer(raw, dtype=self.dtype).reshape(self._row_shape)
+        return self.rows(index, index + 1)[0]
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
@@ -338,6 +349,57 @@ def _array_bands(path: str, images_key: str, n: int) -> tuple[str, ...]:
             names = names.decode() if isinstance(names, bytes) else str(names)
             return tuple(b.strip() for b in names.split(","))
     return tuple(f"b{i}" for i in range(n))
+
+
+def _array_rows(
+    path: str, lo: int, hi: int, bands: Sequence[str] | None, images_key: str, source: str
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Rows ``lo:hi`` of an array input as native float32 ``(n, B, H, W)``, and their band names."""
+    try:
+        array = _open_array(path, images_key)
+        raw = array.rows(lo, hi) if isinstance(array, _NpyRows) else array[lo:hi]
+        cube = np.ascontiguousarray(raw, dtype=np.float32)
+    except Exception as exc:  # h5py/numpy raise OSError, ValueError ... on damaged files
+        raise StampError(f"{source}: unreadable array row ({type(exc).__name__}: {exc})") from exc
+    cube = cube[:, np.newaxis] if cube.ndim == 3 else cube
+    names = tuple(bands) if bands is not None else _array_bands(path, images_key, cube.shape[1])
+    if len(names) != cube.shape[1]:
+        problem = f"bands {','.join(names)} name {len(names)} planes, the image has {cube.shape[1]}"
+        raise StampError(f"{source}: {problem}")
+    return cube, names
+
+
+def load_rows(items: Sequence[Item], bands: Sequence[str] | None = None, images_key: str = "images") -> Stamp:
+    """Read consecutive rows of one array input at once: a :class:`Stamp` whose data is ``(n, B, H, W)``.
+
+    For bulk HDF5/NPY input one read replaces ``n`` (a memory copy of the rows instead of a
+    Python call per object). ``items`` must be ``"array"`` items of one file with consecutive
+    indices (see :func:`array_run`).
+
+    Raises
+    ------
+    StampError
+        If the rows cannot be read or their planes and band names disagree; the caller may then
+        load the items one by one (:func:`load_item`) to find which of them is bad.
+    """
+    path, lo = items[0].args
+    cube, names = _array_rows(path, lo, lo + len(items), bands, images_key, f"{items[0].source}..{items[-1].source}")
+    if len(cube) != len(items):
+        raise StampError(f"{path}: rows {lo}..{lo + len(items) - 1} read {len(cube)} of {len(items)}")
+    return Stamp(cube, names, {}, path)
+
+
+def array_run(items: Sequence[Item], start: int) -> int:
+    """End (exclusive) of the run of consecutive rows of one array input that begins at ``items[start]``
+    (``start + 1`` when ``items[start]`` is not an array row)."""
+    first = items[start]
+    if first.kind != "array":
+        return start + 1
+    path, index = first.args
+    end = start + 1
+    while end < len(items) and items[end].kind == "array" and items[end].args == (path, index + end - start):
+        end += 1
+    return end
 
 
 def _load_bands(item: Item) -> Stamp:
@@ -402,16 +464,8 @@ def load_item(item: Item, bands: Sequence[str] | None = None, images_key: str = 
         stamp = _load_bands(item)
     elif item.kind == "array":
         path, index = item.args
-        try:
-            cube = np.asarray(_open_array(path, images_key)[index], dtype=np.float32)
-        except Exception as exc:  # h5py/numpy raise OSError, ValueError ... on damaged files
-            raise StampError(f"{item.source}: unreadable array row ({type(exc).__name__}: {exc})") from exc
-        cube = cube[np.newaxis] if cube.ndim == 2 else cube
-        names = tuple(bands) if bands is not None else _array_bands(path, images_key, cube.shape[0])
-        if len(names) != cube.shape[0]:
-            problem = f"bands {','.join(names)} name {len(names)} planes, the image has {cube.shape[0]}"
-            raise StampError(f"{item.source}: {problem}")
-        stamp = Stamp(np.ascontiguousarray(cube), names, {}, item.source)
+        cube, names = _array_rows(path, index, index + 1, bands, images_key, item.source)
+        stamp = Stamp(cube[0], names, {}, item.source)
     elif item.kind == "cutout":
         stamp = _load_cutout(item)
     else:

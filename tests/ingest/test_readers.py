@@ -147,6 +147,8 @@ def test_npy_rows_are_read_without_a_memory_map(tmp_path):
         assert len(rows) == 7 and rows.dtype == np.dtype(dtype)
         for i in (0, 3, 6):
             np.testing.assert_array_equal(rows[i], data[i])
+        np.testing.assert_array_equal(rows.rows(2, 6), data[2:6])
+        assert rows.rows(4, 4).shape == (0, 2, 5, 5)
         with pytest.raises(IndexError):
             rows[7]
     fortran = np.asfortranarray(rng.normal(size=(3, 4, 4)).astype(np.float32))
@@ -214,3 +216,33 @@ def test_per_band_files_matched_by_objid_header(tmp_path):
     assert objid == 11 and stamp.shape == (2, 16, 16) and stamp.bands == ("g", "r")
     summary = ingest(data, model, tmp_path / "db", band_pattern="{name}-{band}.fits", progress=False)
     assert summary.ingested == 2 and sorted(ObjectStore.open(tmp_path / "db").objids()) == [11, 12]
+
+
+def test_consecutive_array_rows_are_read_at_once_and_checked_one_by_one(tmp_path):
+    from encoders.normalise import LuptonParams, lupton_asinh
+    from ingest.pipeline import Spec, prepare
+
+    rng = np.random.default_rng(8)
+    cubes = rng.normal(10, 30, size=(7, 3, 16, 16)).astype(">f4")  # big-endian, as FITS-derived dumps often are
+    cubes[1] = np.nan
+    cubes[3] = 4.0
+    cubes[5, 0, :8] = np.nan  # 1/6 of the pixels: under the 20% limit
+    path = tmp_path / "cubes.npy"
+    np.save(path, cubes)
+    np.save(tmp_path / "cubes_objid.npy", np.arange(7, dtype=np.int64) + 100)
+    items = discover(path, bands=("g", "r", "z"))
+    spec = Spec(("g", "r", "z"), 16, LuptonParams())
+    together = prepare(items, spec)
+    assert together.objids == [100, 102, 104, 105, 106] and together.positions == [0, 2, 4, 5, 6]
+    assert [(b["objid"], b["reason"]) for b in together.bad] == [
+        (101, "all pixels are NaN or infinite"),
+        (103, "stamp is constant"),
+    ]
+    np.testing.assert_array_equal(together.cubes, lupton_asinh(cubes[[0, 2, 4, 5, 6]]))
+    one_by_one = [prepare([item], spec) for item in items]  # a run of one row: read by load_item
+    np.testing.assert_array_equal(np.concatenate([p.cubes for p in one_by_one if p.objids]), together.cubes)
+    assert [b for p in one_by_one for b in p.bad] == together.bad
+    # Rows of the wrong shape go back to the one-by-one path, which names each of them.
+    wrong = prepare(items[:3], Spec(("g", "r", "z"), 32, LuptonParams()))
+    assert not wrong.objids and [b["objid"] for b in wrong.bad] == [100, 101, 102]
+    assert all("does not match the model's (3, 32, 32)" in b["reason"] for b in wrong.bad)
