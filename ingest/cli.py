@@ -106,7 +106,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="stamps per ONNX Runtime call (default 256)")
     p.add_argument("--chunk-size", type=int, default=2048, help="stamps per table commit (default 2048)")
     p.add_argument(
-        "--workers", type=int, default=None, help="decoding processes (default: cores - 1; none on <= 2 CPU-only cores)"
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding processes (default: cores - 1; 0 = a thread, on <= 2 CPU-only cores)",
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray Data")

@@ -215,7 +215,7 @@ def ingest(
     progress : bool
         Show a progress bar.
     workers : int, optional
-        Decoding processes; default ``cpu_count - 1`` (at least 1), ``0`` for none (small inputs).
+        Decoding processes; ``0``: none, a thread of this process decodes (see :func:`default_workers`).
     bands : sequence of str, optional
         Band names for formats that carry none (PNG/JPEG planes bluest first, NPY, arrays).
     band_pattern : str, optional
@@ -312,10 +312,11 @@ def ingest(
 def default_workers(n_items: int, batch_size: int, providers: Sequence[str], cores: int | None = None) -> int:
     """Decoding processes for the local engine when the user gives none.
 
-    None for small inputs (process start-up costs more than it saves). With ONNX Runtime on the CPU of a
-    machine with at most 2 cores, inference already keeps every core busy and a worker only adds the cost
-    of pickling each stamp across: decoding inline measured faster there for FITS and arrays alike
-    (docs/BENCHMARKS.md, issue 4). Otherwise (a GPU, or cores to spare) ``cores - 1`` workers.
+    None (``0``: a thread of this process prepares stamps while the caller embeds) for small inputs, where
+    process start-up costs more than it saves, and with ONNX Runtime on the CPU of a machine with at most
+    2 cores, where inference already keeps every core busy and a worker process only adds the cost of
+    pickling each stamp across (measured slower there for FITS and arrays alike: docs/BENCHMARKS.md,
+    issue 4). Otherwise (a GPU, or cores to spare) ``cores - 1`` workers.
     """
     cores = cores or os.cpu_count() or 1
     if n_items <= 4 * batch_size:
