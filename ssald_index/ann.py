@@ -279,11 +279,14 @@ def refresh_indexes(
 ) -> None:
     """Bring the indexes up to date after writes, without a full rebuild where LanceDB allows it.
 
-    Missing scalar indexes are created; the ANN index is created once the table reaches ``min_rows``
-    and afterwards only extended (``optimize`` adds new rows to the existing IVF partitions, no
-    re-training). Versions older than ``keep_versions_for`` are removed (a running server may still
-    read a recent one).
+    ``optimize`` first compacts the fragments that chunked writes leave, adds new rows to the existing
+    indexes (new rows go into the existing IVF partitions, no re-training) and removes versions older
+    than ``keep_versions_for`` (a running server may still read a recent one). Missing scalar indexes
+    are then created, and the ANN index once the table reaches ``min_rows``: built after compaction,
+    they cover every row and need no optimising (at 100k rows, optimising the indexes just built cost
+    ~4 s and compacting before them 0.4 s).
     """
+    table.optimize(cleanup_older_than=keep_versions_for)
     have = _indices(table)
     for column, config in _scalar_targets(table):
         if column not in have:
@@ -291,7 +294,6 @@ def refresh_indexes(
     n = table.count_rows()
     if ANN_COLUMN not in have and n >= max(min_rows, 1):
         create_ann_index(table, params)
-    table.optimize(cleanup_older_than=keep_versions_for)
 
 
 def index_state(table: Any) -> list[dict[str, Any]]:
