@@ -292,3 +292,18 @@ def test_appended_rows_are_folded_into_the_index(tmp_path):
     store.search_params = SearchParams(nprobes=4, refine_factor=50)
     target = _vectors(more)[7]
     assert store.search_vector(target, 1)[0]["objid"] == 50_007
+
+
+def test_a_chunked_new_table_is_compacted_then_indexed_over_every_row(tmp_path):
+    rows = _rows_with_metadata(600)
+    for lo in range(0, 600, 200):  # three commits, as ingestion's chunks leave them
+        store = ObjectStore.write(tmp_path / "db", rows.slice(lo, 200), new=lo > 0)
+    assert len(store.table.to_lance().get_fragments()) == 3
+    refresh_indexes(store.table, min_rows=0, params=AnnParams(num_partitions=4))
+    assert len(store.table.to_lance().get_fragments()) == 1
+    state = {s["column"]: s for s in index_state(store.table)}
+    assert "embedding" in state and "objid" in state
+    assert all(s["indexed_rows"] == 600 and s["unindexed_rows"] == 0 for s in state.values())
+    store.search_params = SearchParams(nprobes=4, refine_factor=50)
+    target = _vectors(rows)[123]
+    assert store.search_vector(target, 1)[0]["objid"] == rows.column("objid")[123].as_py()
