@@ -158,7 +158,17 @@ class PixelStats:
     size: int
 
 
-@njit(nogil=True, cache=True)
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` compiled by numba without the GIL, its machine code cached on disk (beside this file, else in
+    the user's cache folder) so that later processes skip the ~1 s compilation; where neither folder is
+    writable (a read-only install and home), compiled afresh in each process instead of failing at import."""
+    try:
+        return njit(nogil=True, cache=True)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True)(fn)
+
+
+@_compiled
 def _offset_pass(x, minimum, scale, out, y, finite, low, high):  # pragma: no cover - compiled
     """``out = x - minimum`` (``x`` = 0 where not finite), ``y = scale * sum_b out``, and the count and range
     of the finite pixels."""
@@ -190,7 +200,7 @@ def _offset_pass(x, minimum, scale, out, y, finite, low, high):  # pragma: no co
         high[s] = hi
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def _stretch_pass(out, y, asinh_y, gain, peak):  # pragma: no cover - compiled
     """``out *= gain * asinh(y) / y`` (0 where ``y <= 0``), clipped below at 0, then divided by the band maximum
     where it exceeds 1 and clipped to [0, 1]."""

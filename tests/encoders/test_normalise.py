@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -190,3 +192,19 @@ def test_params_round_trip_and_validation() -> None:
         LuptonParams.from_dict({"Q": 8})
     with pytest.raises(ValueError, match="lupton_stretch"):
         LuptonParams.from_metadata({"lupton_q": "8", "lupton_minimum": "0"})
+
+
+def test_normaliser_works_where_numba_cannot_cache(tmp_path):
+    """A read-only install with no writable home: numba finds no cache folder; the passes compile anyway."""
+    code = (
+        "import numba.core.caching as c; c.CacheImpl._locator_classes = []\n"
+        "import numpy as np\n"
+        "from encoders.normalise import lupton_asinh\n"
+        "out = lupton_asinh(np.full((2, 3, 4, 4), 5.0))\n"
+        "assert out.shape == (2, 3, 4, 4) and 0 < out.max() <= 1\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
