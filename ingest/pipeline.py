@@ -170,8 +170,9 @@ def validate(stamp: Stamp, spec: Spec) -> str | None:
 def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     """Load, validate and normalise ``items``; failures become quarantine rows, never exceptions.
 
-    Stamps are read and checked for shape one by one, then normalised together in one call that also
-    counts their finite pixels and their range, on which the quality checks run (:func:`validate`'s rules).
+    Stamps are read (consecutive rows of an array input in one read) and checked for shape, then
+    normalised together in one call that also counts their finite pixels and their range, on which the
+    quality checks run (:func:`validate`'s rules).
 
     Parameters
     ----------
@@ -195,7 +196,9 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
         if block is not None:  # one read for consecutive rows of an array input
             loaded += [(p, items[p], int(items[p].objid), {}) for p in range(start, end)]
             blocks.append(block)
-        for position in range(start, end) if block is None else ():
+            start = end
+            continue
+        for position in range(start, end):
             item = items[position]
             objid = item.objid
             try:
