@@ -249,7 +249,8 @@ def _offset(x: np.ndarray, minimum: float, scale: float) -> tuple[np.ndarray, np
 
 
 def lupton_stats(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> tuple[np.ndarray, PixelStats]:
-    """:func:`lupton_asinh` of ``(N, B, H, W)`` stamps, and what it saw of their raw pixels (one pass)."""
+    """:func:`lupton_asinh` of stamps ``(..., B, H, W)``, and what it saw of their raw pixels (one
+    :class:`PixelStats` entry a stamp, the leading axes flattened in C order)."""
     x, shape = _as_stamps(cube, "lupton_asinh")
     soften = params.q / params.stretch
     out, y, stats = _offset(x, params.minimum, soften / x.shape[1])  # y = soften * band-mean intensity
