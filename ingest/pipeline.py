@@ -247,11 +247,10 @@ def _load_run(items: Sequence[Item], spec: Spec) -> np.ndarray | None:
     taken as they are (a damaged file, wrong shape or bands, a size to fit): :func:`prepare` then loads them one
     by one and quarantines each bad row with its own reason."""
     try:
-        rows = load_rows(items, spec.user_bands, spec.images_key)
+        cube, bands = load_rows(items, spec.user_bands, spec.images_key)
     except StampError:
         return None
-    first = Stamp(rows.data[0], rows.bands, {}, rows.source)
-    return rows.data if shape_problem(first, spec) is None else None
+    return cube if shape_problem(Stamp(cube[0], bands, {}, items[0].source), spec) is None else None
 
 
 def rows_table(

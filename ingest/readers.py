@@ -278,7 +278,7 @@ class _NotRowMajor(ValueError):
 
 
 class _NpyRows:
-    """Rows of a C-ordered ``.npy`` file, each read with ``os.pread``.
+    """Rows of a C-ordered ``.npy`` file, read with ``os.preadv`` (one row, or a run of rows in one call).
 
     A memory map would count every page read as resident in the ingest process: 8.8 GB of "RSS" after
     100k stamps from one array, all of it clean file cache. Read this way the pages stay in the kernel's
@@ -304,10 +304,18 @@ class _NpyRows:
     def __len__(self) -> int:
         return int(self.shape[0])
 
-    def rows(self, lo: int, hi: int) -> np.ndarray:
-        """Rows ``lo:hi`` in one read, straight into the returned array."""
-        if not 0 <= lo <= hi <= self.shape[0]:
-            raise IndexError(f"rows {lo}:{hi} of {self.shape[0]}")
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        """One row, or a slice of consecutive rows (step 1) in one read straight into the returned array."""
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(self.shape[0])
+            if step != 1:
+                raise IndexError(f"{self.path}: rows are read in consecutive runs, got step {step}")
+            return self._rows(lo, max(lo, hi))
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"row {index} of {self.shape[0]}")
+        return self._rows(index, index + 1)[0]
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         out = np.empty((hi - lo, *self._row_shape), dtype=self.dtype)
         if not out.size:
             return out
@@ -315,11 +323,6 @@ class _NpyRows:
         if got != out.nbytes:
             raise ValueError(f"{self.path} is truncated: rows {lo}:{hi} hold {got} of {out.nbytes} bytes")
         return out
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.shape[0]:
-            raise IndexError(f"row {index} of {self.shape[0]}")
-        return self.rows(index, index + 1)[0]
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
@@ -356,9 +359,7 @@ def _array_rows(
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Rows ``lo:hi`` of an array input as native float32 ``(n, B, H, W)``, and their band names."""
     try:
-        array = _open_array(path, images_key)
-        raw = array.rows(lo, hi) if isinstance(array, _NpyRows) else array[lo:hi]
-        cube = np.ascontiguousarray(raw, dtype=np.float32)
+        cube = np.ascontiguousarray(_open_array(path, images_key)[lo:hi], dtype=np.float32)
     except Exception as exc:  # h5py/numpy raise OSError, ValueError ... on damaged files
         raise StampError(f"{source}: unreadable array row ({type(exc).__name__}: {exc})") from exc
     cube = cube[:, np.newaxis] if cube.ndim == 3 else cube
@@ -369,8 +370,10 @@ def _array_rows(
     return cube, names
 
 
-def load_rows(items: Sequence[Item], bands: Sequence[str] | None = None, images_key: str = "images") -> Stamp:
-    """Read consecutive rows of one array input at once: a :class:`Stamp` whose data is ``(n, B, H, W)``.
+def load_rows(
+    items: Sequence[Item], bands: Sequence[str] | None = None, images_key: str = "images"
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Read consecutive rows of one array input at once: their float32 ``(n, B, H, W)`` pixels and band names.
 
     For bulk HDF5/NPY input one read replaces ``n`` (a memory copy of the rows instead of a
     Python call per object). ``items`` must be ``"array"`` items of one file with consecutive
@@ -386,7 +389,7 @@ def load_rows(items: Sequence[Item], bands: Sequence[str] | None = None, images_
     cube, names = _array_rows(path, lo, lo + len(items), bands, images_key, f"{items[0].source}..{items[-1].source}")
     if len(cube) != len(items):
         raise StampError(f"{path}: rows {lo}..{lo + len(items) - 1} read {len(cube)} of {len(items)}")
-    return Stamp(cube, names, {}, path)
+    return cube, names
 
 
 def array_run(items: Sequence[Item], start: int) -> int:

@@ -147,8 +147,8 @@ def test_npy_rows_are_read_without_a_memory_map(tmp_path):
         assert len(rows) == 7 and rows.dtype == np.dtype(dtype)
         for i in (0, 3, 6):
             np.testing.assert_array_equal(rows[i], data[i])
-        np.testing.assert_array_equal(rows.rows(2, 6), data[2:6])
-        assert rows.rows(4, 4).shape == (0, 2, 5, 5)
+        np.testing.assert_array_equal(rows[2:6], data[2:6])
+        assert rows[4:4].shape == (0, 2, 5, 5)
         with pytest.raises(IndexError):
             rows[7]
     fortran = np.asfortranarray(rng.normal(size=(3, 4, 4)).astype(np.float32))
