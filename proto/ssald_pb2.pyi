@@ -86,17 +86,27 @@ class Object(_message.Message):
     density_model: str
     def __init__(self, objid: _Optional[int] = ..., ra: _Optional[float] = ..., dec: _Optional[float] = ..., survey: _Optional[str] = ..., bands: _Optional[str] = ..., source: _Optional[str] = ..., mag_u: _Optional[float] = ..., mag_g: _Optional[float] = ..., mag_r: _Optional[float] = ..., mag_i: _Optional[float] = ..., mag_z: _Optional[float] = ..., specobjid: _Optional[int] = ..., z: _Optional[float] = ..., z_err: _Optional[float] = ..., spec_class: _Optional[str] = ..., spec_subclass: _Optional[str] = ..., bpt_class: _Optional[str] = ..., truth_class: _Optional[str] = ..., model_id: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., density_score: _Optional[float] = ..., cluster: _Optional[int] = ..., map_x: _Optional[float] = ..., map_y: _Optional[float] = ..., density_model: _Optional[str] = ...) -> None: ...
 
+class LearnedMetric(_message.Message):
+    __slots__ = ("label", "kind")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    kind: str
+    def __init__(self, label: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
 class FindSimilarRequest(_message.Message):
-    __slots__ = ("objid", "k", "filter", "exclude_radius_arcsec")
+    __slots__ = ("objid", "k", "filter", "exclude_radius_arcsec", "metric")
     OBJID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     objid: int
     k: int
     filter: Filter
     exclude_radius_arcsec: float
-    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ...) -> None: ...
+    metric: LearnedMetric
+    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ...) -> None: ...
 
 class SearchVectorRequest(_message.Message):
     __slots__ = ("vector", "k", "filter", "exclude_objids")
@@ -121,20 +131,22 @@ class FindSimilarToImageRequest(_message.Message):
     def __init__(self, image: _Optional[bytes] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class ConeSearchRequest(_message.Message):
-    __slots__ = ("ra", "dec", "radius_arcsec", "k", "filter", "exclude_radius_arcsec")
+    __slots__ = ("ra", "dec", "radius_arcsec", "k", "filter", "exclude_radius_arcsec", "metric")
     RA_FIELD_NUMBER: _ClassVar[int]
     DEC_FIELD_NUMBER: _ClassVar[int]
     RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     ra: float
     dec: float
     radius_arcsec: float
     k: int
     filter: Filter
     exclude_radius_arcsec: float
-    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ...) -> None: ...
+    metric: LearnedMetric
+    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ...) -> None: ...
 
 class ConeSearchResponse(_message.Message):
     __slots__ = ("match", "separation_arcsec", "neighbours", "model_id")

@@ -98,8 +98,11 @@ class SsaldServicer:
 
     def FindSimilar(self, request, context):
         """Nearest neighbours of an object in embedding space (cosine distance, ascending); the query object
-        itself is never among them.
-        NOT_FOUND: unknown objid.  INVALID_ARGUMENT: k <= 0 or k > 1000.  UNAVAILABLE: table not ready.
+        itself is never among them. With `metric` set, in the space of a metric learned from the labels of
+        metric.label instead (Euclidean distance there).
+        NOT_FOUND: unknown objid.  INVALID_ARGUMENT: k <= 0 or k > 1000, unknown metric kind.
+        FAILED_PRECONDITION: metric.label has fewer than 2 positive or 2 negative labels (an unknown label
+        has 0 positive); the message names the label and the counts.  UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,9 +143,11 @@ class SsaldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConeSearch(self, request, context):
-        """The catalogue object nearest to (ra, dec) within a radius, then its neighbours.
+        """The catalogue object nearest to (ra, dec) within a radius, then its neighbours (in a learned metric
+        when `metric` is set, as for FindSimilar).
         NOT_FOUND: no object within the radius.  INVALID_ARGUMENT: position/radius out of range, bad k or
-        filter.  UNAVAILABLE: table not ready.
+        filter, unknown metric kind.  FAILED_PRECONDITION: too few labels for the metric, as for FindSimilar.
+        UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
