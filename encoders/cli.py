@@ -14,11 +14,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["ARCHES", "STAMP_SUFFIXES", "add_parsers", "main", "run_export", "run_train"]
+__all__ = [
+    "ARCHES",
+    "STAMP_SUFFIXES",
+    "add_parsers",
+    "catalogue_labels",
+    "main",
+    "run_export",
+    "run_train",
+    "stamp_files",
+]
 
 #: Backbone presets: blocks per stage (widths are ``w, 2w, 4w, 8w`` for ``--width w``).
 ARCHES = {"small": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
-#: Stamp files ``train`` picks up in ``DATA/stamps``.
+#: Stamp files ``train`` picks up in ``DATA/stamps``, ``DATA/images`` or ``DATA`` (:func:`stamp_files`).
 STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
 
 
@@ -34,11 +43,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train the stamp encoder with VICReg",
-        description="Train a ResNet stamp encoder with VICReg on DIR/stamps/*.fits. "
-        "Resumes automatically from RUN/checkpoint.pt.",
+        description="Train a ResNet stamp encoder with VICReg on the stamp files of DIR/stamps/, DIR/images/ "
+        "or DIR itself (FITS, PNG/JPEG, NPY). Resumes automatically from RUN/checkpoint.pt.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", type=Path, required=True, help="survey directory holding stamps/ (FITS, PNG, NPY)")
+    data.add_argument(
+        "--data", type=Path, required=True,
+        help="folder of stamp files (FITS, PNG/JPEG, NPY): DATA/stamps/*, else DATA/images/*, else DATA/*",
+    )  # fmt: skip
     data.add_argument(
         "--run", "--run-dir", dest="run", type=Path, required=True,
         help="run directory (config, metrics, checkpoint); spell it --run-dir under torchrun, whose --run-path "
@@ -50,7 +62,33 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--normalisation", choices=["lupton", "identity"], default=None,
         help="lupton (fluxes, default) or identity (images already stretched, e.g. PNG composites)",
     )  # fmt: skip
+    data.add_argument(
+        "--fit", choices=("none", "crop", "bin", "resample"), default="none",  # encoders.fit.FIT_MODES (no numpy here)
+        help="bring the images to --stamp-size: central crop, k x k block mean, or resample (the central "
+        "--fit-fraction of the side, area-averaged); recorded in the model, which ingest and serve then follow",
+    )  # fmt: skip
+    data.add_argument(
+        "--fit-fraction", type=float, default=None,
+        help="resample: central square kept, as a fraction of the shorter side (default 0.5: Galaxy Zoo-style "
+        "cutouts put the galaxy in the central third to half)",
+    )  # fmt: skip
+    data.add_argument(
+        "--stamp-size",
+        type=int,
+        default=None,
+        help="model stamp side in pixels (default: 64 with --fit, else the files')",
+    )
     data.add_argument("--labels", default="truth_class", help="catalogue column for kNN diagnostics ('none': skip)")
+    data.add_argument(
+        "--catalogue", type=Path, default=None,
+        help="catalogue with --labels (FITS/CSV/…; default DATA/catalogue.fits), rows matched to stamp files by "
+        "--match-column",
+    )  # fmt: skip
+    data.add_argument(
+        "--match-column", default=None,
+        help="catalogue column naming each row's stamp file or objid, compared by file-name stem "
+        "(default: 'file' when present, else 'objid')",
+    )  # fmt: skip
     opt = p.add_argument_group("optimisation (defaults: encoders.train.TrainConfig)")
     opt.add_argument("--epochs", type=int, default=None, help="total epochs (a resumed run continues to it)")
     opt.add_argument("--batch-size", type=int, default=None, help="stamps per step")
@@ -112,17 +150,23 @@ def run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from encoders.data import ArraySource, FileSource
+    from encoders.fit import DEFAULT_FIT_FRACTION, Fit
     from encoders.normalise import LuptonParams, normaliser
-    from encoders.stamps import StampError, read_stamp
+    from encoders.stamps import StampError
     from encoders.train import METRICS_FILE, TrainConfig, train
 
-    stamp_dir = args.data / "stamps"
-    paths = sorted(p for p in stamp_dir.glob("*") if p.name.lower().endswith(STAMP_SUFFIXES))
+    stamp_dir, paths = stamp_files(args.data)
     if args.max_stamps is not None:
         paths = paths[: args.max_stamps]
     if len(paths) < 2:
         print(f"error: need at least 2 stamps in {stamp_dir}/ (FITS, PNG/JPEG or NPY), found {len(paths)}")
         return 2
+    try:
+        fit = Fit(args.fit, DEFAULT_FIT_FRACTION if args.fit_fraction is None else args.fit_fraction)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    size = args.stamp_size if args.stamp_size is not None or fit.mode == "none" else 64
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay,
         "optimizer": args.optimizer, "max_steps": args.max_steps, "seed": args.seed, "threads": args.threads,
@@ -141,14 +185,20 @@ def run_train(args: argparse.Namespace) -> int:
     progress = not args.no_progress and main_rank
     t0 = time.perf_counter()
     try:
-        first = read_stamp(paths[0])
         params = LuptonParams()
         norm = normaliser(overrides.get("normalisation", "lupton"), params)
-        source = FileSource(paths, norm)
+        source = FileSource(paths, norm, fit=fit, size=size)
+        if size is not None and source.shape[-2:] != (size, size):
+            print(
+                f"error: stamps in {stamp_dir} are {source.shape[-2]}x{source.shape[-1]} pixels, not --stamp-size "
+                f"{size}; give --fit to bring them to it"
+            )
+            return 2
+        bands = source.bands
         if not args.stream:
             from tqdm.auto import tqdm
 
-            stamps = np.empty((len(paths), *first.shape), np.float32)
+            stamps = np.empty((len(paths), *source.shape), np.float32)
             for start in tqdm(range(0, len(paths), 256), desc="read stamps", unit="batch", disable=not progress):
                 stamps[start : start + 256] = source.get(range(start, min(start + 256, len(paths))))
             source = ArraySource(stamps)
@@ -156,8 +206,16 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     t_read = time.perf_counter() - t0
-    labels = _catalogue_labels(args.data, paths, args.labels)
-    config = TrainConfig(bands=first.bands, stamp_size=first.shape[-1], lupton=params, **overrides)
+    try:
+        labels = catalogue_labels(args.catalogue or args.data / "catalogue.fits", paths, args.labels, args.match_column)
+    except (OSError, ValueError) as exc:
+        if args.catalogue is not None:
+            print(f"error: {exc}")
+            return 2
+        labels = None
+    config = TrainConfig(
+        bands=bands, stamp_size=source.shape[-1], lupton=params, fit=fit.mode, fit_fraction=fit.fraction, **overrides
+    )
     t0 = time.perf_counter()
     run_dir = train(source, args.run, config, progress=progress, labels=labels)
     t_train = time.perf_counter() - t0
@@ -175,22 +233,67 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalogue_labels(data: Path, paths: list[Path], column: str):
-    """Labels of the stamps from ``DATA/catalogue.fits`` (by objid file name), or None."""
-    catalogue = data / "catalogue.fits"
+def stamp_files(data: Path) -> tuple[Path, list[Path]]:
+    """The folder ``train`` reads and its stamp files, sorted by name.
+
+    ``DATA/stamps/`` (what ``ssald simulate`` writes), else ``DATA/images/`` (image folders as they come, such
+    as Galaxy Zoo's JPEGs beside a ``labels.csv``), else ``DATA`` itself; files are taken by their suffix
+    (:data:`STAMP_SUFFIXES`), so catalogues beside them are ignored.
+    """
+    folder = next((d for d in (data / "stamps", data / "images") if d.is_dir()), data)
+    if not folder.is_dir():
+        return folder, []
+    return folder, sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(STAMP_SUFFIXES))
+
+
+def _stem(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in sorted(STAMP_SUFFIXES, key=len, reverse=True):
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def catalogue_labels(catalogue: Path, paths: list[Path], column: str, match_column: str | None = None):
+    """The ``column`` value of each stamp file's catalogue row (for the kNN diagnostics), or ``None``.
+
+    Parameters
+    ----------
+    catalogue : Path
+        FITS, CSV or any table astropy reads; ``None`` is returned when it does not exist.
+    paths : list of Path
+        The stamp files, in training order.
+    column : str
+        The label column; ``"none"`` returns ``None``.
+    match_column : str, optional
+        The column naming each row's stamp (default ``file`` when the catalogue has one, else ``objid``). Values
+        are compared with the files' names without folder and suffix, so ``images/123.jpeg``, ``123.jpeg`` and
+        objid ``123`` all match ``stamps/123.jpeg``.
+
+    Raises
+    ------
+    ValueError
+        If a named column is missing or a stamp file has no row (the message names the catalogue).
+    """
     if column.lower() == "none" or not catalogue.exists():
         return None
     import numpy as np
     from astropy.table import Table
 
-    cat = Table.read(catalogue)
-    if column not in cat.colnames or "objid" not in cat.colnames:
-        return None
-    by_objid = dict(zip(np.asarray(cat["objid"]).tolist(), np.asarray(cat[column]).astype(str)))
-    stems = [p.name.split(".")[0] for p in paths]
-    if not all(s.isdigit() and int(s) in by_objid for s in stems):
-        return None
-    return [by_objid[int(s)] for s in stems]
+    cat = Table.read(catalogue, format="ascii.csv") if catalogue.suffix.lower() == ".csv" else Table.read(catalogue)
+    key = match_column or ("file" if "file" in cat.colnames else "objid")
+    missing = [c for c in (column, key) if c not in cat.colnames]
+    if missing:
+        raise ValueError(f"catalogue {catalogue} has no column {', '.join(missing)}; it has {', '.join(cat.colnames)}")
+    by_stem = dict(zip((_stem(str(v)) for v in cat[key]), np.asarray(cat[column]).astype(str)))
+    stems = [_stem(p.name) for p in paths]
+    unmatched = [s for s in stems if s not in by_stem]
+    if unmatched:
+        raise ValueError(
+            f"{len(unmatched)} of {len(stems)} stamps have no row in catalogue {catalogue} by column {key!r} "
+            f"(first: {unmatched[0]})"
+        )
+    return [by_stem[s] for s in stems]
 
 
 def run_export(args: argparse.Namespace) -> int:

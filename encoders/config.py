@@ -6,13 +6,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.normalise import LuptonParams
 
 __all__ = ["ARCH_FIELDS", "TrainConfig"]
 
 #: Fields that fix the architecture or the input contract: a checkpoint can only be
 #: resumed by a config that agrees on all of them.
-ARCH_FIELDS = ("widths", "blocks", "stem_stride", "expander_dims", "bands", "stamp_size", "lupton", "normalisation")
+ARCH_FIELDS = (
+    "widths", "blocks", "stem_stride", "expander_dims", "bands", "stamp_size", "lupton", "normalisation", "fit",
+    "fit_fraction",
+)  # fmt: skip
 
 
 @dataclass
@@ -58,7 +62,10 @@ class TrainConfig:
     bands : tuple of str
         Band names, one per input plane (stored in the exported model).
     stamp_size : int
-        Stamp side in pixels (stamps are square).
+        Stamp side in pixels (stamps are square): the model's input, after ``fit``.
+    fit, fit_fraction
+        How the stamp files were brought to ``stamp_size`` (:class:`encoders.fit.Fit`; recorded, and
+        exported as the model's ``fit`` and ``fit_fraction`` metadata so ingestion and the server do the same).
     lupton : LuptonParams
         Normalisation applied to the stamps (recorded; :func:`train` takes stamps
         already normalised with it).
@@ -119,6 +126,8 @@ class TrainConfig:
     stamp_size: int = 64
     lupton: LuptonParams = field(default_factory=LuptonParams)
     normalisation: str = "lupton"
+    fit: str = "none"
+    fit_fraction: float = DEFAULT_FIT_FRACTION
     num_workers: int = 0
     max_steps: int | None = None
     threads: int | None = None
@@ -151,6 +160,15 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.optimizer must be 'adamw' or 'lars', got {self.optimizer!r}")
         if self.normalisation not in ("lupton", "identity"):
             raise ValueError(f"TrainConfig.normalisation must be 'lupton' or 'identity', got {self.normalisation!r}")
+        try:
+            self.fit_fraction = Fit(self.fit, self.fit_fraction).fraction
+        except ValueError as exc:
+            raise ValueError(f"TrainConfig: {exc}") from None
+
+    @property
+    def fitting(self) -> Fit:
+        """The :class:`~encoders.fit.Fit` of ``fit`` and ``fit_fraction``."""
+        return Fit(self.fit, self.fit_fraction)
 
     def augment(self) -> Any:
         """The :class:`~encoders.augment.GalaxyAugment` this config describes (imports torch)."""

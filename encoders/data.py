@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from encoders.augment import centre_view
+from encoders.fit import Fit
 from encoders.normalise import NORMALISATIONS, normaliser
-from encoders.stamps import StampError, read_stamp
+from encoders.stamps import Stamp, StampError, read_stamp
 
 __all__ = [
     "NORMALISATIONS",
@@ -128,16 +129,21 @@ class ArrayFileSource(ArraySource):
 
 
 class FileSource:
-    """Stamps read from files on demand (FITS cubes, PNG/JPEG, NPY) and normalised.
+    """Stamps read from files on demand (FITS cubes, PNG/JPEG, NPY), fitted to the model's size and normalised.
 
     Parameters
     ----------
     paths : sequence of path-like
-        One stamp per file; all must have the shape and bands of the first.
+        One stamp per file; all must have the bands of the first, and its shape once fitted.
     normalise : callable
         E.g. ``normaliser("lupton", params)``.
     bands : sequence of str, optional
         Passed to :func:`~encoders.stamps.read_stamp` (band names of files that carry none).
+    fit : Fit, optional
+        Applied to every stamp as it is read (:meth:`encoders.fit.Fit.apply`), so images of any size
+        become ``size x size``; ingestion and the server apply the same fit from the model's metadata.
+    size : int, optional
+        The stamp side ``fit`` produces (required with a fit other than ``none``).
 
     Raises
     ------
@@ -152,15 +158,27 @@ class FileSource:
         paths: Sequence[str | Path],
         normalise: Callable[[np.ndarray], np.ndarray],
         bands: Sequence[str] | None = None,
+        fit: Fit | None = None,
+        size: int | None = None,
     ) -> None:
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise ValueError("FileSource got no stamp paths")
+        self.fit = fit or Fit()
+        if self.fit.mode != "none" and size is None:
+            raise ValueError(f"FileSource with fit {self.fit} needs the stamp size to fit to")
+        self.size = size
         self.normalise = normalise
         self._bands = None if bands is None else tuple(bands)
-        first = read_stamp(self.paths[0], bands=self._bands)
+        first = self._read(0)
         self.shape = first.shape
         self.bands = first.bands
+
+    def _read(self, i: int) -> Stamp:
+        stamp = read_stamp(self.paths[i], bands=self._bands)
+        if self.size is not None:
+            stamp.data = self.fit.apply(stamp.data, self.size)
+        return stamp
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -169,9 +187,12 @@ class FileSource:
         """Read, check and normalise the stamps at ``indices``; float32 ``(n, B, H, W)``."""
         out = np.empty((len(indices), *self.shape), dtype=np.float32)
         for j, i in enumerate(indices):
-            stamp = read_stamp(self.paths[int(i)], bands=self._bands)
+            stamp = self._read(int(i))
             if stamp.shape != self.shape:
-                raise StampError(f"{self.paths[int(i)]}: stamp has shape {stamp.shape} but the first has {self.shape}")
+                raise StampError(
+                    f"{self.paths[int(i)]}: stamp has shape {stamp.shape} (fit {self.fit}) "
+                    f"but the first has {self.shape}"
+                )
             out[j] = stamp.data
         return self.normalise(out)
 

@@ -2,7 +2,8 @@
 
 :class:`OnnxEmbedder` loads a model written by :func:`encoders.export.export_onnx`,
 reads its preprocessing contract from the ONNX ``metadata_props`` (bands, stamp size,
-Lupton parameters, embedding dimension, model id) and refuses input that breaks it.
+Lupton parameters, embedding dimension, model id, how images are fitted to the stamp size)
+and refuses input that breaks it.
 Imports only onnxruntime and numpy (plus :mod:`encoders.normalise`), so the server
 and ingest workers run without torch.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from encoders.fit import Fit
 from encoders.normalise import NORMALISATIONS, LuptonParams, normaliser
 
 __all__ = ["REQUIRED_METADATA", "OnnxEmbedder", "default_providers"]
@@ -108,6 +110,10 @@ class OnnxEmbedder:
                 f"this embedder knows {NORMALISATIONS}"
             )
         self._normalise = normaliser(self._normalisation, self._lupton)
+        try:
+            self._fit = Fit.from_metadata(self._metadata)
+        except ValueError as exc:
+            raise ValueError(f"ONNX model {self.path} has malformed fit metadata: {exc}") from exc
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -138,6 +144,11 @@ class OnnxEmbedder:
     def normalisation(self) -> str:
         """``"lupton"`` (raw fluxes are Lupton-stretched) or ``"identity"`` (images already in [0, 1])."""
         return self._normalisation
+
+    @property
+    def fit(self) -> Fit:
+        """How images are brought to :attr:`stamp_size`, as the training stamps were (``none`` for older models)."""
+        return self._fit
 
     @property
     def metadata(self) -> dict[str, str]:

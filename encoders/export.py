@@ -4,7 +4,8 @@ The exported graph is ``stamps [N, n_bands, H, W] -> embedding [N, D]``: the bac
 followed by L2 normalisation, dynamic in ``N``. ``metadata_props`` carry what a
 consumer needs to feed it (``docs/CONTRACTS.md``): ``bands``, ``stamp_size``,
 ``lupton_q``, ``lupton_stretch``, ``lupton_minimum``, ``embedding_dim``, ``model_id``,
-plus ``normalisation``, ``precision``, ``training_run`` and ``training_config``.
+plus ``normalisation``, ``fit`` and ``fit_fraction`` (how images are brought to ``stamp_size``:
+:class:`encoders.fit.Fit`), ``precision``, ``training_run`` and ``training_config``.
 Exports are fp32 or fp16; an fp16 model keeps float32 input and output (casts inside the
 graph), so consumers feed both the same way.
 
@@ -159,6 +160,7 @@ def export_onnx(
             "embedding_dim": str(backbone.out_dim * len(views)),
             "views": ",".join(views),
             "normalisation": config.normalisation,
+            **config.fitting.to_metadata(),
             "precision": precision,
             "model_id": model_id,
             "training_run": str(run_dir.resolve()),

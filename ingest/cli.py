@@ -59,10 +59,12 @@ def _ingest(args: argparse.Namespace) -> int:
             objid_key=args.objid_key,
             max_nan_fraction=args.max_nan_fraction,
             fit=args.fit,
+            fit_fraction=args.fit_fraction,
             reembed=args.reembed,
             refresh=args.refresh,
             intra_op_threads=args.threads,
             engine=args.engine,
+            morphology=not args.no_morphology,
         )
     except ModelMismatch as exc:
         print(f"ssald ingest: {exc}")
@@ -113,13 +115,28 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray Data")
+    p.add_argument(
+        "--no-morphology",
+        action="store_true",
+        help="skip the non-parametric morphology (morph_* columns: asymmetry, Gini, M20, MID ...; on by default)",
+    )
     g = p.add_argument_group("stamp formats")
     g.add_argument("--bands", default=None, help="band names for PNG/JPEG (bluest plane first), NPY and arrays: g,r,z")
     g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")
     g.add_argument("--frames", type=Path, nargs="+", default=None, help="survey frames with WCS to cut stamps from")
     g.add_argument("--cutout-size", type=int, default=None, help="cutout side in pixels (default: the model's)")
     g.add_argument(
-        "--fit", choices=("none", "crop", "bin"), default="none", help="larger stamps: central crop or block mean"
+        "--fit",
+        choices=("none", "crop", "bin", "resample"),  # encoders.fit.FIT_MODES, not imported: no numpy here
+        default=None,
+        help="bring stamps to the model's size: central crop, block mean, or resample (central --fit-fraction "
+        "area-averaged); default: the model's contract (as its training stamps were fitted)",
+    )
+    g.add_argument(
+        "--fit-fraction",
+        type=float,
+        default=None,
+        help="resample: central square kept, as a fraction of the shorter side (default: the model's, else 0.5)",
     )
     g.add_argument("--images-key", default="images", help="image dataset in HDF5/NPZ files (default images)")
     g.add_argument("--objid-key", default="objid", help="objid dataset in HDF5/NPZ files (default objid)")

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from encoders.embedder import OnnxEmbedder
+from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.stamps import Stamp
 from ingest.bookkeeping import Ledger, ingest_lock, table_objids
 from ingest.catalogue import Catalogue, read_catalogue
@@ -44,6 +46,7 @@ __all__ = [
     "existing_objids",
     "find_stamps",
     "ingest",
+    "resolve_fit",
 ]
 
 
@@ -95,6 +98,40 @@ def check_stamp(stamp: Stamp, embedder: OnnxEmbedder, max_nan_fraction: float = 
     """Why ``stamp`` cannot be embedded by ``embedder``'s model, or ``None`` if it can."""
     spec = Spec(tuple(embedder.bands), embedder.stamp_size, embedder.lupton, max_nan_fraction=max_nan_fraction)
     return validate(stamp, spec)
+
+
+def resolve_fit(embedder: OnnxEmbedder, fit: str | Fit | None = None, fraction: float | None = None) -> Fit:
+    """The fit an ingest uses: the model's contract, unless ``fit``/``fraction`` override it (with a warning).
+
+    Parameters
+    ----------
+    embedder : OnnxEmbedder
+        The model; :attr:`~encoders.embedder.OnnxEmbedder.fit` is its contract.
+    fit : str or Fit, optional
+        A mode name or a :class:`~encoders.fit.Fit`; ``None`` keeps the model's.
+    fraction : float, optional
+        ``resample``'s fraction; ``None`` keeps the model's when the mode is the model's.
+
+    Returns
+    -------
+    Fit
+    """
+    model = embedder.fit
+    if isinstance(fit, Fit):
+        chosen = fit
+    else:
+        mode = model.mode if fit is None else fit
+        if fraction is None:
+            fraction = model.fraction if mode == model.mode else DEFAULT_FIT_FRACTION
+        chosen = Fit(mode, fraction)
+    if chosen.mode != model.mode or (chosen.mode == "resample" and chosen.fraction != model.fraction):
+        warnings.warn(
+            f"fit {chosen} differs from model {embedder.model_id}'s contract (fit {model}, as its training stamps "
+            "were fitted): the embeddings may not be comparable with the training stamps",
+            UserWarning,
+            stacklevel=3,
+        )
+    return chosen
 
 
 def existing_objids(db: str | os.PathLike[str], model_id: str) -> np.ndarray:
@@ -189,11 +226,13 @@ def ingest(
     images_key: str = "images",
     objid_key: str = "objid",
     max_nan_fraction: float = MAX_NAN_FRACTION,
-    fit: str = "none",
+    fit: str | Fit | None = None,
+    fit_fraction: float | None = None,
     reembed: bool = False,
     refresh: bool = False,
     intra_op_threads: int | None = None,
     engine: str = "local",
+    morphology: bool = True,
 ) -> IngestSummary:
     """Embed every stamp of an input and merge them into the ``objects`` table of ``db``.
 
@@ -230,8 +269,11 @@ def ingest(
         Dataset names in HDF5/NPZ inputs.
     max_nan_fraction : float
         Stamps with a larger fraction of NaN pixels are quarantined.
-    fit : {"none", "crop", "bin"}
-        Bring larger stamps to the model's size by central crop or block averaging (default: quarantine).
+    fit : {"none", "crop", "bin", "resample"} or Fit, optional
+        How stamps are brought to the model's size (:class:`encoders.fit.Fit`). Default: the model's contract
+        (its ``fit`` metadata), so stamps are fitted as the training stamps were; a different fit warns.
+    fit_fraction : float, optional
+        ``resample``'s central fraction (default: the model's when ``fit`` is the model's mode, else 0.5).
     reembed : bool
         Allow a table holding another model's embeddings: every input stamp is embedded with this
         model and rows of other models left without a stamp are removed, so the table never mixes models.
@@ -241,6 +283,9 @@ def ingest(
         ONNX Runtime CPU threads (default: all cores).
     engine : {"local", "ray"}
         ``"ray"`` runs the same stages as Ray Data (:mod:`ingest.ray_engine`).
+    morphology : bool
+        Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
+        the local engine only: the Ray engine leaves them null).
 
     Returns
     -------
@@ -276,8 +321,9 @@ def ingest(
         tuple(bands) if bands else None,
         images_key,
         max_nan_fraction,
-        fit,
+        resolve_fit(embedder, fit, fit_fraction),
         embedder.normalisation,
+        morphology and engine == "local",
     )
     summary = IngestSummary(model_id=embedder.model_id, engine=engine)
     # The table is read once, under the lock: no other ingest can insert an objid this run appends.

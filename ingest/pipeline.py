@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from encoders.fit import Fit
+from encoders.morphology import measure_batch
 from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
 from ingest.readers import Item, array_run, load_item, load_rows
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+from ssald_index.schema import MORPHOLOGY_COLUMNS, OBJECT_METADATA_COLUMNS, objects_schema
 
 __all__ = [
-    "FITS",
     "MAX_NAN_FRACTION",
     "Prefetcher",
     "Prepared",
     "Spec",
-    "fit_size",
     "prepare",
     "quality_problem",
     "rows_table",
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 MAX_NAN_FRACTION = 0.2
-FITS = ("none", "crop", "bin")
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,15 @@ class Spec:
         Image dataset of HDF5/NPZ inputs.
     max_nan_fraction : float
         Stamps with more non-finite pixels than this are quarantined.
-    fit : {"none", "crop", "bin"}
-        How a stamp larger than the model's is brought to its size: not at all (quarantined),
-        by a central crop, or by averaging ``k x k`` pixel blocks when the side is ``k`` times the model's.
+    fit : Fit or str
+        How stamps are brought to the model's size before the shape check (:class:`encoders.fit.Fit`;
+        a mode name means that mode with the default fraction); the model's own fit unless overridden.
     normalisation : {"lupton", "identity"}
         The model's normalisation kind (its ``normalisation`` metadata): Lupton-stretched fluxes, or images
         already in [0, 1] such as PNG composites.
+    morphology : bool
+        Measure the non-parametric morphology (:mod:`encoders.morphology`) of each good stamp, on its fitted
+        pixels before normalisation; off, the ``morph_*`` columns stay null.
     """
 
     bands: tuple[str, ...]
@@ -76,27 +78,15 @@ class Spec:
     user_bands: tuple[str, ...] | None = None
     images_key: str = "images"
     max_nan_fraction: float = MAX_NAN_FRACTION
-    fit: str = "none"
+    fit: Fit = Fit()
     normalisation: str = "lupton"
+    morphology: bool = True
 
     def __post_init__(self) -> None:
-        if self.fit not in FITS:
-            raise ValueError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
-
-
-def fit_size(data: np.ndarray, size: int, mode: str) -> np.ndarray:
-    """Bring a ``(B, H, W)`` cube to ``(B, size, size)`` by central crop or block averaging (see :class:`Spec`).
-
-    Cubes it cannot fit (smaller, or not an integer multiple for ``"bin"``) come back unchanged.
-    """
-    _, h, w = data.shape
-    if mode == "crop" and h >= size and w >= size:
-        top, left = (h - size) // 2, (w - size) // 2
-        return np.ascontiguousarray(data[:, top : top + size, left : left + size])
-    if mode == "bin" and h == w and h % size == 0 and h > size:
-        k = h // size
-        return data.reshape(data.shape[0], size, k, size, k).mean(axis=(2, 4), dtype=np.float32)
-    return data
+        if isinstance(self.fit, str):
+            object.__setattr__(self, "fit", Fit(self.fit))
+        if not isinstance(self.fit, Fit):
+            raise ValueError(f"Spec.fit must be an encoders.fit.Fit or a mode name, got {self.fit!r}")
 
 
 @dataclass
@@ -203,8 +193,7 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             objid = item.objid
             try:
                 objid, stamp = load_item(item, spec.user_bands, spec.images_key)
-                if spec.fit != "none":
-                    stamp.data = fit_size(stamp.data, spec.stamp_size, spec.fit)
+                stamp.data = spec.fit.apply(stamp.data, spec.stamp_size)
                 reason = shape_problem(stamp, spec)
             except (StampError, OSError, ValueError) as err:
                 reason = str(err)
@@ -215,9 +204,8 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
                 blocks.append(stamp.data[np.newaxis])
         start = end
     if loaded:
-        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(
-            blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-        )
+        raw = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(raw)
         keep = []
         for i, (position, item, objid, header) in enumerate(loaded):
             reason = quality_problem(stats, i, spec.max_nan_fraction)
@@ -238,18 +226,24 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             )
         if keep:
             out.cubes = cubes if len(keep) == len(loaded) else cubes[keep]
+            if spec.morphology:
+                values, flags = measure_batch(raw[keep])
+                for m, v, f in zip(out.meta, values.tolist(), flags.tolist()):
+                    # Not measured (NaN) is stored as null: SQL filters then never match it.
+                    m["morphology"] = dict(zip(MORPHOLOGY_COLUMNS, [None if np.isnan(x) else x for x in v] + [f]))
     out.bad = [row for _, row in sorted(bad, key=lambda b: b[0])]
     return out
 
 
 def _load_run(items: Sequence[Item], spec: Spec) -> np.ndarray | None:
     """The ``(n, B, H, W)`` pixels of consecutive array rows read at once, or ``None`` when they cannot all be
-    taken as they are (a damaged file, wrong shape or bands, a size to fit): :func:`prepare` then loads them one
-    by one and quarantines each bad row with its own reason."""
+    taken as they are once fitted (a damaged file, wrong shape or bands): :func:`prepare` then loads them one by
+    one and quarantines each bad row with its own reason."""
     try:
         cube, bands = load_rows(items, spec.user_bands, spec.images_key)
     except StampError:
         return None
+    cube = spec.fit.apply(cube, spec.stamp_size)
     return cube if shape_problem(Stamp(cube[0], bands, {}, items[0].source), spec) is None else None
 
 
@@ -274,8 +268,10 @@ def rows_table(
         row.update(
             objid=objid, survey=m["survey"], bands=m["bands"], source=m["source"], model_id=model_id, ingested_at=now
         )
+        row.update(m.get("morphology") or dict.fromkeys(MORPHOLOGY_COLUMNS))
         records.append(row)
-    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in OBJECT_METADATA_COLUMNS]))
+    columns = (*OBJECT_METADATA_COLUMNS, *MORPHOLOGY_COLUMNS)
+    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in columns]))
     flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).ravel())
     return table.append_column(schema.field("embedding"), pa.FixedSizeListArray.from_arrays(flat, dim))
 
