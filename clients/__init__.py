@@ -20,7 +20,7 @@ from clients.client import (
     SubmitResult,
     ToLabel,
 )
-from clients.errors import DeadlineExceeded, InvalidArgument, NotFound, SsaldError, Unavailable
+from clients.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, SsaldError, Unavailable
 
 __all__ = [
     "SsaldClient",
@@ -37,4 +37,5 @@ __all__ = [
     "InvalidArgument",
     "Unavailable",
     "DeadlineExceeded",
+    "FailedPrecondition",
 ]

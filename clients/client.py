@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 
+def _metric(label: str, kind: str) -> ssald_pb2.LearnedMetric:
+    return _request(ssald_pb2.LearnedMetric, label=label or "", kind=kind or "")
+
+
 class SsaldClient(LabellingCalls):
     """Client of one SSALD server.
 
@@ -94,7 +98,13 @@ class SsaldClient(LabellingCalls):
             raise Unavailable(f"{self!r} is closed: {exc}", "UNAVAILABLE") from None
 
     def find_similar(
-        self, objid: int, k: int = 10, exclude_radius_arcsec: float = 0.0, **filters: Any
+        self,
+        objid: int,
+        k: int = 10,
+        exclude_radius_arcsec: float = 0.0,
+        metric_label: str = "",
+        metric_kind: str = "",
+        **filters: Any,
     ) -> list[Neighbour]:
         """The ``k`` nearest neighbours of an object, nearest first; the object itself is not among them.
 
@@ -105,6 +115,12 @@ class SsaldClient(LabellingCalls):
             1..1000.
         exclude_radius_arcsec : float
             Objects closer than this on the sky to the query are left out (the other nucleus of a pair).
+        metric_label : str
+            Search in the space of a metric learned from this label's current labels (positives: latest
+            label ``metric_label``; negatives: any other label) instead of the embedding; ``distance`` is
+            then Euclidean in that space. ``""``: the embedding, by cosine.
+        metric_kind : str
+            ``"probe"`` (default when ``""``), ``"nca"`` or ``"head"`` (see ``ssald_index.metric``).
         **filters
             Metadata prefilter: ``z_min``, ``z_max``, ``spec_class``, ``bpt_class`` (a str or a list),
             ``magnitudes`` (``{"mag_r": (lo, hi)}``, either bound ``None``), ``where`` (SQL).
@@ -114,7 +130,9 @@ class SsaldClient(LabellingCalls):
         NotFound
             ``objid`` is not in the table.
         InvalidArgument
-            ``k`` is not in ``[1, 1000]``.
+            ``k`` is not in ``[1, 1000]``, or an unknown ``metric_kind``.
+        FailedPrecondition
+            ``metric_label`` has fewer than 2 positive or 2 negative labels (the message gives the counts).
         Unavailable, DeadlineExceeded
             The server cannot be reached, its table is not ready, or it did not answer in time.
         """
@@ -124,6 +142,7 @@ class SsaldClient(LabellingCalls):
             k=k,
             filter=_filter(**filters),
             exclude_radius_arcsec=exclude_radius_arcsec,
+            metric=_metric(metric_label, metric_kind),
         )
         return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
 
@@ -172,9 +191,12 @@ class SsaldClient(LabellingCalls):
         radius_arcsec: float = 3.0,
         k: int = 10,
         exclude_radius_arcsec: float = 0.0,
+        metric_label: str = "",
+        metric_kind: str = "",
         **filters: Any,
     ) -> ConeMatch:
-        """The object nearest to (ra, dec) within ``radius_arcsec``, and its ``k`` neighbours.
+        """The object nearest to (ra, dec) within ``radius_arcsec``, and its ``k`` neighbours (in a learned
+        metric with ``metric_label``, as for :meth:`find_similar`).
 
         Raises
         ------
@@ -191,6 +213,7 @@ class SsaldClient(LabellingCalls):
             k=k,
             filter=_filter(**filters),
             exclude_radius_arcsec=exclude_radius_arcsec,
+            metric=_metric(metric_label, metric_kind),
         )
         reply = self._call(self._stub.ConeSearch, request)
         return ConeMatch(

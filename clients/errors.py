@@ -15,6 +15,7 @@ __all__ = [
     "InvalidArgument",
     "Unavailable",
     "DeadlineExceeded",
+    "FailedPrecondition",
     "from_rpc_error",
 ]
 
@@ -47,11 +48,16 @@ class DeadlineExceeded(SsaldError, TimeoutError):
     """``DEADLINE_EXCEEDED``: no answer within the client's timeout."""
 
 
+class FailedPrecondition(SsaldError, RuntimeError):
+    """``FAILED_PRECONDITION``: the server lacks what the call needs (a model, a classifier, enough labels)."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[SsaldError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
 }
 
 

@@ -97,8 +97,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "similar",
         help="nearest neighbours of an object, from a running server",
         description="Print the k nearest neighbours of OBJID in embedding space, asked of `ssald serve`.",
-        epilog="Exits 1 with a one-line error if the objid is unknown, k is out of range or the server "
-        "cannot be reached in time.",
+        epilog="Exits 1 with a one-line error if the objid is unknown, k is out of range, the metric label has "
+        "too few labels or the server cannot be reached in time.",
     )
     parser.add_argument("objid", type=int, help="objid of the query object")
     parser.add_argument("--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`")
@@ -106,6 +106,19 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default: %(default)s)")
     parser.add_argument(
         "--exclude-radius", type=float, default=0.0, help="arcsec around the query whose objects are left out"
+    )
+    metric = parser.add_argument_group("learned metric (from the labels of one class)")
+    metric.add_argument(
+        "--metric-label",
+        default="",
+        metavar="LABEL",
+        help="rank neighbours in a metric learned from LABEL's labels (distance: Euclidean there)",
+    )
+    metric.add_argument(
+        "--metric-kind",
+        default="",
+        metavar="KIND",
+        help="how the metric is learned: probe (default), nca or head; the server checks the name",
     )
     _add_filters(parser)
     parser.set_defaults(func=run_similar)
@@ -130,7 +143,12 @@ def run_similar(args: argparse.Namespace) -> int:
     try:
         with SsaldClient(args.server, timeout=args.timeout) as client:
             neighbours = client.find_similar(
-                args.objid, k=args.k, exclude_radius_arcsec=args.exclude_radius, **_filters(args)
+                args.objid,
+                k=args.k,
+                exclude_radius_arcsec=args.exclude_radius,
+                metric_label=args.metric_label,
+                metric_kind=args.metric_kind,
+                **_filters(args),
             )
             query = client.get_object(args.objid)
     except (SsaldError, ValueError) as exc:

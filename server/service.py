@@ -19,6 +19,7 @@ anything else            ``INTERNAL`` (logged)
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -241,7 +242,11 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         self._handle = handle
         self.embedder = embedder
         self.active_learning = ActiveLearning(handle)
-        self.learned = LearnedSpaces(handle.db_path)
+
+    @functools.cached_property
+    def learned(self) -> LearnedSpaces:
+        """The learned-metric spaces of the served database, created on the first query that asks for one."""
+        return LearnedSpaces(self._handle.db_path)
 
     def _neighbours_of(self, objid: int, request: Any) -> list[dict[str, Any]]:
         """Neighbours of a catalogued object for a FindSimilar or ConeSearch request (k, filter,

@@ -1,0 +1,224 @@
+"""kNN in a metric learned from the labels of one class: the server's path for ``FindSimilar`` with a
+``metric`` (issue 13).
+
+For a target label L the labelled objects follow the ``labels`` table's convention
+(:mod:`ssald_index.labels`): positive when an object's latest label is L, negative when it is anything
+else (``not_L`` for a "no"). :class:`LearnedSpaces` fits a :class:`~ssald_index.metric.LearnedMetric` on
+them, maps every object into its space once and keeps the result, keyed by (label, kind, labels-table
+version, objects-table version): a new label or a new ingest gives a new key, so a search never uses a
+stale space. Searches are exact (every row, one matrix-vector product): the learned spaces have no ANN
+index, and a few hundred thousand rows of 16-129 floats scan in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ssald_index.labels import latest_labels
+from ssald_index.metric import LearnedMetric, check_kind, fit_metric
+from ssald_index.query import Filter
+from ssald_index.store import MAX_K, ObjectNotFound
+
+__all__ = ["EmbeddingRows", "LearnedSpace", "LearnedSpaces", "training_rows"]
+
+PathLike = str | os.PathLike[str]
+# Rows mapped per step: bounds the float64 temporaries of a transform over a large table.
+_CHUNK = 65_536
+
+
+class EmbeddingRows(Protocol):
+    """The embeddings of one objects-table version (:class:`server.al_service.Embeddings` is one)."""
+
+    version: int
+    objids: np.ndarray
+    x: np.ndarray
+
+    def rows_of(self, objids: Any) -> np.ndarray: ...
+
+
+def training_rows(latest: dict[int, str], label: str, emb: EmbeddingRows) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``emb`` holding a labelled object, and their 0/1 targets for ``label``.
+
+    Labels of objects no longer in the table are ignored.
+    """
+    ids = np.fromiter(latest.keys(), dtype=np.int64, count=len(latest))
+    rows = emb.rows_of(ids)
+    y = np.fromiter((v == label for v in latest.values()), dtype=np.int8, count=len(latest))
+    known = rows >= 0
+    return rows[known], y[known]
+
+
+@dataclass(frozen=True)
+class LearnedSpace:
+    """Every object mapped by one learned metric.
+
+    Attributes
+    ----------
+    key : tuple
+        (label, kind, labels version, objects version) it was built for.
+    metric : LearnedMetric
+    objids : ndarray of int64, shape (N,)
+    z : ndarray of float32, shape (N, d)
+        The mapped objects, in the row order of ``objids``.
+    sq : ndarray of float32, shape (N,)
+        Squared norms of ``z``.
+    """
+
+    key: tuple[str, str, int, int]
+    metric: LearnedMetric
+    objids: np.ndarray
+    z: np.ndarray
+    sq: np.ndarray
+
+    def nearest(
+        self, row: int, k: int, exclude: np.ndarray | None = None, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` rows nearest to row ``row`` by Euclidean distance, ties broken by objid.
+
+        Parameters
+        ----------
+        row : int
+            The query's row.
+        k : int
+            At most this many come back (fewer when fewer rows are allowed).
+        exclude : ndarray of int, optional
+            Rows never returned.
+        allowed : ndarray of int, optional
+            Only these rows are searched (a metadata filter's matches); all when ``None``.
+
+        Returns
+        -------
+        (rows, distances) : ndarrays of int64 and float64, nearest first
+        """
+        q = self.z[row]
+        candidates = np.arange(len(self.objids)) if allowed is None else np.asarray(allowed, dtype=np.int64)
+        if exclude is not None and len(exclude):
+            candidates = candidates[~np.isin(candidates, exclude)]
+        if len(candidates) == 0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        z = self.z if allowed is None and len(candidates) == len(self.z) else self.z[candidates]
+        d2 = self.sq[candidates].astype(np.float64) - 2.0 * (z @ q) + float(q @ q)
+        d2 = np.maximum(d2, 0.0)
+        k = min(int(k), len(candidates))
+        top = np.argpartition(d2, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
+        order = top[np.lexsort((self.objids[candidates[top]], d2[top]))]
+        return candidates[order], np.sqrt(d2[order])
+
+
+class LearnedSpaces:
+    """Learned spaces of a database's objects, fitted on demand and kept for the latest few keys.
+
+    Parameters
+    ----------
+    db_path : path
+        The database whose ``labels`` table holds the labels.
+    max_cached : int
+        Spaces kept (least recently used dropped first); each holds an (N, d) float32 matrix.
+    """
+
+    def __init__(self, db_path: PathLike, max_cached: int = 2) -> None:
+        if max_cached < 1:
+            raise ValueError(f"max_cached must be at least 1, got {max_cached!r}")
+        self.db_path = os.fspath(db_path)
+        self.max_cached = max_cached
+        self._spaces: OrderedDict[tuple[str, str, int, int], LearnedSpace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def space(self, emb: EmbeddingRows, label: str, kind: str = "") -> LearnedSpace:
+        """The learned space of ``label`` over ``emb``, fitted from the current labels unless cached.
+
+        Raises
+        ------
+        TooFewLabels
+            ``label`` has fewer than two positive or negative labels (a ``ValueError``; the message names
+            the label and the counts).
+        ValueError
+            Empty label or unknown kind.
+        """
+        from ssald_index.scores import label_version  # imports scikit-learn: not at server start
+
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"metric label must be a non-empty string, got {label!r}")
+        label, kind = label.strip(), check_kind(kind)
+        # The version is read before the labels: a label added in between gives a key that is already old.
+        key = (label, kind, label_version(self.db_path), int(emb.version))
+        with self._lock:
+            found = self._spaces.get(key)
+            if found is not None:
+                self._spaces.move_to_end(key)
+                return found
+            rows, y = training_rows(latest_labels(self.db_path), label, emb)
+            metric = fit_metric(emb.x, rows, y, kind=kind, label=label)
+            z = np.empty((len(emb.x), 0), np.float32)
+            if len(emb.x):
+                z = np.vstack([metric.transform(emb.x[i : i + _CHUNK]) for i in range(0, len(emb.x), _CHUNK)])
+            found = LearnedSpace(key, metric, emb.objids, z, np.einsum("ij,ij->i", z, z))
+            self._spaces[key] = found
+            while len(self._spaces) > self.max_cached:
+                self._spaces.popitem(last=False)
+            return found
+
+    def neighbours(
+        self,
+        store: Any,
+        emb: EmbeddingRows,
+        objid: int,
+        k: int,
+        label: str,
+        kind: str = "",
+        filter: Filter | None = None,
+        exclude_radius_arcsec: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """The ``k`` nearest neighbours of an object in the learned space of ``label``, itself excluded.
+
+        The same contract as :meth:`ssald_index.store.ObjectStore.neighbours`, except that ``distance`` is
+        the Euclidean distance in the learned space (not a cosine distance).
+
+        Parameters
+        ----------
+        store : ObjectStore
+            The served table: metadata of the neighbours, filter matches, sky exclusion.
+        emb : EmbeddingRows
+            Embeddings of the store's current version.
+        objid, k, filter, exclude_radius_arcsec
+            As for ``ObjectStore.neighbours``; the filter restricts the searched objects.
+        label, kind : str
+            The label whose learned metric is used and the metric kind (``""``: ``probe``).
+
+        Raises
+        ------
+        ObjectNotFound
+            ``objid`` is not in the table.
+        TooFewLabels
+            Fewer than two positive or negative labels for ``label``.
+        ValueError
+            Bad ``k``, label, kind or filter.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+        row = int(emb.rows_of([objid])[0])
+        if row < 0:
+            raise ObjectNotFound(int(objid))
+        excluded = {int(objid)}
+        if exclude_radius_arcsec:
+            sky = store.get(int(objid))
+            excluded |= {int(r["objid"]) for r in store.cone(sky["ra"], sky["dec"], exclude_radius_arcsec)}
+        allowed = None
+        where = filter.sql() if filter is not None else None
+        if where:
+            try:
+                matching = store.read(["objid"], where=where).column("objid").to_numpy()
+            except ValueError as exc:
+                raise ValueError(f"bad filter {where!r}: {exc}") from None
+            allowed = emb.rows_of(matching)
+            allowed = np.unique(allowed[allowed >= 0])
+        space = self.space(emb, label, kind)
+        skip = emb.rows_of(np.fromiter(excluded, dtype=np.int64))
+        rows, dist = space.nearest(row, k, exclude=skip[skip >= 0], allowed=allowed)
+        return [{**store.get(int(space.objids[r])), "distance": float(d)} for r, d in zip(rows, dist)]
