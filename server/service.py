@@ -11,6 +11,7 @@ then serves it without a restart. Storage errors map to status codes as document
 ``TableNotReady``        ``UNAVAILABLE``
 ``NoModel``              ``FAILED_PRECONDITION``
 ``NoClassifier``         ``FAILED_PRECONDITION``
+``TooFewLabels``         ``FAILED_PRECONDITION`` (a learned metric's label has too few labels)
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 """
@@ -18,6 +19,7 @@ anything else            ``INTERNAL`` (logged)
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -32,6 +34,8 @@ from server.al_service import ActiveLearning, NoClassifier
 from ssald_index.ann import SearchParams, index_state
 from ssald_index.density import top_anomalies
 from ssald_index.labels import Label
+from ssald_index.metric import TooFewLabels
+from ssald_index.metric_search import LearnedSpaces
 from ssald_index.query import Filter
 from ssald_index.store import ObjectNotFound, ObjectStore, TableNotReady
 
@@ -170,7 +174,7 @@ def _status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     except TableNotReady as exc:
         context.abort(grpc.StatusCode.UNAVAILABLE, f"table not ready: {exc}")
-    except (NoModel, NoClassifier) as exc:
+    except (NoModel, NoClassifier, TooFewLabels) as exc:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     except ValueError as exc:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -239,14 +243,26 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         self.embedder = embedder
         self.active_learning = ActiveLearning(handle)
 
+    @functools.cached_property
+    def learned(self) -> LearnedSpaces:
+        """The learned-metric spaces of the served database, created on the first query that asks for one."""
+        return LearnedSpaces(self._handle.db_path)
+
+    def _neighbours_of(self, objid: int, request: Any) -> list[dict[str, Any]]:
+        """Neighbours of a catalogued object for a FindSimilar or ConeSearch request (k, filter,
+        exclude_radius_arcsec, metric): by cosine in the embedding, or in the learned metric's space."""
+        store, metric = self._handle.store(), request.metric
+        kwargs = {"filter": filter_from_proto(request.filter), "exclude_radius_arcsec": request.exclude_radius_arcsec}
+        if not metric.label:
+            if metric.kind:
+                raise ValueError(f"metric.kind {metric.kind!r} needs metric.label, the class whose labels it learns")
+            return store.neighbours(objid, request.k, **kwargs)
+        embeddings = self.active_learning.embeddings()
+        return self.learned.neighbours(store, embeddings, objid, request.k, metric.label, metric.kind, **kwargs)
+
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
-            rows = self._handle.store().neighbours(
-                request.objid,
-                request.k,
-                filter=filter_from_proto(request.filter),
-                exclude_radius_arcsec=request.exclude_radius_arcsec,
-            )
+            rows = self._neighbours_of(request.objid, request)
             return _neighbours(rows, self._handle.model_id)
 
     def SearchVector(self, request: ssald_pb2.SearchVectorRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -282,12 +298,7 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         with _status_for_errors(context):
             store = self._handle.store()
             match = store.nearest_object(request.ra, request.dec, request.radius_arcsec)
-            rows = store.neighbours(
-                match["objid"],
-                request.k,
-                filter=filter_from_proto(request.filter),
-                exclude_radius_arcsec=request.exclude_radius_arcsec,
-            )
+            rows = self._neighbours_of(match["objid"], request)
             return ssald_pb2.ConeSearchResponse(
                 match=object_to_proto(match),
                 separation_arcsec=match["separation_arcsec"],
