@@ -64,6 +64,7 @@ def _ingest(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             intra_op_threads=args.threads,
             engine=args.engine,
+            morphology=not args.no_morphology,
         )
     except ModelMismatch as exc:
         print(f"ssald ingest: {exc}")
@@ -114,6 +115,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray Data")
+    p.add_argument(
+        "--no-morphology",
+        action="store_true",
+        help="skip the non-parametric morphology (morph_* columns: asymmetry, Gini, M20, MID ...; on by default)",
+    )
     g = p.add_argument_group("stamp formats")
     g.add_argument("--bands", default=None, help="band names for PNG/JPEG (bluest plane first), NPY and arrays: g,r,z")
     g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")

@@ -232,6 +232,7 @@ def ingest(
     refresh: bool = False,
     intra_op_threads: int | None = None,
     engine: str = "local",
+    morphology: bool = True,
 ) -> IngestSummary:
     """Embed every stamp of an input and merge them into the ``objects`` table of ``db``.
 
@@ -282,6 +283,9 @@ def ingest(
         ONNX Runtime CPU threads (default: all cores).
     engine : {"local", "ray"}
         ``"ray"`` runs the same stages as Ray Data (:mod:`ingest.ray_engine`).
+    morphology : bool
+        Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
+        the local engine only: the Ray engine leaves them null).
 
     Returns
     -------
@@ -319,6 +323,7 @@ def ingest(
         max_nan_fraction,
         resolve_fit(embedder, fit, fit_fraction),
         embedder.normalisation,
+        morphology and engine == "local",
     )
     summary = IngestSummary(model_id=embedder.model_id, engine=engine)
     # The table is read once, under the lock: no other ingest can insert an objid this run appends.

@@ -22,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 
 from encoders.fit import Fit
+from encoders.morphology import measure_batch
 from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
 from ingest.readers import Item, array_run, load_item, load_rows
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+from ssald_index.schema import MORPHOLOGY_COLUMNS, OBJECT_METADATA_COLUMNS, objects_schema
 
 __all__ = [
     "MAX_NAN_FRACTION",
@@ -66,6 +67,9 @@ class Spec:
     normalisation : {"lupton", "identity"}
         The model's normalisation kind (its ``normalisation`` metadata): Lupton-stretched fluxes, or images
         already in [0, 1] such as PNG composites.
+    morphology : bool
+        Measure the non-parametric morphology (:mod:`encoders.morphology`) of each good stamp, on its fitted
+        pixels before normalisation; off, the ``morph_*`` columns stay null.
     """
 
     bands: tuple[str, ...]
@@ -76,6 +80,7 @@ class Spec:
     max_nan_fraction: float = MAX_NAN_FRACTION
     fit: Fit = Fit()
     normalisation: str = "lupton"
+    morphology: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.fit, str):
@@ -199,9 +204,8 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
                 blocks.append(stamp.data[np.newaxis])
         start = end
     if loaded:
-        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(
-            blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-        )
+        raw = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        cubes, stats = normaliser_stats(spec.normalisation, spec.lupton)(raw)
         keep = []
         for i, (position, item, objid, header) in enumerate(loaded):
             reason = quality_problem(stats, i, spec.max_nan_fraction)
@@ -222,6 +226,11 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
             )
         if keep:
             out.cubes = cubes if len(keep) == len(loaded) else cubes[keep]
+            if spec.morphology:
+                values, flags = measure_batch(raw[keep])
+                for m, v, f in zip(out.meta, values.tolist(), flags.tolist()):
+                    # Not measured (NaN) is stored as null: SQL filters then never match it.
+                    m["morphology"] = dict(zip(MORPHOLOGY_COLUMNS, [None if np.isnan(x) else x for x in v] + [f]))
     out.bad = [row for _, row in sorted(bad, key=lambda b: b[0])]
     return out
 
@@ -259,8 +268,10 @@ def rows_table(
         row.update(
             objid=objid, survey=m["survey"], bands=m["bands"], source=m["source"], model_id=model_id, ingested_at=now
         )
+        row.update(m.get("morphology") or dict.fromkeys(MORPHOLOGY_COLUMNS))
         records.append(row)
-    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in OBJECT_METADATA_COLUMNS]))
+    columns = (*OBJECT_METADATA_COLUMNS, *MORPHOLOGY_COLUMNS)
+    table = pa.Table.from_pylist(records, schema=pa.schema([schema.field(c) for c in columns]))
     flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).ravel())
     return table.append_column(schema.field("embedding"), pa.FixedSizeListArray.from_arrays(flat, dim))
 

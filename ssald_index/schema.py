@@ -14,6 +14,9 @@ __all__ = [
     "QUARANTINE",
     "MODELS",
     "MAGNITUDE_COLUMNS",
+    "MORPHOLOGY_FEATURES",
+    "MORPHOLOGY_FLAG",
+    "MORPHOLOGY_COLUMNS",
     "OBJECT_METADATA_COLUMNS",
     "LABELS_SCHEMA",
     "QUARANTINE_SCHEMA",
@@ -37,6 +40,23 @@ SCORES_PREFIX = "scores_"
 SCORE_RUNS = "score_runs"
 
 MAGNITUDE_COLUMNS = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
+
+# Non-parametric morphology measured at ingest (encoders.morphology); null where not measured. Kept out of
+# OBJECT_METADATA_COLUMNS: tables written before they existed lack them, and query results do not carry them.
+MORPHOLOGY_FEATURES = (
+    "morph_asymmetry",
+    "morph_shape_asymmetry",
+    "morph_gini",
+    "morph_m20",
+    "morph_concentration",
+    "morph_smoothness",
+    "morph_multimode",
+    "morph_intensity",
+    "morph_deviation",
+    "morph_second_peak",
+)
+MORPHOLOGY_FLAG = "morph_flag"
+MORPHOLOGY_COLUMNS = (*MORPHOLOGY_FEATURES, MORPHOLOGY_FLAG)
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -69,6 +89,11 @@ _METADATA_FIELDS = [
 
 OBJECT_METADATA_COLUMNS: tuple[str, ...] = tuple(f.name for f in _METADATA_FIELDS)
 
+_MORPHOLOGY_FIELDS = [
+    *[pa.field(name, pa.float32()) for name in MORPHOLOGY_FEATURES],
+    pa.field(MORPHOLOGY_FLAG, pa.int32()),
+]
+
 
 def objects_schema(dim: int) -> pa.Schema:
     """Schema of the ``objects`` table for embeddings of dimension ``dim``.
@@ -84,7 +109,7 @@ def objects_schema(dim: int) -> pa.Schema:
     """
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"embedding dimension must be a positive integer, got {dim!r}")
-    return pa.schema([*_METADATA_FIELDS, pa.field("embedding", pa.list_(pa.float32(), dim))])
+    return pa.schema([*_METADATA_FIELDS, *_MORPHOLOGY_FIELDS, pa.field("embedding", pa.list_(pa.float32(), dim))])
 
 
 def embedding_dim(schema: pa.Schema) -> int:

@@ -30,6 +30,7 @@ from ssald_index.registry import (  # noqa: F401 - re-exported: callers import t
     register_model,
 )
 from ssald_index.schema import (
+    MORPHOLOGY_COLUMNS,
     OBJECT_METADATA_COLUMNS,
     OBJECTS,
     embedding_dim,
@@ -232,6 +233,9 @@ class ObjectStore:
         """
         dim = embedding_dim(rows.schema)
         schema = objects_schema(dim)
+        for name in MORPHOLOGY_COLUMNS:  # rows from jobs that measure no morphology: null
+            if name not in rows.column_names:
+                rows = rows.append_column(schema.field(name), pa.nulls(rows.num_rows, schema.field(name).type))
         rows = rows.select(schema.names).cast(schema)
         objids = rows.column("objid").to_numpy()
         if len(np.unique(objids)) != len(objids):
@@ -242,6 +246,11 @@ class ObjectStore:
             have = embedding_dim(table.schema)
             if have != dim:
                 raise ValueError(f"table {OBJECTS!r} holds {have}-d embeddings; refusing to write {dim}-d rows")
+            missing = [schema.field(name) for name in MORPHOLOGY_COLUMNS if name not in table.schema.names]
+            if missing:
+                # A table written before the morphology columns existed gains them, null for its rows.
+                table.add_columns(missing)
+            rows = rows.select([name for name in table.schema.names if name in rows.column_names])
         else:
             # A new table holds no objid: create it with the rows, in one commit.
             return cls(db.create_table(OBJECTS, data=rows, schema=schema))

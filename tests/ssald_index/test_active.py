@@ -120,13 +120,13 @@ def test_simulated_loop_finds_rare_cluster_far_faster_than_random():
 
 def test_al_simulate_command_on_a_real_table(tmp_path, capsys):
     from clients.cli import main
-    from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+    from ssald_index.schema import objects_schema
     from ssald_index.store import ObjectStore
 
     x, truth = clustered(n=600, n_rare=12)
     schema = objects_schema(x.shape[1])
     n = len(x)
-    cols = {c: pa.nulls(n, schema.field(c).type) for c in OBJECT_METADATA_COLUMNS}
+    cols = {f.name: pa.nulls(n, f.type) for f in schema if f.name != "embedding"}
     cols["objid"] = pa.array(np.arange(n) + 10_000, pa.int64())
     cols["truth_class"] = pa.array(np.where(truth, "dual_nucleus", "spiral"))
     cols["model_id"] = pa.array(["m"] * n)

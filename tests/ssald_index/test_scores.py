@@ -10,7 +10,7 @@ from astropy.table import Table
 
 from ssald_index.labels import Label, add_labels, negative_of
 from ssald_index.query import Filter
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+from ssald_index.schema import objects_schema
 from ssald_index.scores import (
     ScoresNotTrained,
     is_stale,
@@ -44,7 +44,7 @@ def survey_rows(survey: Path, model_id: str = MODEL_ID, objids: dict[int, int] |
     vec = centres[[classes.index(t) for t in truth]] + 0.6 * rng.normal(size=(n, DIM))
     vec = (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
     schema = objects_schema(DIM)
-    cols = {name: pa.nulls(n, schema.field(name).type) for name in OBJECT_METADATA_COLUMNS}
+    cols = {f.name: pa.nulls(n, f.type) for f in schema if f.name != "embedding"}
     for name in cat.colnames:
         # Missing values (masked, NaN, empty strings) are nulls, as ingest writes them.
         values = [None if v is np.ma.masked else v.item() if hasattr(v, "item") else v for v in cat[name]]

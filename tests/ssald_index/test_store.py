@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ssald_index.schema import OBJECT_METADATA_COLUMNS, objects_schema
+from ssald_index.schema import objects_schema
 from ssald_index.store import (
     MAX_K,
     ObjectNotFound,
@@ -25,7 +25,7 @@ def make_rows(objids: np.ndarray, seed: int = 0, model_id: str = "m1") -> pa.Tab
     vec = rng.normal(size=(n, DIM)).astype(np.float32)
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
     schema = objects_schema(DIM)
-    cols = {name: pa.nulls(n, schema.field(name).type) for name in OBJECT_METADATA_COLUMNS}
+    cols = {f.name: pa.nulls(n, f.type) for f in schema if f.name != "embedding"}
     cols["objid"] = pa.array(objids, pa.int64())
     cols["ra"] = pa.array(rng.uniform(0, 360, n))
     cols["dec"] = pa.array(rng.uniform(-10, 10, n))
@@ -138,3 +138,25 @@ def test_quarantine_is_appended(tmp_path):
     q = read_quarantine(tmp_path / "db").to_pylist()
     assert [r["reason"] for r in q] == ["all NaN", "unreadable"]
     assert q[1]["objid"] is None
+
+
+def test_a_table_without_morphology_columns_gains_them_on_write(tmp_path):
+    import lancedb
+
+    from ssald_index.schema import MORPHOLOGY_COLUMNS, OBJECTS
+
+    old = make_rows(np.arange(1, 6)).drop_columns(list(MORPHOLOGY_COLUMNS))
+    lancedb.connect(tmp_path / "db").create_table(OBJECTS, data=old)  # as written before the columns existed
+    store = ObjectStore.open(tmp_path / "db")
+    assert store.get(3)["objid"] == 3 and len(store.neighbours(3, 2)) == 2
+
+    new = make_rows(np.arange(6, 9))
+    new = new.set_column(
+        new.schema.get_field_index("morph_asymmetry"), "morph_asymmetry", pa.array([0.1, 0.5, None], pa.float32())
+    )
+    ObjectStore.write(tmp_path / "db", new, new=True)
+    store = ObjectStore.open(tmp_path / "db")
+    assert set(MORPHOLOGY_COLUMNS) <= set(store.table.schema.names)
+    assert store.count() == 8
+    assert store.read(["objid"], where="morph_asymmetry > 0.3").column("objid").to_pylist() == [7]
+    assert store.table.count_rows("morph_asymmetry IS NULL") == 6  # the 5 old rows and the unmeasured one
