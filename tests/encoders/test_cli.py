@@ -68,3 +68,78 @@ def test_train_reports_an_empty_survey(tmp_path: Path, capsys: pytest.CaptureFix
     args = _parser().parse_args(["train", "--data", str(tmp_path), "--run", str(tmp_path / "run")])
     assert args.func(args) == 2
     assert "need at least 2 stamps" in capsys.readouterr().out
+
+
+def _jpegs(folder: Path, names: list[str], side: int = 40) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, size=(side, side, 3), dtype=np.uint8)).save(folder / name)
+    return [folder / n for n in names]
+
+
+def test_train_finds_image_folders_as_they_come(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from encoders.cli import stamp_files
+
+    flat = _jpegs(tmp_path / "flat", ["2.jpeg", "1.png"])
+    (tmp_path / "flat" / "labels.csv").write_text("file,objid\n")
+    assert stamp_files(tmp_path / "flat") == (tmp_path / "flat", sorted(flat))
+    nested = _jpegs(tmp_path / "gz" / "images", ["5.jpeg"])
+    assert stamp_files(tmp_path / "gz") == (tmp_path / "gz" / "images", nested)
+    args = _parser().parse_args(["train", "--data", str(tmp_path / "gz"), "--run", str(tmp_path / "run")])
+    assert args.func(args) == 2
+    assert f"need at least 2 stamps in {tmp_path / 'gz' / 'images'}/" in capsys.readouterr().out
+    # 40 px images without --fit are not --stamp-size 16: the error says to fit them
+    args = _parser().parse_args(
+        ["train", "--data", str(tmp_path / "flat"), "--run", str(tmp_path / "run"), "--stamp-size", "16"]
+    )
+    assert args.func(args) == 2
+    assert "are 40x40 pixels, not --stamp-size 16; give --fit" in capsys.readouterr().out
+    args = _parser().parse_args(
+        ["train", "--data", str(tmp_path / "flat"), "--run", str(tmp_path / "run"), "--fit", "resample",
+         "--fit-fraction", "1.5"]
+    )  # fmt: skip
+    assert args.func(args) == 2
+    assert "fit fraction must be in (0, 1], got 1.5" in capsys.readouterr().out
+
+
+def test_catalogue_labels_from_a_csv_by_file_or_objid(tmp_path: Path) -> None:
+    from encoders.cli import catalogue_labels
+
+    paths = _jpegs(tmp_path / "images", ["588848901537202306.jpeg", "588848901532418163.jpeg"])
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        "file,objid,class_name\n"
+        "images/588848901532418163.jpeg,588848901532418163,spiral\n"
+        "images/588848901537202306.jpeg,588848901537202306,elliptical\n"
+        "images/1.jpeg,1,merger\n"
+    )
+    assert catalogue_labels(csv, paths, "class_name") == ["elliptical", "spiral"]
+    assert catalogue_labels(csv, paths, "class_name", "objid") == ["elliptical", "spiral"]
+    assert catalogue_labels(csv, paths, "none") is None
+    assert catalogue_labels(tmp_path / "missing.csv", paths, "class_name") is None
+    with pytest.raises(ValueError, match=r"labels.csv has no column ring"):
+        catalogue_labels(csv, paths, "ring")
+    stray = _jpegs(tmp_path / "images", ["7.jpeg"])
+    with pytest.raises(ValueError, match=r"1 of 3 stamps have no row in catalogue .*labels.csv by column 'file'"):
+        catalogue_labels(csv, paths + stray, "class_name")
+
+
+GZ1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "gz1_sdss"
+
+
+@pytest.mark.skipif(not (GZ1 / "labels.csv").exists(), reason="no Galaxy Zoo 1 sample in ../shared/data/real")
+def test_real_galaxy_zoo_folder_and_labels() -> None:
+    from encoders.cli import catalogue_labels, stamp_files
+    from encoders.fit import Fit
+    from encoders.stamps import read_stamp
+
+    folder, paths = stamp_files(GZ1)
+    assert folder == GZ1 / "images" and len(paths) > 1000
+    labels = catalogue_labels(GZ1 / "labels.csv", paths[:50], "class_name")
+    assert len(labels) == 50
+    assert set(labels) <= {"elliptical", "spiral_cw", "spiral_acw", "edge_on", "merger", "dont_know"}
+    stamp = read_stamp(paths[0])
+    assert Fit("resample").apply(stamp.data, 64).shape == (3, 64, 64) and stamp.shape[-1] in (423, 424)
