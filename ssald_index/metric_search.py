@@ -97,16 +97,19 @@ class LearnedSpace:
         (rows, distances) : ndarrays of int64 and float64, nearest first
         """
         q = self.z[row]
-        candidates = np.arange(len(self.objids)) if allowed is None else np.asarray(allowed, dtype=np.int64)
+        if allowed is None:
+            candidates, z = np.arange(len(self.objids)), self.z
+        else:
+            candidates = np.asarray(allowed, dtype=np.int64)
+            z = self.z[candidates]
+        d2 = np.maximum(self.sq[candidates].astype(np.float64) - 2.0 * (z @ q) + float(q @ q), 0.0)
         if exclude is not None and len(exclude):
-            candidates = candidates[~np.isin(candidates, exclude)]
-        if len(candidates) == 0:
+            # Masked rather than removed: no copy of the whole space for the usual one excluded row.
+            d2[np.isin(candidates, exclude)] = np.inf
+        k = min(int(k), int(np.isfinite(d2).sum()))
+        if k == 0:
             return np.zeros(0, np.int64), np.zeros(0)
-        z = self.z if allowed is None and len(candidates) == len(self.z) else self.z[candidates]
-        d2 = self.sq[candidates].astype(np.float64) - 2.0 * (z @ q) + float(q @ q)
-        d2 = np.maximum(d2, 0.0)
-        k = min(int(k), len(candidates))
-        top = np.argpartition(d2, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
+        top = np.argpartition(d2, k - 1)[:k] if k < len(d2) else np.arange(len(d2))
         order = top[np.lexsort((self.objids[candidates[top]], d2[top]))]
         return candidates[order], np.sqrt(d2[order])
 
