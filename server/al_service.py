@@ -137,9 +137,18 @@ class ActiveLearning:
     ----------
     handle : StoreHandle
         The served ``objects`` table (raises ``TableNotReady`` until it exists).
+    features : {"embedding", "morphology", "embedding+morphology"}
+        What a classifier trained here sees (:func:`ssald_index.classify.feature_matrix`): retrains store it with
+        their scores; strategies still work in the embedding.
     """
 
-    def __init__(self, handle: StoreHandle) -> None:
+    def __init__(self, handle: StoreHandle, features: str = "embedding") -> None:
+        from ssald_index.classify import FEATURES
+
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+        self.features = features
+        self._inputs: tuple[int, np.ndarray] | None = None
         self._handle = handle
         self._embeddings: Embeddings | None = None
         self._read_lock = threading.Lock()
@@ -347,8 +356,26 @@ class ActiveLearning:
                     return probs
         key = (label, classifier, emb.version, rows.tobytes(), y.tobytes())
         if self._fit is None or self._fit[0] != key:
-            self._fit = (key, fit_and_score(emb.x, rows, y, kind=classifier).scores)
+            self._fit = (key, fit_and_score(self._classifier_inputs(emb), rows, y, kind=classifier).scores)
         return self._fit[1]
+
+    def _classifier_inputs(self, emb: Embeddings) -> np.ndarray:
+        """The classifier's input in ``emb``'s row order: the embeddings, or with the morphology columns."""
+        from ssald_index.classify import feature_matrix
+        from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix
+
+        if self.features == "embedding":
+            return emb.x
+        if self._inputs is None or self._inputs[0] != emb.version:
+            store = self._handle.store()
+            present = [c for c in MORPHOLOGY_FEATURES if c in store.table.schema.names]
+            morphology = np.full((len(emb.objids), len(MORPHOLOGY_FEATURES)), np.nan)
+            if present:
+                table = store.read(["objid", *present])
+                at = emb.rows_of(table.column("objid").to_numpy())
+                morphology[at[at >= 0]] = morphology_matrix(table)[at >= 0]
+            self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features))
+        return self._inputs[1]
 
     def submit(self, labels: list[Label], retrain: bool = False, classifier: str = "") -> dict[str, Any]:
         """Write labels (committed to disk when this returns), then retrain each target label if asked.
@@ -390,7 +417,9 @@ class ActiveLearning:
 
                 for target in sorted({target_of(entry.label.strip()) for entry in labels}):
                     try:
-                        run = scores.retrain(self.db_path, target, classifier=classifier, cv=True)
+                        run = scores.retrain(
+                            self.db_path, target, classifier=classifier, cv=True, features=self.features
+                        )
                         retrained.append({"label": target, "run": run, "skipped": ""})
                     except ValueError as exc:
                         retrained.append({"label": target, "run": None, "skipped": str(exc)})

@@ -81,6 +81,7 @@ def _build(
     max_workers: int,
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
+    al_features: str = "embedding",
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     embedder = _load_embedder(model_path) if model_path is not None else None
     health_servicer: _ReadinessHealth
@@ -98,7 +99,7 @@ def _build(
 
     # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
-    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder), server)
+    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, al_features), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -120,6 +121,7 @@ def create_server(
     max_workers: int = 8,
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
+    al_features: str = "embedding",
 ) -> tuple[grpc.Server, int]:
     """Build an SSALD server bound to ``address``, not yet started.
 
@@ -139,6 +141,8 @@ def create_server(
         ANN query parameters (default :class:`ssald_index.ann.SearchParams`).
     refresh_s : float
         Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
+    al_features : {"embedding", "morphology", "embedding+morphology"}
+        What the active-learning classifiers see (:class:`server.al_service.ActiveLearning`).
 
     Returns
     -------
@@ -152,7 +156,7 @@ def create_server(
     OSError
         If ``address`` cannot be bound.
     """
-    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s)
+    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s, al_features)
     return server, port
 
 
@@ -169,6 +173,7 @@ def serve(
     max_workers: int = 8,
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
+    al_features: str = "embedding",
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -178,7 +183,7 @@ def serve(
 
     Parameters
     ----------
-    db_path, model_path, max_workers, search_params, refresh_s
+    db_path, model_path, max_workers, search_params, refresh_s, al_features
         As for :func:`create_server`.
     host : str
         Interface to bind; ``0.0.0.0`` for all.
@@ -193,7 +198,7 @@ def serve(
     # scan only contend and spin (1M rows, 8 clients: 158 queries/s with OpenBLAS's 2 threads, 350 with 1).
     threadpool_limits(1, user_api="blas")
     server, bound, health_servicer = _build(
-        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s
+        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features
     )
     received: list[int] = []
     stop = threading.Event()

@@ -59,6 +59,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         default=10.0,
         help="seconds between checks for new table versions; 0 serves one version (default: %(default)s)",
     )
+    parser.add_argument(
+        "--al-features",
+        choices=("embedding", "morphology", "embedding+morphology"),  # ssald_index.classify.FEATURES; kept light
+        default="embedding",
+        help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
+    )
     parser.set_defaults(func=run_serve)
 
 
@@ -81,6 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
             max_workers=args.workers,
             search_params=_search_params(SearchParams, args),
             refresh_s=args.refresh,
+            al_features=args.al_features,
         )
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)

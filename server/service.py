@@ -236,12 +236,14 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         Gives the open store, or raises ``TableNotReady``.
     embedder : encoders.embedder.OnnxEmbedder, optional
         The encoder of the table's embeddings, for ``FindSimilarToImage``.
+    al_features : str
+        What the active-learning classifiers see (:class:`server.al_service.ActiveLearning`).
     """
 
-    def __init__(self, handle: StoreHandle, embedder: Any = None) -> None:
+    def __init__(self, handle: StoreHandle, embedder: Any = None, al_features: str = "embedding") -> None:
         self._handle = handle
         self.embedder = embedder
-        self.active_learning = ActiveLearning(handle)
+        self.active_learning = ActiveLearning(handle, al_features)
 
     @functools.cached_property
     def learned(self) -> LearnedSpaces:

@@ -10,29 +10,35 @@ __all__ = ["add_parsers", "load_for_simulation"]
 DEFAULT_STRATEGIES = "random,top,uncertainty,margin,entropy,committee,diversity,anomaly,gp_ei"
 
 
-def load_for_simulation(db: Path, truth_column: str, positive: str, progress: bool = True):
-    """Embeddings, oracle answers and anomaly scores of every object in the table at ``db``.
+def load_for_simulation(db: Path, truth_column: str, positive: str, progress: bool = True, features: str = "embedding"):
+    """Embeddings, oracle answers and anomaly scores of every object in the table at ``db``, and the classifier's
+    input for ``features`` (:func:`ssald_index.classify.feature_matrix`).
 
     Anomaly scores come from the stored ``density_score`` column when every object has one, else they are
     computed now (cosine distance to the 10th neighbour).
     """
     import numpy as np
 
+    from ssald_index.classify import check_features, feature_matrix
     from ssald_index.density import knn_scores
+    from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix
     from ssald_index.store import ObjectStore, embedding_matrix
 
     store = ObjectStore.open(db)
     names = store.table.schema.names
     if truth_column not in names:
         raise ValueError(f"table {db} has no column {truth_column!r} to answer from (columns: {', '.join(names)})")
-    table = store.read(["objid", "embedding", truth_column, "density_score"])
+    features = check_features(features)
+    morphology = [c for c in MORPHOLOGY_FEATURES if c in names] if features != "embedding" else []
+    table = store.read(["objid", "embedding", truth_column, "density_score", *morphology])
     x = embedding_matrix(table)
     truth = np.array([v == positive for v in table.column(truth_column).to_pylist()])
     objids = table.column("objid").to_numpy()
     density = table.column("density_score").to_numpy(zero_copy_only=False)
     if density.dtype.kind != "f" or np.isnan(density.astype(float)).any():
         density = knn_scores(store, x, objids, k=10, progress=progress)
-    return x, truth, np.asarray(density, dtype=np.float32)
+    inputs = feature_matrix(x, morphology_matrix(table) if morphology else None, features)
+    return x, truth, np.asarray(density, dtype=np.float32), inputs
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -43,14 +49,18 @@ def _simulate(args: argparse.Namespace) -> int:
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"unknown strategies {', '.join(unknown)}; choose from {', '.join(STRATEGIES)}")
-    x, truth, anomaly = load_for_simulation(args.db, args.truth_column, args.label)
+    x, truth, anomaly, inputs = load_for_simulation(args.db, args.truth_column, args.label, features=args.features)
     n_targets = int(truth.sum())
     if n_targets == 0:
         raise ValueError(f"no object has {args.truth_column} == {args.label!r}: the oracle has nothing to find")
-    print(f"{len(x)} objects, {n_targets} {args.label} ({n_targets / len(x):.2%}); cold start: {args.cold_start}")
+    print(
+        f"{len(x)} objects, {n_targets} {args.label} ({n_targets / len(x):.2%}); cold start: {args.cold_start}; "
+        f"classifier features: {args.features}"
+    )
     curves = simulate(
         x, truth, strategies, max_labels=args.max_labels, batch=args.batch, cold_start=args.cold_start,
         anomaly=anomaly, classifier=args.classifier, stop_at_recall=args.stop_at, seed=args.seed,
+        features=None if args.features == "embedding" else inputs,
     )  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table = write_report(curves, len(x), n_targets, args.out, args.label, budget=args.budget)
@@ -75,6 +85,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cold-start", choices=("example", "anomalies"), default="example",
                    help="start from one known example and its neighbours, or from the top anomalies")  # fmt: skip
     p.add_argument("--classifier", choices=("logistic", "forest"), default="logistic")
+    p.add_argument("--features", choices=("embedding", "morphology", "embedding+morphology"), default="embedding",
+                   help="what the classifier sees: the embedding, the morph_* columns (standardised, NaN -> "
+                   "median) or both (default embedding)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("al_simulation"), help="output prefix for .csv and .png")
     p.set_defaults(func=_simulate)

@@ -64,6 +64,7 @@ def simulate_strategy(
     classifier: str = "logistic",
     stop_at_recall: float = 1.0,
     seed: int = 0,
+    features: np.ndarray | None = None,
 ) -> Curve:
     """One strategy's recall curve.
 
@@ -87,6 +88,9 @@ def simulate_strategy(
     stop_at_recall : float
         Stop early once this recall is reached.
     seed : int
+    features : ndarray, shape (N, F), optional
+        The classifier's input (:func:`ssald_index.classify.feature_matrix`, e.g. embedding + morphology);
+        default ``x``. Strategies still measure similarity and diversity in ``x``.
     """
     truth = np.asarray(truth, dtype=bool)
     n_targets = int(truth.sum())
@@ -113,7 +117,7 @@ def simulate_strategy(
             return curve
         probs = None
         if 0 < y.sum() < len(y):
-            probs = fit_and_score(x, rows, y, kind=classifier, seed=seed).scores
+            probs = fit_and_score(x if features is None else features, rows, y, kind=classifier, seed=seed).scores
         name = strategy
         if probs is None and strategy not in ("random", "anomaly"):
             # Nothing to learn from yet (one class only): look next to the positives, else at anomalies.

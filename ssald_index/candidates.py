@@ -90,7 +90,13 @@ def ensure_scores(
         reason = "labels, embedding model or objects changed since the stored scores: retraining"
     if reason is None:
         return run, f"using stored {run.classifier} scores for {label!r} ({_describe(run)})"
-    run = retrain(db_path, label, classifier=classifier or (run.classifier if run else "logistic"), cv=cv)
+    run = retrain(
+        db_path,
+        label,
+        classifier=classifier or (run.classifier if run else "logistic"),
+        cv=cv,
+        features=run.features if run else "embedding",  # a retrain keeps what the stored classifier saw
+    )
     return run, f"{reason}; trained {run.classifier} for {label!r} ({_describe(run)})"
 
 

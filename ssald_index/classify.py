@@ -5,6 +5,9 @@ rare class is rare) and ``forest`` (a random forest, non-linear). Standardising 
 embeddings, whose parts differ in scale: on the synthetic survey's ``full,centre`` embeddings the
 cross-validated average precision for dual nuclei rose from 0.19 to 0.69.
 
+Features (:data:`FEATURES`): the embedding, the non-parametric morphology measured at ingest (the
+``morph_*`` columns; NaN imputed with column medians, then standardised), or both side by side.
+
 Probabilities are calibrated with ``CalibratedClassifierCV`` (sigmoid) once every class has at least
 ``MIN_PER_CLASS_TO_CALIBRATE`` labels; before that the raw probabilities are used. Cross-validated ROC AUC
 and average precision are reported when every class has at least two labels.
@@ -23,9 +26,19 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["CLASSIFIERS", "MIN_PER_CLASS_TO_CALIBRATE", "ClassifierResult", "make_classifier", "fit_and_score"]
+__all__ = [
+    "CLASSIFIERS",
+    "FEATURES",
+    "MIN_PER_CLASS_TO_CALIBRATE",
+    "ClassifierResult",
+    "check_features",
+    "feature_matrix",
+    "make_classifier",
+    "fit_and_score",
+]
 
 CLASSIFIERS = ("logistic", "forest")
+FEATURES = ("embedding", "morphology", "embedding+morphology")
 MIN_PER_CLASS_TO_CALIBRATE = 6
 
 
@@ -39,6 +52,47 @@ class ClassifierResult:
     n_negative: int
     calibrated: bool
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def check_features(features: str) -> str:
+    """``features`` if it names one of :data:`FEATURES` (``""``: ``"embedding"``), else a ``ValueError``."""
+    features = features or "embedding"
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    return features
+
+
+def feature_matrix(embeddings: np.ndarray, morphology: np.ndarray | None, features: str = "embedding") -> np.ndarray:
+    """The classifier's input for every object.
+
+    Parameters
+    ----------
+    embeddings : ndarray, shape (N, D)
+    morphology : ndarray, shape (N, M), or None
+        The ``morph_*`` values (NaN where not measured); needed unless ``features`` is ``"embedding"``.
+    features : {"embedding", "morphology", "embedding+morphology"}
+
+    Returns
+    -------
+    ndarray of float32
+        Morphology columns have their NaN replaced by the column median (0 when a column has no value) and are
+        standardised, so that each weighs like an embedding dimension after the classifier's own scaling.
+    """
+    features = check_features(features)
+    if features == "embedding":
+        return embeddings
+    if morphology is None or not np.isfinite(morphology).any():
+        raise ValueError(
+            f"features {features!r} need the morph_* columns, but no object has a morphology value: "
+            "ingest with morphology (the default of `ssald ingest`)"
+        )
+    m = np.asarray(morphology, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        median = np.nan_to_num(np.nanmedian(np.where(np.isfinite(m), m, np.nan), axis=0))
+    m = np.where(np.isfinite(m), m, median)
+    std = m.std(axis=0)
+    m = ((m - m.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    return m if features == "morphology" else np.hstack([np.asarray(embeddings, np.float32), m])
 
 
 def make_classifier(kind: str = "logistic", seed: int = 0):

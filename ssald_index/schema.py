@@ -28,6 +28,7 @@ __all__ = [
     "objects_schema",
     "embedding_dim",
     "embedding_matrix",
+    "morphology_matrix",
     "unit_rows",
 ]
 
@@ -124,6 +125,15 @@ def embedding_matrix(table: pa.Table | pa.RecordBatch, column: str = "embedding"
         col = col.combine_chunks()
     flat = col.flatten().to_numpy(zero_copy_only=False)
     return flat.reshape(table.num_rows, col.type.list_size).astype(np.float32, copy=False)
+
+
+def morphology_matrix(table: pa.Table | pa.RecordBatch) -> np.ndarray:
+    """The ``MORPHOLOGY_FEATURES`` columns of a table as float64 ``(N, M)``; NaN where null or absent."""
+    out = np.full((table.num_rows, len(MORPHOLOGY_FEATURES)), np.nan)
+    for j, name in enumerate(MORPHOLOGY_FEATURES):
+        if name in table.column_names:
+            out[:, j] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    return out
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

@@ -21,17 +21,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ssald_index.classify import CLASSIFIERS, fit_and_score
+from ssald_index.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
 from ssald_index.labels import latest_labels, training_set
 from ssald_index.query import Filter
 from ssald_index.registry import _append, _has_table, connect
 from ssald_index.schema import (
     LABELS,
+    MORPHOLOGY_FEATURES,
     OBJECT_METADATA_COLUMNS,
     SCORE_RUNS,
     SCORE_RUNS_SCHEMA,
     SCORES_PREFIX,
     SCORES_SCHEMA,
+    morphology_matrix,
 )
 from ssald_index.store import ObjectStore, embedding_matrix
 
@@ -82,6 +84,9 @@ class ScoreRun:
         Objects scored.
     trained_at : datetime
         When the scores were written (UTC).
+    features : str
+        What the classifier saw (:data:`ssald_index.classify.FEATURES`); runs stored before it existed used
+        the embedding.
     """
 
     label: str
@@ -93,6 +98,7 @@ class ScoreRun:
     metrics: dict[str, float] = field(default_factory=dict)
     n_objects: int = 0
     trained_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    features: str = "embedding"
 
     def to_json(self) -> str:
         """The run as one JSON document (``trained_at`` in ISO format)."""
@@ -125,7 +131,14 @@ def label_version(db_path: PathLike) -> int:
     return int(db.open_table(LABELS).version) if _has_table(db, LABELS) else 0
 
 
-def retrain(db_path: PathLike, label: str, classifier: str = "logistic", cv: bool = True, seed: int = 0) -> ScoreRun:
+def retrain(
+    db_path: PathLike,
+    label: str,
+    classifier: str = "logistic",
+    cv: bool = True,
+    seed: int = 0,
+    features: str = "embedding",
+) -> ScoreRun:
     """Train a classifier for ``label`` on the latest labels and store a score for every object.
 
     Parameters
@@ -139,6 +152,8 @@ def retrain(db_path: PathLike, label: str, classifier: str = "logistic", cv: boo
     cv : bool
         Also compute cross-validated ROC AUC and average precision (stored with the run).
     seed : int
+    features : {"embedding", "morphology", "embedding+morphology"}
+        The classifier's input (:func:`ssald_index.classify.feature_matrix`); stored with the run.
 
     Returns
     -------
@@ -156,11 +171,13 @@ def retrain(db_path: PathLike, label: str, classifier: str = "logistic", cv: boo
     name = scores_table_name(label)
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
+    features = check_features(features)
     store = ObjectStore.open(db_path)
     # Read the version before the labels: a label added in between makes the run look stale, never fresh.
     version = label_version(db_path)
     latest = latest_labels(db_path)
-    table = store.read(["objid", "embedding", "model_id"])
+    morphology = [c for c in MORPHOLOGY_FEATURES if c in store.table.schema.names] if features != "embedding" else []
+    table = store.read(["objid", "embedding", "model_id", *morphology])
     objids = table.column("objid").to_numpy()
     rows, y = training_set(latest, label, objids)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
@@ -169,7 +186,8 @@ def retrain(db_path: PathLike, label: str, classifier: str = "logistic", cv: boo
             f"cannot train a classifier for label {label!r}: the objects table has {n_pos} object(s) labelled "
             f"{label!r} and {n_neg} with another label; label at least one of each"
         )
-    result = fit_and_score(embedding_matrix(table), rows, y, kind=classifier, seed=seed, cv=cv)
+    x = feature_matrix(embedding_matrix(table), morphology_matrix(table) if morphology else None, features)
+    result = fit_and_score(x, rows, y, kind=classifier, seed=seed, cv=cv)
     model_ids = sorted({m for m in table.column("model_id").unique().to_pylist() if m is not None})
     run = ScoreRun(
         label=label,
@@ -180,6 +198,7 @@ def retrain(db_path: PathLike, label: str, classifier: str = "logistic", cv: boo
         n_negative=result.n_negative,
         metrics=dict(result.metrics),
         n_objects=len(objids),
+        features=features,
     )
     scores = pa.table({"objid": pa.array(objids, pa.int64()), "score": pa.array(result.scores, pa.float32())})
     scores = scores.cast(SCORES_SCHEMA).replace_schema_metadata({_RUN_KEY: run.to_json().encode()})
