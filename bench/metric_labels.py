@@ -3,8 +3,9 @@ learned from 0, 50 and 200 labels (issue 13; ``ssald_index.metric``).
 
 Labelling is simulated from the ground truth. ``--sampling balanced`` (default) draws half of the budget
 from the class (at most half of the class, so queries remain) and the rest from the other objects, as a
-person shown candidates (active learning, ``ssald label``) ends up labelling; ``--sampling random`` draws the budget uniformly from all objects, which for a rare
-class gives few positives (a metric needs at least 2 of each class; the row says so when it has fewer).
+person shown candidates (active learning, ``ssald label``) ends up labelling; ``--sampling random`` draws the
+budget uniformly from all objects, which for a rare class gives few positives (a metric needs at least 2 of
+each class; the row shows ``n/a`` when it has fewer).
 Queries are the class's objects that were not labelled; each query's 10 nearest neighbours are searched
 among all objects (itself excluded), exactly: cosine in the raw embedding, Euclidean in a learned space.
 Every figure is the mean over ``--repeats`` draws (± their standard deviation).
