@@ -362,18 +362,12 @@ class ActiveLearning:
     def _classifier_inputs(self, emb: Embeddings) -> np.ndarray:
         """The classifier's input in ``emb``'s row order: the embeddings, or with the morphology columns."""
         from ssald_index.classify import feature_matrix
-        from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix
+        from ssald_index.feature_space import read_morphology
 
         if self.features == "embedding":
             return emb.x
         if self._inputs is None or self._inputs[0] != emb.version:
-            store = self._handle.store()
-            present = [c for c in MORPHOLOGY_FEATURES if c in store.table.schema.names]
-            morphology = np.full((len(emb.objids), len(MORPHOLOGY_FEATURES)), np.nan)
-            if present:
-                table = store.read(["objid", *present])
-                at = emb.rows_of(table.column("objid").to_numpy())
-                morphology[at[at >= 0]] = morphology_matrix(table)[at >= 0]
+            morphology = read_morphology(self._handle.store(), emb)
             self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features))
         return self._inputs[1]
 

@@ -26,6 +26,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ssald_index.feature_space import NoMorphology, standardise_morphology
+
 __all__ = [
     "CLASSIFIERS",
     "FEATURES",
@@ -81,17 +83,10 @@ def feature_matrix(embeddings: np.ndarray, morphology: np.ndarray | None, featur
     features = check_features(features)
     if features == "embedding":
         return embeddings
-    if morphology is None or not np.isfinite(morphology).any():
-        raise ValueError(
-            f"features {features!r} need the morph_* columns, but no object has a morphology value: "
-            "ingest with morphology (the default of `ssald ingest`)"
-        )
-    m = np.asarray(morphology, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        median = np.nan_to_num(np.nanmedian(np.where(np.isfinite(m), m, np.nan), axis=0))
-    m = np.where(np.isfinite(m), m, median)
-    std = m.std(axis=0)
-    m = ((m - m.mean(axis=0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+    try:
+        m = standardise_morphology(morphology).astype(np.float32)
+    except NoMorphology as exc:
+        raise NoMorphology(f"features {features!r} need the morph_* columns, but {exc}") from None
     return m if features == "morphology" else np.hstack([np.asarray(embeddings, np.float32), m])
 
 

@@ -7,7 +7,9 @@ else (``not_L`` for a "no"). :class:`LearnedSpaces` fits a :class:`~ssald_index.
 them, maps every object into its space once and keeps the result, keyed by (label, kind, labels-table
 version, objects-table version): a new label or a new ingest gives a new key, so a search never uses a
 stale space. Searches are exact (every row, one matrix-vector product): the learned spaces have no ANN
-index, and a few hundred thousand rows of 16-129 floats scan in milliseconds.
+index, and a few hundred thousand rows of 16-129 floats scan in milliseconds. :class:`ExactSpace` and
+:func:`exact_neighbours` are that search, shared with the morphology spaces of
+:mod:`ssald_index.feature_space`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +28,7 @@ from ssald_index.metric import LearnedMetric, check_kind, fit_metric
 from ssald_index.query import Filter
 from ssald_index.store import MAX_K, ObjectNotFound
 
-__all__ = ["EmbeddingRows", "LearnedSpace", "LearnedSpaces", "training_rows"]
+__all__ = ["EmbeddingRows", "ExactSpace", "LearnedSpace", "LearnedSpaces", "exact_neighbours", "training_rows"]
 
 PathLike = str | os.PathLike[str]
 # Rows mapped per step: bounds the float64 temporaries of a transform over a large table.
@@ -55,14 +58,13 @@ def training_rows(latest: dict[int, str], label: str, emb: EmbeddingRows) -> tup
 
 
 @dataclass(frozen=True)
-class LearnedSpace:
-    """Every object mapped by one learned metric.
+class ExactSpace:
+    """Every object mapped to a vector, searched exactly (every row) by Euclidean distance.
 
     Attributes
     ----------
     key : tuple
-        (label, kind, labels version, objects version) it was built for.
-    metric : LearnedMetric
+        What it was built for (including the objects-table version); the cache key of its owner.
     objids : ndarray of int64, shape (N,)
     z : ndarray of float32, shape (N, d)
         The mapped objects, in the row order of ``objids``.
@@ -70,8 +72,7 @@ class LearnedSpace:
         Squared norms of ``z``.
     """
 
-    key: tuple[str, str, int, int]
-    metric: LearnedMetric
+    key: tuple
     objids: np.ndarray
     z: np.ndarray
     sq: np.ndarray
@@ -114,6 +115,75 @@ class LearnedSpace:
         return candidates[order], np.sqrt(d2[order])
 
 
+@dataclass(frozen=True)
+class LearnedSpace(ExactSpace):
+    """Every object mapped by one learned metric; ``key`` is (label, kind, labels version, objects version,
+    features: ``"embedding"`` or ``"embedding+extra"``).
+
+    Attributes
+    ----------
+    metric : LearnedMetric
+    """
+
+    metric: LearnedMetric | None = None
+
+
+def exact_neighbours(
+    store: Any,
+    emb: EmbeddingRows,
+    objid: int,
+    k: int,
+    space: Callable[[], ExactSpace],
+    filter: Filter | None = None,
+    exclude_radius_arcsec: float = 0.0,
+) -> list[dict[str, Any]]:
+    """The ``k`` nearest neighbours of an object in an exact space, itself excluded.
+
+    The contract of :meth:`ssald_index.store.ObjectStore.neighbours`, except that ``distance`` is Euclidean
+    in the space.
+
+    Parameters
+    ----------
+    store : ObjectStore
+        The served table: metadata of the neighbours, filter matches, sky exclusion.
+    emb : EmbeddingRows
+        Embeddings of the store's current version (the row order of the space).
+    objid, k, filter, exclude_radius_arcsec
+        As for ``ObjectStore.neighbours``; the filter restricts the searched objects.
+    space : callable
+        Gives the space, in ``emb``'s row order; called once the request is known to be valid.
+
+    Raises
+    ------
+    ObjectNotFound
+        ``objid`` is not in the table.
+    ValueError
+        Bad ``k`` or filter.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
+    row = int(emb.rows_of([objid])[0])
+    if row < 0:
+        raise ObjectNotFound(int(objid))
+    excluded = {int(objid)}
+    if exclude_radius_arcsec:
+        sky = store.get(int(objid))
+        excluded |= {int(r["objid"]) for r in store.cone(sky["ra"], sky["dec"], exclude_radius_arcsec)}
+    allowed = None
+    where = filter.sql() if filter is not None else None
+    if where:
+        try:
+            matching = store.read(["objid"], where=where).column("objid").to_numpy()
+        except ValueError as exc:
+            raise ValueError(f"bad filter {where!r}: {exc}") from None
+        allowed = emb.rows_of(matching)
+        allowed = np.unique(allowed[allowed >= 0])
+    found = space()
+    skip = emb.rows_of(np.fromiter(excluded, dtype=np.int64))
+    rows, dist = found.nearest(row, k, exclude=skip[skip >= 0], allowed=allowed)
+    return [{**store.get(int(found.objids[r])), "distance": float(d)} for r, d in zip(rows, dist)]
+
+
 class LearnedSpaces:
     """Learned spaces of a database's objects, fitted on demand and kept for the latest few keys.
 
@@ -130,11 +200,21 @@ class LearnedSpaces:
             raise ValueError(f"max_cached must be at least 1, got {max_cached!r}")
         self.db_path = os.fspath(db_path)
         self.max_cached = max_cached
-        self._spaces: OrderedDict[tuple[str, str, int, int], LearnedSpace] = OrderedDict()
+        self._spaces: OrderedDict[tuple[str, str, int, int, str], LearnedSpace] = OrderedDict()
         self._lock = threading.Lock()
 
-    def space(self, emb: EmbeddingRows, label: str, kind: str = "") -> LearnedSpace:
+    def space(self, emb: EmbeddingRows, label: str, kind: str = "", extra: np.ndarray | None = None) -> LearnedSpace:
         """The learned space of ``label`` over ``emb``, fitted from the current labels unless cached.
+
+        Parameters
+        ----------
+        emb : EmbeddingRows
+        label, kind : str
+            The class whose labels are learned and the metric kind (``""``: ``probe``).
+        extra : ndarray, shape (N, F), optional
+            Per-object features learned beside the embedding (``fit_metric``'s ``extra``), in ``emb``'s
+            row order; the same matrix for every call on one objects version (the standardised
+            morphology), since the cache key only records whether it was given.
 
         Raises
         ------
@@ -150,18 +230,24 @@ class LearnedSpaces:
             raise ValueError(f"metric label must be a non-empty string, got {label!r}")
         label, kind = label.strip(), check_kind(kind)
         # The version is read before the labels: a label added in between gives a key that is already old.
-        key = (label, kind, label_version(self.db_path), int(emb.version))
+        features = "embedding" if extra is None else "embedding+extra"
+        key = (label, kind, label_version(self.db_path), int(emb.version), features)
         with self._lock:
             found = self._spaces.get(key)
             if found is not None:
                 self._spaces.move_to_end(key)
                 return found
             rows, y = training_rows(latest_labels(self.db_path), label, emb)
-            metric = fit_metric(emb.x, rows, y, kind=kind, label=label)
+            metric = fit_metric(emb.x, rows, y, kind=kind, label=label, extra=extra)
             z = np.empty((len(emb.x), 0), np.float32)
             if len(emb.x):
-                z = np.vstack([metric.transform(emb.x[i : i + _CHUNK]) for i in range(0, len(emb.x), _CHUNK)])
-            found = LearnedSpace(key, metric, emb.objids, z, np.einsum("ij,ij->i", z, z))
+                z = np.vstack(
+                    [
+                        metric.transform(emb.x[i : i + _CHUNK], None if extra is None else extra[i : i + _CHUNK])
+                        for i in range(0, len(emb.x), _CHUNK)
+                    ]
+                )
+            found = LearnedSpace(key, emb.objids, z, np.einsum("ij,ij->i", z, z), metric=metric)
             self._spaces[key] = found
             while len(self._spaces) > self.max_cached:
                 self._spaces.popitem(last=False)
@@ -177,6 +263,7 @@ class LearnedSpaces:
         kind: str = "",
         filter: Filter | None = None,
         exclude_radius_arcsec: float = 0.0,
+        extra: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
         """The ``k`` nearest neighbours of an object in the learned space of ``label``, itself excluded.
 
@@ -193,6 +280,8 @@ class LearnedSpaces:
             As for ``ObjectStore.neighbours``; the filter restricts the searched objects.
         label, kind : str
             The label whose learned metric is used and the metric kind (``""``: ``probe``).
+        extra : ndarray, optional
+            Features learned beside the embedding, as for :meth:`space`.
 
         Raises
         ------
@@ -203,25 +292,6 @@ class LearnedSpaces:
         ValueError
             Bad ``k``, label, kind or filter.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-            raise ValueError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")
-        row = int(emb.rows_of([objid])[0])
-        if row < 0:
-            raise ObjectNotFound(int(objid))
-        excluded = {int(objid)}
-        if exclude_radius_arcsec:
-            sky = store.get(int(objid))
-            excluded |= {int(r["objid"]) for r in store.cone(sky["ra"], sky["dec"], exclude_radius_arcsec)}
-        allowed = None
-        where = filter.sql() if filter is not None else None
-        if where:
-            try:
-                matching = store.read(["objid"], where=where).column("objid").to_numpy()
-            except ValueError as exc:
-                raise ValueError(f"bad filter {where!r}: {exc}") from None
-            allowed = emb.rows_of(matching)
-            allowed = np.unique(allowed[allowed >= 0])
-        space = self.space(emb, label, kind)
-        skip = emb.rows_of(np.fromiter(excluded, dtype=np.int64))
-        rows, dist = space.nearest(row, k, exclude=skip[skip >= 0], allowed=allowed)
-        return [{**store.get(int(space.objids[r])), "distance": float(d)} for r, d in zip(rows, dist)]
+        return exact_neighbours(
+            store, emb, objid, k, lambda: self.space(emb, label, kind, extra), filter, exclude_radius_arcsec
+        )
