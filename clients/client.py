@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from clients.errors import Unavailable, from_rpc_error
+from clients.errors import InvalidArgument, Unavailable, from_rpc_error
 from clients.labelling import (
     Candidate,
     CandidateList,
@@ -59,6 +59,15 @@ __all__ = [
 
 def _metric(label: str, kind: str) -> ssald_pb2.LearnedMetric:
     return _request(ssald_pb2.LearnedMetric, label=label or "", kind=kind or "")
+
+
+def _weight(morphology_weight: float | None) -> float:
+    # On the wire 0 means "unset" (1.0): an explicit 0 or less must not become the default.
+    if morphology_weight is None:
+        return 0.0
+    if not morphology_weight > 0:
+        raise InvalidArgument(f"morphology_weight must lie in (0, 10], got {morphology_weight!r}", "INVALID_ARGUMENT")
+    return float(morphology_weight)
 
 
 class SsaldClient(LabellingCalls):
@@ -104,6 +113,8 @@ class SsaldClient(LabellingCalls):
         exclude_radius_arcsec: float = 0.0,
         metric_label: str = "",
         metric_kind: str = "",
+        space: str = "",
+        morphology_weight: float | None = None,
         **filters: Any,
     ) -> list[Neighbour]:
         """The ``k`` nearest neighbours of an object, nearest first; the object itself is not among them.
@@ -121,6 +132,13 @@ class SsaldClient(LabellingCalls):
             then Euclidean in that space. ``""``: the embedding, by cosine.
         metric_kind : str
             ``"probe"`` (default when ``""``), ``"nca"`` or ``"head"`` (see ``ssald_index.metric``).
+        space : str
+            ``"embedding"`` (default when ``""``: cosine), ``"morphology"`` (the standardised ``morph_*``
+            columns) or ``"embedding+morphology"`` (both, each part of mean squared norm 1); Euclidean in
+            the morphology spaces. With ``metric_label``, ``"embedding+morphology"`` makes the metric learn
+            from both.
+        morphology_weight : float, optional
+            Weight of the morphology part in ``"embedding+morphology"``, in (0, 10]; ``None``: 1.0.
         **filters
             Metadata prefilter: ``z_min``, ``z_max``, ``spec_class``, ``bpt_class`` (a str or a list),
             ``magnitudes`` (``{"mag_r": (lo, hi)}``, either bound ``None``), ``where`` (SQL).
@@ -130,9 +148,11 @@ class SsaldClient(LabellingCalls):
         NotFound
             ``objid`` is not in the table.
         InvalidArgument
-            ``k`` is not in ``[1, 1000]``, or an unknown ``metric_kind``.
+            ``k`` is not in ``[1, 1000]``, an unknown ``metric_kind`` or ``space``, a weight out of range or
+            without a morphology space, ``space="morphology"`` with ``metric_label``.
         FailedPrecondition
-            ``metric_label`` has fewer than 2 positive or 2 negative labels (the message gives the counts).
+            ``metric_label`` has fewer than 2 positive or 2 negative labels (the message gives the counts),
+            or a morphology space on a table without ``morph_*`` values.
         Unavailable, DeadlineExceeded
             The server cannot be reached, its table is not ready, or it did not answer in time.
         """
@@ -143,6 +163,8 @@ class SsaldClient(LabellingCalls):
             filter=_filter(**filters),
             exclude_radius_arcsec=exclude_radius_arcsec,
             metric=_metric(metric_label, metric_kind),
+            space=space or "",
+            morphology_weight=_weight(morphology_weight),
         )
         return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
 
@@ -193,17 +215,21 @@ class SsaldClient(LabellingCalls):
         exclude_radius_arcsec: float = 0.0,
         metric_label: str = "",
         metric_kind: str = "",
+        space: str = "",
+        morphology_weight: float | None = None,
         **filters: Any,
     ) -> ConeMatch:
         """The object nearest to (ra, dec) within ``radius_arcsec``, and its ``k`` neighbours (in a learned
-        metric with ``metric_label``, as for :meth:`find_similar`).
+        metric with ``metric_label``, in a morphology ``space``, as for :meth:`find_similar`).
 
         Raises
         ------
         NotFound
             No object within the radius.
         InvalidArgument
-            Position or radius out of range, bad ``k`` or filter.
+            Position or radius out of range, bad ``k`` or filter, or as for :meth:`find_similar`.
+        FailedPrecondition
+            As for :meth:`find_similar`.
         """
         request = _request(
             ssald_pb2.ConeSearchRequest,
@@ -214,6 +240,8 @@ class SsaldClient(LabellingCalls):
             filter=_filter(**filters),
             exclude_radius_arcsec=exclude_radius_arcsec,
             metric=_metric(metric_label, metric_kind),
+            space=space or "",
+            morphology_weight=_weight(morphology_weight),
         )
         reply = self._call(self._stub.ConeSearch, request)
         return ConeMatch(

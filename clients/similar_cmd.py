@@ -98,7 +98,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="nearest neighbours of an object, from a running server",
         description="Print the k nearest neighbours of OBJID in embedding space, asked of `ssald serve`.",
         epilog="Exits 1 with a one-line error if the objid is unknown, k is out of range, the metric label has "
-        "too few labels or the server cannot be reached in time.",
+        "too few labels, the table has no morphology for --space or the server cannot be reached in time.",
     )
     parser.add_argument("objid", type=int, help="objid of the query object")
     parser.add_argument("--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`")
@@ -119,6 +119,21 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         default="",
         metavar="KIND",
         help="how the metric is learned: probe (default), nca or head; the server checks the name",
+    )
+    space = parser.add_argument_group("search space")
+    space.add_argument(
+        "--space",
+        default="",
+        metavar="SPACE",
+        help="embedding (default: cosine), morphology (the standardised morph_* columns) or embedding+morphology "
+        "(both; with --metric-label the metric learns from both); Euclidean in the morphology spaces",
+    )
+    space.add_argument(
+        "--morphology-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the morphology part of embedding+morphology, in (0, 10] (default: 1, equal weight)",
     )
     _add_filters(parser)
     parser.set_defaults(func=run_similar)
@@ -148,6 +163,8 @@ def run_similar(args: argparse.Namespace) -> int:
                 exclude_radius_arcsec=args.exclude_radius,
                 metric_label=args.metric_label,
                 metric_kind=args.metric_kind,
+                space=args.space,
+                morphology_weight=args.morphology_weight,
                 **_filters(args),
             )
             query = client.get_object(args.objid)

@@ -95,18 +95,22 @@ class LearnedMetric(_message.Message):
     def __init__(self, label: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class FindSimilarRequest(_message.Message):
-    __slots__ = ("objid", "k", "filter", "exclude_radius_arcsec", "metric")
+    __slots__ = ("objid", "k", "filter", "exclude_radius_arcsec", "metric", "space", "morphology_weight")
     OBJID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    MORPHOLOGY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     objid: int
     k: int
     filter: Filter
     exclude_radius_arcsec: float
     metric: LearnedMetric
-    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ...) -> None: ...
+    space: str
+    morphology_weight: float
+    def __init__(self, objid: _Optional[int] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ..., space: _Optional[str] = ..., morphology_weight: _Optional[float] = ...) -> None: ...
 
 class SearchVectorRequest(_message.Message):
     __slots__ = ("vector", "k", "filter", "exclude_objids")
@@ -131,7 +135,7 @@ class FindSimilarToImageRequest(_message.Message):
     def __init__(self, image: _Optional[bytes] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class ConeSearchRequest(_message.Message):
-    __slots__ = ("ra", "dec", "radius_arcsec", "k", "filter", "exclude_radius_arcsec", "metric")
+    __slots__ = ("ra", "dec", "radius_arcsec", "k", "filter", "exclude_radius_arcsec", "metric", "space", "morphology_weight")
     RA_FIELD_NUMBER: _ClassVar[int]
     DEC_FIELD_NUMBER: _ClassVar[int]
     RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +143,8 @@ class ConeSearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    MORPHOLOGY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     ra: float
     dec: float
     radius_arcsec: float
@@ -146,7 +152,9 @@ class ConeSearchRequest(_message.Message):
     filter: Filter
     exclude_radius_arcsec: float
     metric: LearnedMetric
-    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ...) -> None: ...
+    space: str
+    morphology_weight: float
+    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ..., space: _Optional[str] = ..., morphology_weight: _Optional[float] = ...) -> None: ...
 
 class ConeSearchResponse(_message.Message):
     __slots__ = ("match", "separation_arcsec", "neighbours", "model_id")

@@ -98,11 +98,15 @@ class SsaldServicer:
 
     def FindSimilar(self, request, context):
         """Nearest neighbours of an object in embedding space (cosine distance, ascending); the query object
-        itself is never among them. With `metric` set, in the space of a metric learned from the labels of
-        metric.label instead (Euclidean distance there).
-        NOT_FOUND: unknown objid.  INVALID_ARGUMENT: k <= 0 or k > 1000, unknown metric kind.
-        FAILED_PRECONDITION: metric.label has fewer than 2 positive or 2 negative labels (an unknown label
-        has 0 positive); the message names the label and the counts.  UNAVAILABLE: table not ready.
+        itself is never among them. With `space` "morphology" or "embedding+morphology", in that space
+        (Euclidean distance). With `metric` set, in the space of a metric learned from the labels of
+        metric.label instead (Euclidean distance there), from the embedding plus the morphology when `space`
+        is "embedding+morphology".
+        NOT_FOUND: unknown objid.  INVALID_ARGUMENT: k <= 0 or k > 1000, unknown metric kind, unknown
+        space, morphology_weight outside (0, 10] or set without a morphology space, space "morphology"
+        with a metric.  FAILED_PRECONDITION: metric.label has fewer than 2 positive or 2 negative labels (an
+        unknown label has 0 positive; the message names the label and the counts), or a morphology space on
+        a table without morph_* values (the message says which).  UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,10 +147,11 @@ class SsaldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConeSearch(self, request, context):
-        """The catalogue object nearest to (ra, dec) within a radius, then its neighbours (in a learned metric
-        when `metric` is set, as for FindSimilar).
+        """The catalogue object nearest to (ra, dec) within a radius, then its neighbours (in a morphology
+        `space` or a learned metric when set, as for FindSimilar).
         NOT_FOUND: no object within the radius.  INVALID_ARGUMENT: position/radius out of range, bad k or
-        filter, unknown metric kind.  FAILED_PRECONDITION: too few labels for the metric, as for FindSimilar.
+        filter, unknown metric kind, space or morphology_weight as for FindSimilar.  FAILED_PRECONDITION:
+        too few labels for the metric, or no morphology for the space, as for FindSimilar.
         UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

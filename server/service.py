@@ -12,6 +12,7 @@ then serves it without a restart. Storage errors map to status codes as document
 ``NoModel``              ``FAILED_PRECONDITION``
 ``NoClassifier``         ``FAILED_PRECONDITION``
 ``TooFewLabels``         ``FAILED_PRECONDITION`` (a learned metric's label has too few labels)
+``NoMorphology``         ``FAILED_PRECONDITION`` (a morphology space on a table without morphology)
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 """
@@ -33,6 +34,7 @@ from proto import ssald_pb2, ssald_pb2_grpc
 from server.al_service import ActiveLearning, NoClassifier
 from ssald_index.ann import SearchParams, index_state
 from ssald_index.density import top_anomalies
+from ssald_index.feature_space import FeatureSpaces, NoMorphology, resolve_space
 from ssald_index.labels import Label
 from ssald_index.metric import TooFewLabels
 from ssald_index.metric_search import LearnedSpaces
@@ -174,7 +176,7 @@ def _status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     except TableNotReady as exc:
         context.abort(grpc.StatusCode.UNAVAILABLE, f"table not ready: {exc}")
-    except (NoModel, NoClassifier, TooFewLabels) as exc:
+    except (NoModel, NoClassifier, TooFewLabels, NoMorphology) as exc:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
     except ValueError as exc:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -250,17 +252,30 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
         """The learned-metric spaces of the served database, created on the first query that asks for one."""
         return LearnedSpaces(self._handle.db_path)
 
+    @functools.cached_property
+    def spaces(self) -> FeatureSpaces:
+        """The morphology search spaces of the served table, created on the first query that asks for one."""
+        return FeatureSpaces()
+
     def _neighbours_of(self, objid: int, request: Any) -> list[dict[str, Any]]:
         """Neighbours of a catalogued object for a FindSimilar or ConeSearch request (k, filter,
-        exclude_radius_arcsec, metric): by cosine in the embedding, or in the learned metric's space."""
+        exclude_radius_arcsec, metric, space): by cosine in the embedding, or in a morphology space or a
+        learned metric's space."""
         store, metric = self._handle.store(), request.metric
+        space, weight = resolve_space(request.space, request.morphology_weight, metric=bool(metric.label))
         kwargs = {"filter": filter_from_proto(request.filter), "exclude_radius_arcsec": request.exclude_radius_arcsec}
         if not metric.label:
             if metric.kind:
                 raise ValueError(f"metric.kind {metric.kind!r} needs metric.label, the class whose labels it learns")
-            return store.neighbours(objid, request.k, **kwargs)
+            if space == "embedding":
+                return store.neighbours(objid, request.k, **kwargs)
+            embeddings = self.active_learning.embeddings()
+            return self.spaces.neighbours(store, embeddings, objid, request.k, space, weight, **kwargs)
         embeddings = self.active_learning.embeddings()
-        return self.learned.neighbours(store, embeddings, objid, request.k, metric.label, metric.kind, **kwargs)
+        extra = self.spaces.morphology(store, embeddings) if space == "embedding+morphology" else None
+        return self.learned.neighbours(
+            store, embeddings, objid, request.k, metric.label, metric.kind, extra=extra, **kwargs
+        )
 
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with _status_for_errors(context):
