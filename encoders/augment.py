@@ -24,6 +24,7 @@ __all__ = [
     "centre_view",
     "GalaxyAugment",
     "band_dropout",
+    "colour_jitter",
     "gaussian_noise",
     "per_band_noise",
     "psf_blur",
@@ -254,6 +255,40 @@ def redden(
     return x * factor.view(x.shape[0], x.shape[1], 1, 1)
 
 
+def colour_jitter(
+    x: torch.Tensor,
+    brightness: float = 0.0,
+    colour: float = 0.0,
+    grey_prob: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Scale each stamp's brightness and each band's gain at random; sometimes replace the bands by their mean.
+
+    Distribution: a brightness factor ``exp(U(-brightness, brightness))`` per stamp, times a gain
+    ``exp(U(-colour, colour))`` per stamp and band; with probability ``grey_prob`` every band becomes the
+    mean of the bands (a grey image). Values are clipped to [0, 1] as in an 8-bit composite. Galaxy Zoo
+    style colour composites differ from one another mostly by brightness and colour, which an encoder
+    learns first (its leading components then track colour and flux, not structure); jittering them makes
+    two views of one galaxy agree on shape, tidal features and companions instead. Colour is still seen
+    (the jitter is smaller than the spread of galaxy colours), only with less weight.
+    """
+    _check_batch(x, "colour_jitter")
+    if brightness < 0 or colour < 0 or not 0.0 <= grey_prob <= 1.0:
+        raise ValueError(
+            "colour_jitter needs brightness, colour >= 0 and grey_prob in [0, 1], "
+            f"got {brightness}, {colour}, {grey_prob}"
+        )
+    n, b = x.shape[:2]
+    dev = _device(x, generator)
+    u = torch.rand(n, 1 + b, generator=generator, device=dev).to(x.device, x.dtype)
+    gain = torch.exp((2 * u[:, :1] - 1) * brightness + (2 * u[:, 1:] - 1) * colour).view(n, b, 1, 1)
+    out = x * gain
+    if grey_prob > 0:
+        grey = (torch.rand(n, generator=generator, device=dev) < grey_prob).to(x.device).view(n, 1, 1, 1)
+        out = torch.where(grey, out.mean(dim=1, keepdim=True).expand_as(out), out)
+    return out.clamp_(0.0, 1.0)
+
+
 def band_dropout(x: torch.Tensor, p: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero one randomly chosen band of a stamp with probability ``p``.
 
@@ -308,6 +343,8 @@ class GalaxyAugment:
         Band names (needed by :func:`redden`); default: no reddening coefficients known, 2.5 each.
     band_drop : float
         Probability of :func:`band_dropout` (0 disables it).
+    brightness, colour, grey_prob : float
+        Ranges and probability of :func:`colour_jitter` (all 0 disables it).
 
     Examples
     --------
@@ -330,6 +367,9 @@ class GalaxyAugment:
     max_ebv: float = 0.0
     bands: tuple[str, ...] | None = None
     band_drop: float = 0.0
+    brightness: float = 0.0
+    colour: float = 0.0
+    grey_prob: float = 0.0
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return an augmented copy of the batch ``x`` (same shape and dtype)."""
@@ -344,6 +384,8 @@ class GalaxyAugment:
             x = random_rot90(x, generator)
         if self.blur_sigma[1] > 0:
             x = psf_blur(x, self.blur_sigma, generator)
+        if self.brightness > 0 or self.colour > 0 or self.grey_prob > 0:
+            x = colour_jitter(x, self.brightness, self.colour, self.grey_prob, generator)
         if self.max_ebv > 0:
             x = redden(x, tuple(self.bands or ("?",) * x.shape[1]), self.max_ebv, generator)
         if self.noise_sigma[1] > 0:

@@ -108,6 +108,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     aug.add_argument("--band-noise", type=float, default=None, help="largest per-band noise sigma")
     aug.add_argument("--max-ebv", type=float, default=None, help="largest reddening E(B-V)")
     aug.add_argument("--band-drop", type=float, default=None, help="probability of dropping one band")
+    aug.add_argument("--crop-jitter", type=float, default=None, help="sub-pixel centre jitter of the affine (px)")
+    aug.add_argument("--max-shift", type=int, default=None, help="largest integer shift in px (default 4)")
+    aug.add_argument("--noise", type=float, default=None, help="largest Gaussian noise sigma (default 0.05)")
+    aug.add_argument("--brightness", type=float, default=None, help="brightness jitter: factor exp(U(-b, b))")
+    aug.add_argument("--colour", type=float, default=None, help="per-band gain jitter: factor exp(U(-c, c))")
+    aug.add_argument("--grey-prob", type=float, default=None, help="probability of a grey view (bands averaged)")
     aug.add_argument(
         "--centre-prob",
         type=float,
@@ -173,6 +179,9 @@ def run_train(args: argparse.Namespace) -> int:
         "device": args.device, "precision": args.precision, "num_workers": args.workers,
         "normalisation": args.normalisation, "max_angle": args.max_angle, "scale_range": args.scale_range,
         "max_ebv": args.max_ebv, "band_drop": args.band_drop, "centre_prob": args.centre_prob,
+        "brightness": args.brightness, "colour": args.colour, "grey_prob": args.grey_prob,
+        "crop_jitter": args.crop_jitter, "max_shift": args.max_shift,
+        "noise_sigma": None if args.noise is None else (0.0, args.noise),
         "blur_sigma": None if args.blur is None else (0.0, args.blur),
         "band_noise": None if args.band_noise is None else (0.0, args.band_noise),
         "expander_dims": args.expander, "keep_checkpoints": args.keep_checkpoints or None,

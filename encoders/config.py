@@ -51,7 +51,7 @@ class TrainConfig:
         Shift augmentation range in pixels.
     noise_sigma : tuple of float
         Range of the Gaussian-noise augmentation level.
-    max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, band_drop
+    max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, band_drop, brightness, colour, grey_prob
         The optional augmentations of :class:`~encoders.augment.GalaxyAugment` (all off by
         default: they resample or dim pixels and cost CPU time).
     centre_prob : float
@@ -120,6 +120,9 @@ class TrainConfig:
     band_noise: tuple[float, float] = (0.0, 0.0)
     max_ebv: float = 0.0
     band_drop: float = 0.0
+    brightness: float = 0.0
+    colour: float = 0.0
+    grey_prob: float = 0.0
     centre_prob: float = 0.0
     seed: int = 0
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
@@ -178,6 +181,7 @@ class TrainConfig:
             max_shift=self.max_shift, noise_sigma=self.noise_sigma, max_angle=self.max_angle,
             scale_range=self.scale_range, crop_jitter=self.crop_jitter, blur_sigma=self.blur_sigma,
             band_noise=self.band_noise, max_ebv=self.max_ebv, bands=self.bands, band_drop=self.band_drop,
+            brightness=self.brightness, colour=self.colour, grey_prob=self.grey_prob,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,11 +25,12 @@ __all__ = ["Curve", "simulate_strategy", "simulate", "random_labels_for_recall",
 
 @dataclass
 class Curve:
-    """Recall of one strategy as labels accumulate."""
+    """Recall of one strategy as labels accumulate; ``rows`` are the labelled rows in the order asked."""
 
     strategy: str
     labels: list[int] = field(default_factory=list)
     recall: list[float] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
 
     def labels_for(self, target_recall: float) -> int | None:
         """Labels needed to reach ``target_recall`` (None if never reached)."""
@@ -114,6 +115,7 @@ def simulate_strategy(
         curve.labels.append(len(rows))
         curve.recall.append(float(y.sum()) / n_targets)
         if len(rows) >= max_labels or curve.recall[-1] >= stop_at_recall or len(rows) >= len(x):
+            curve.rows = [int(r) for r in labelled]
             return curve
         probs = None
         if 0 < y.sum() < len(y):

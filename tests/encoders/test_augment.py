@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -175,3 +177,23 @@ def test_full_augmentation_any_band_count(bands: int) -> None:
     a = aug(x, generator=torch.Generator().manual_seed(3))
     assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1
     assert torch.equal(a, aug(x, generator=torch.Generator().manual_seed(3)))
+
+
+def test_colour_jitter_scales_bands_within_the_ranges_and_greys() -> None:
+    from encoders.augment import colour_jitter
+
+    x = torch.full((400, 3, 4, 4), 0.2)
+    g = torch.Generator().manual_seed(0)
+    out = colour_jitter(x, brightness=0.5, colour=0.2, generator=g)
+    ratio = out[:, :, 0, 0] / 0.2
+    assert ratio.min() >= math.exp(-0.7) - 1e-5 and ratio.max() <= math.exp(0.7) + 1e-5
+    assert ratio.log().std() > 0.2  # drawn, not constant
+    per_band = (ratio / ratio.mean(dim=1, keepdim=True)).log()
+    assert per_band.abs().max() <= 0.4 + 1e-5 and per_band.std() > 0.05  # the colour part differs by band
+    assert torch.equal(out[:, :, 1:, :], out[:, :, :1, :].expand(-1, -1, 3, -1))  # a gain, not a pattern
+    grey = colour_jitter(torch.rand(200, 3, 4, 4), grey_prob=1.0, generator=g)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    assert colour_jitter(torch.full((2, 3, 2, 2), 0.9), brightness=3.0, generator=g).max() <= 1.0
+    assert torch.equal(colour_jitter(x, generator=g), x)
+    with pytest.raises(ValueError, match="grey_prob"):
+        colour_jitter(x, grey_prob=1.5)
