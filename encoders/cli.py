@@ -102,6 +102,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     arch.add_argument("--width", type=int, default=32, help="first-stage width of --arch (default 32)")
     arch.add_argument("--expander", type=int, nargs="+", default=None, help="expander widths, e.g. 2048 2048 2048")
     aug = p.add_argument_group("augmentations (off unless given; see encoders.augment)")
+    aug.add_argument(
+        "--preset", choices=["survey", "composite"], default="survey",
+        help="defaults for the input kind (encoders.config.PRESETS): survey (multi-band fluxes, default) or "
+        "composite (8-bit colour JPEG/PNG: identity normalisation, colour jitter, rotations); flags override it",
+    )  # fmt: skip
     aug.add_argument("--max-angle", type=float, default=None, help="arbitrary rotation range in degrees")
     aug.add_argument("--scale-range", type=float, nargs=2, default=None, help="size scaling range, e.g. 0.8 1.25")
     aug.add_argument("--blur", type=float, default=None, help="largest extra PSF sigma in pixels")
@@ -155,6 +160,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from encoders.config import PRESETS
     from encoders.data import ArraySource, FileSource
     from encoders.fit import DEFAULT_FIT_FRACTION, Fit
     from encoders.normalise import LuptonParams, normaliser
@@ -189,7 +195,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.arch is not None:
         overrides["blocks"] = ARCHES[args.arch]
         overrides["widths"] = tuple(args.width * 2**i for i in range(4))
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = {**PRESETS[args.preset], **{k: v for k, v in overrides.items() if v is not None}}
     main_rank = int(os.environ.get("RANK", "0")) == 0
     progress = not args.no_progress and main_rank
     t0 = time.perf_counter()

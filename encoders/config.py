@@ -9,7 +9,7 @@ from typing import Any
 from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.normalise import LuptonParams
 
-__all__ = ["ARCH_FIELDS", "TrainConfig"]
+__all__ = ["ARCH_FIELDS", "PRESETS", "TrainConfig"]
 
 #: Fields that fix the architecture or the input contract: a checkpoint can only be
 #: resumed by a config that agrees on all of them.
@@ -17,6 +17,22 @@ ARCH_FIELDS = (
     "widths", "blocks", "stem_stride", "expander_dims", "bands", "stamp_size", "lupton", "normalisation", "fit",
     "fit_fraction",
 )  # fmt: skip
+
+
+#: Named sets of :class:`TrainConfig` values for kinds of input; explicit settings override them.
+#: ``survey``: the defaults (Lupton-stretched multi-band fluxes). ``composite``: 8-bit colour composites
+#: (Galaxy Zoo, Legacy Survey viewer JPEG/PNG) as they come: already stretched (identity normalisation), with
+#: brightness and colour jitter (such encoders otherwise order galaxies by colour and flux first), arbitrary
+#: rotations, size scaling and blur, little noise (faint tidal features sit a few 8-bit levels above the sky)
+#: and no integer shift (the affine jitters the centre). docs/BENCHMARKS.md has the study behind it.
+PRESETS: dict[str, dict[str, Any]] = {
+    "survey": {},
+    "composite": {
+        "normalisation": "identity", "max_angle": 180.0, "scale_range": (0.75, 1.33), "crop_jitter": 3.0,
+        "blur_sigma": (0.0, 1.0), "noise_sigma": (0.0, 0.01), "max_shift": 0, "brightness": 0.5,
+        "colour": 0.3, "grey_prob": 0.2,
+    },
+}  # fmt: skip
 
 
 @dataclass

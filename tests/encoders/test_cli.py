@@ -143,3 +143,25 @@ def test_real_galaxy_zoo_folder_and_labels() -> None:
     assert set(labels) <= {"elliptical", "spiral_cw", "spiral_acw", "edge_on", "merger", "dont_know"}
     stamp = read_stamp(paths[0])
     assert Fit("resample").apply(stamp.data, 64).shape == (3, 64, 64) and stamp.shape[-1] in (423, 424)
+
+
+def test_composite_preset_sets_the_colour_composite_recipe_and_flags_override_it(tmp_path: Path) -> None:
+    import json
+
+    from encoders.config import PRESETS
+
+    folder = tmp_path / "jpegs"
+    _jpegs(folder, [f"{i}.jpeg" for i in range(6)], side=48)
+    run = tmp_path / "run"
+    args = _parser().parse_args(
+        ["train", "--data", str(folder), "--run", str(run), "--preset", "composite", "--fit", "resample",
+         "--stamp-size", "16", "--brightness", "0.1", "--max-steps", "1", "--batch-size", "4", "--threads", "1",
+         "--precision", "fp32", "--no-progress"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    for key, value in PRESETS["composite"].items():
+        if key != "brightness":
+            assert config[key] == (list(value) if isinstance(value, tuple) else value), key
+    assert config["brightness"] == 0.1  # the explicit flag wins over the preset
+    assert config["normalisation"] == "identity" and config["grey_prob"] > 0
