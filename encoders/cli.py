@@ -255,7 +255,9 @@ def stamp_files(data: Path) -> tuple[Path, list[Path]]:
     as Galaxy Zoo's JPEGs beside a ``labels.csv``), else ``DATA`` itself; files are taken by their suffix
     (:data:`STAMP_SUFFIXES`), so catalogues beside them are ignored.
     """
-    folder = next((d for d in (data / "stamps", data / "images") if d.is_dir()), data)
+    from encoders.stamps import stamp_folder
+
+    folder = stamp_folder(data)
     if not folder.is_dir():
         return folder, []
     return folder, sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(STAMP_SUFFIXES))

@@ -38,6 +38,7 @@ __all__ = [
     "load_stamps",
     "read_stamp",
     "register_reader",
+    "stamp_folder",
 ]
 
 _FITS_MAGIC = b"SIMPLE  ="
@@ -258,6 +259,16 @@ READERS: list[StampReader] = [
         _read_image,
     ),
 ]
+
+
+def stamp_folder(data: str | Path) -> Path:
+    """The folder holding a data set's stamp files: ``DATA/stamps``, else ``DATA/images``, else ``DATA``.
+
+    ``ssald simulate`` writes ``stamps/``; image sets as they come (Galaxy Zoo's JPEGs beside a ``labels.csv``)
+    often keep them in ``images/``. Training and ingestion look in the same place.
+    """
+    data = Path(data)
+    return next((d for d in (data / "stamps", data / "images") if d.is_dir()), data)
 
 
 def register_reader(reader: StampReader, *, first: bool = False) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from encoders.stamps import Stamp, StampError, read_stamp
+from encoders.stamps import Stamp, StampError, read_stamp, stamp_folder
 
 __all__ = [
     "ARRAY_SUFFIXES",
@@ -98,11 +98,11 @@ def objid_from_name(name: str) -> int:
 
 
 def find_stamps(data_dir: str | os.PathLike[str]) -> list[Path]:
-    """Stamp files under ``data_dir/stamps`` (or ``data_dir`` itself), sorted by name."""
+    """Stamp files under ``data_dir/stamps``, ``data_dir/images`` or ``data_dir`` itself, sorted by name."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"stamp directory {os.fspath(root)!r} does not exist")
-    base = root / "stamps" if (root / "stamps").is_dir() else root
+    base = stamp_folder(root)
     return sorted(p for p in base.iterdir() if p.is_file() and p.name.lower().endswith(STAMP_SUFFIXES))
 
 

@@ -246,3 +246,18 @@ def test_consecutive_array_rows_are_read_at_once_and_checked_one_by_one(tmp_path
     wrong = prepare(items[:3], Spec(("g", "r", "z"), 32, LuptonParams()))
     assert not wrong.objids and [b["objid"] for b in wrong.bad] == [100, 101, 102]
     assert all("does not match the model's (3, 32, 32)" in b["reason"] for b in wrong.bad)
+
+
+def test_find_stamps_looks_in_stamps_then_images_then_the_folder(tmp_path):
+    from ingest.readers import find_stamps
+
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "b.png").write_bytes(b"x")
+    (tmp_path / "flat" / "labels.csv").write_text("file\n")
+    assert find_stamps(tmp_path / "flat") == [tmp_path / "flat" / "b.png"]
+    (tmp_path / "gz" / "images").mkdir(parents=True)
+    (tmp_path / "gz" / "images" / "1.jpeg").write_bytes(b"x")
+    assert find_stamps(tmp_path / "gz") == [tmp_path / "gz" / "images" / "1.jpeg"]
+    (tmp_path / "gz" / "stamps").mkdir()
+    (tmp_path / "gz" / "stamps" / "2.fits").write_bytes(b"x")
+    assert find_stamps(tmp_path / "gz") == [tmp_path / "gz" / "stamps" / "2.fits"]
