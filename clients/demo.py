@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["add_parsers", "run_demo"]
+__all__ = ["add_parsers", "run_demo", "start_server", "stop_server"]
 
 TARGET = "dual_nucleus"
 
@@ -30,7 +30,8 @@ def _step(title: str, argv: Sequence[str]) -> float:
     return time.perf_counter() - start
 
 
-def _start_server(db: Path, model: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(db: Path, model: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start ``ssald serve`` on a free loopback port; the process and its ``HOST:PORT``."""
     print(f"\n== serve: ssald serve --db {db} --model {model} --port 0", flush=True)
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "clients.cli", "serve", "--db", str(db), "--model", str(model), "--port", "0"],
@@ -50,7 +51,8 @@ def _start_server(db: Path, model: Path) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("the server did not print its 'listening on HOST:PORT' line within 120 s")
 
 
-def _stop_server(proc: subprocess.Popen[str]) -> None:
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    """Stop a server from :func:`start_server` (SIGTERM, then SIGKILL after 30 s)."""
     proc.send_signal(signal.SIGTERM)
     try:
         out, _ = proc.communicate(timeout=30)
@@ -105,7 +107,7 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
     prevalence = len(targets) / len(truth)
 
     start = time.perf_counter()
-    server, address = _start_server(db, model)
+    server, address = start_server(db, model)
     try:
         with SsaldClient(address, timeout=30.0) as client:
             query = client.get_object(targets[0])
@@ -115,7 +117,7 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
             hits = sum(nb.truth_class == TARGET for nb in neighbours)
             per_query = [sum(nb.truth_class == TARGET for nb in client.find_similar(o, k=k)) for o in targets]
     finally:
-        _stop_server(server)
+        stop_server(server)
     times["serve+query"] = time.perf_counter() - start
 
     print("\n== timings: " + ", ".join(f"{name} {sec:.0f} s" for name, sec in times.items()))
