@@ -70,6 +70,24 @@ def _weight(morphology_weight: float | None) -> float:
     return float(morphology_weight)
 
 
+def _search_fields(
+    exclude_radius_arcsec: float,
+    metric_label: str,
+    metric_kind: str,
+    space: str,
+    morphology_weight: float | None,
+    filters: dict[str, Any],
+) -> dict[str, Any]:
+    # The fields FindSimilarRequest and ConeSearchRequest share: filter, sky exclusion, learned metric, space.
+    return {
+        "filter": _filter(**filters),
+        "exclude_radius_arcsec": exclude_radius_arcsec,
+        "metric": _metric(metric_label, metric_kind),
+        "space": space or "",
+        "morphology_weight": _weight(morphology_weight),
+    }
+
+
 class SsaldClient(LabellingCalls):
     """Client of one SSALD server.
 
@@ -160,11 +178,7 @@ class SsaldClient(LabellingCalls):
             ssald_pb2.FindSimilarRequest,
             objid=objid,
             k=k,
-            filter=_filter(**filters),
-            exclude_radius_arcsec=exclude_radius_arcsec,
-            metric=_metric(metric_label, metric_kind),
-            space=space or "",
-            morphology_weight=_weight(morphology_weight),
+            **_search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
         )
         return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
 
@@ -237,11 +251,7 @@ class SsaldClient(LabellingCalls):
             dec=dec,
             radius_arcsec=radius_arcsec,
             k=k,
-            filter=_filter(**filters),
-            exclude_radius_arcsec=exclude_radius_arcsec,
-            metric=_metric(metric_label, metric_kind),
-            space=space or "",
-            morphology_weight=_weight(morphology_weight),
+            **_search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
         )
         reply = self._call(self._stub.ConeSearch, request)
         return ConeMatch(

@@ -22,6 +22,7 @@ import numpy as np
 
 from server.stamps import png_of_stamp
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
+from ssald_index.metric_search import allowed_rows
 from ssald_index.query import Filter
 from ssald_index.schema import LABELS
 from ssald_index.store import MAX_K, ObjectNotFound, _has_table, connect, embedding_matrix
@@ -248,15 +249,7 @@ class ActiveLearning:
             seed_row = int(emb.rows_of([seed_objid])[0])
             if seed_row < 0:
                 raise ObjectNotFound(int(seed_objid))
-        where = filter.sql() if filter is not None else None
-        allowed = None
-        if where:
-            try:
-                matching = store.read(["objid"], where=where).column("objid").to_numpy()
-            except ValueError as exc:
-                raise ValueError(f"bad filter {where!r}: {exc}") from None
-            allowed = emb.rows_of(matching)
-            allowed = np.unique(allowed[allowed >= 0])
+        allowed = allowed_rows(store, emb, filter)
 
         skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
         skip = set(skip[skip >= 0].tolist())

@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-from ssald_index.metric_search import EmbeddingRows, ExactSpace, exact_neighbours
+from ssald_index.metric import check_choice
+from ssald_index.metric_search import EmbeddingRows, ExactSpace, LRUCache, exact_neighbours
 from ssald_index.query import Filter
 from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix, unit_rows
 
@@ -54,10 +54,7 @@ class NoMorphology(ValueError):
 
 def check_space(space: str) -> str:
     """``space`` if it names one of :data:`SPACES` (``""``: :data:`DEFAULT_SPACE`), else a ``ValueError``."""
-    space = space or DEFAULT_SPACE
-    if space not in SPACES:
-        raise ValueError(f"unknown space {space!r}; choose from {', '.join(SPACES)}")
-    return space
+    return check_choice(space, SPACES, DEFAULT_SPACE, "space")
 
 
 def check_morphology_weight(weight: float | None) -> float:
@@ -209,10 +206,8 @@ class FeatureSpaces:
     """
 
     def __init__(self, max_cached: int = 2) -> None:
-        if max_cached < 1:
-            raise ValueError(f"max_cached must be at least 1, got {max_cached!r}")
+        self._spaces: LRUCache[tuple[str, float, int], ExactSpace] = LRUCache(max_cached)
         self.max_cached = max_cached
-        self._spaces: OrderedDict[tuple[str, float, int], ExactSpace] = OrderedDict()
         self._morphology: tuple[int, np.ndarray] | None = None
         self._lock = threading.Lock()
 
@@ -258,14 +253,11 @@ class FeatureSpaces:
         with self._lock:
             found = self._spaces.get(key)
             if found is not None:
-                self._spaces.move_to_end(key)
                 return found
         z = feature_space(emb.x, self.morphology(store, emb), space, weight, standardised=True)
         found = ExactSpace(key, emb.objids, z, np.einsum("ij,ij->i", z, z))
         with self._lock:
-            self._spaces[key] = found
-            while len(self._spaces) > self.max_cached:
-                self._spaces.popitem(last=False)
+            self._spaces.put(key, found)
         return found
 
     def neighbours(

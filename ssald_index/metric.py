@@ -40,6 +40,7 @@ __all__ = [
     "TooFewLabels",
     "LearnedMetric",
     "fit_metric",
+    "check_choice",
     "check_kind",
 ]
 
@@ -52,12 +53,18 @@ class TooFewLabels(ValueError):
     """A class has fewer than :data:`MIN_PER_CLASS` positive or negative labels (``FAILED_PRECONDITION``)."""
 
 
+def check_choice(value: str, choices: tuple[str, ...], default: str, what: str) -> str:
+    """``value``, or ``default`` for ``""``, if among ``choices``; else a ``ValueError`` naming ``what`` and
+    listing the choices."""
+    value = value or default
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
+    return value
+
+
 def check_kind(kind: str) -> str:
     """``kind``, or :data:`DEFAULT_METRIC_KIND` for ``""``; ``ValueError`` listing the choices otherwise."""
-    kind = kind or DEFAULT_METRIC_KIND
-    if kind not in METRIC_KINDS:
-        raise ValueError(f"unknown metric kind {kind!r}; choose from {', '.join(METRIC_KINDS)}")
-    return kind
+    return check_choice(kind, METRIC_KINDS, DEFAULT_METRIC_KIND, "metric kind")
 
 
 def _features(x: np.ndarray, extra: np.ndarray | None) -> np.ndarray:

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,11 +28,23 @@ from ssald_index.metric import LearnedMetric, check_kind, fit_metric
 from ssald_index.query import Filter
 from ssald_index.store import MAX_K, ObjectNotFound
 
-__all__ = ["EmbeddingRows", "ExactSpace", "LearnedSpace", "LearnedSpaces", "exact_neighbours", "training_rows"]
+__all__ = [
+    "EmbeddingRows",
+    "ExactSpace",
+    "LRUCache",
+    "LearnedSpace",
+    "LearnedSpaces",
+    "allowed_rows",
+    "exact_neighbours",
+    "training_rows",
+]
 
 PathLike = str | os.PathLike[str]
 # Rows mapped per step: bounds the float64 temporaries of a transform over a large table.
 _CHUNK = 65_536
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class EmbeddingRows(Protocol):
@@ -55,6 +67,53 @@ def training_rows(latest: dict[int, str], label: str, emb: EmbeddingRows) -> tup
     y = np.fromiter((v == label for v in latest.values()), dtype=np.int8, count=len(latest))
     known = rows >= 0
     return rows[known], y[known]
+
+
+def allowed_rows(store: Any, emb: EmbeddingRows, filter: Filter | None) -> np.ndarray | None:
+    """Rows of ``emb`` whose objects match ``filter``, sorted and unique; ``None`` (every row) without one.
+
+    Objects the filter matches but ``emb`` does not hold are left out.
+
+    Raises
+    ------
+    ValueError
+        The filter's SQL is refused by the table (the message names the filter).
+    """
+    where = filter.sql() if filter is not None else None
+    if not where:
+        return None
+    try:
+        matching = store.read(["objid"], where=where).column("objid").to_numpy()
+    except ValueError as exc:
+        raise ValueError(f"bad filter {where!r}: {exc}") from None
+    rows = emb.rows_of(matching)
+    return np.unique(rows[rows >= 0])
+
+
+class LRUCache(Generic[K, V]):
+    """At most ``max_cached`` values by key, the least recently used dropped first.
+
+    Not locked: its owner guards every call with its own lock.
+    """
+
+    def __init__(self, max_cached: int) -> None:
+        if max_cached < 1:
+            raise ValueError(f"max_cached must be at least 1, got {max_cached!r}")
+        self.max_cached = max_cached
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value of ``key`` (now the most recently used), or ``None``."""
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` under ``key``, dropping the least recently used beyond ``max_cached``."""
+        self._items[key] = value
+        while len(self._items) > self.max_cached:
+            self._items.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -169,15 +228,7 @@ def exact_neighbours(
     if exclude_radius_arcsec:
         sky = store.get(int(objid))
         excluded |= {int(r["objid"]) for r in store.cone(sky["ra"], sky["dec"], exclude_radius_arcsec)}
-    allowed = None
-    where = filter.sql() if filter is not None else None
-    if where:
-        try:
-            matching = store.read(["objid"], where=where).column("objid").to_numpy()
-        except ValueError as exc:
-            raise ValueError(f"bad filter {where!r}: {exc}") from None
-        allowed = emb.rows_of(matching)
-        allowed = np.unique(allowed[allowed >= 0])
+    allowed = allowed_rows(store, emb, filter)
     found = space()
     skip = emb.rows_of(np.fromiter(excluded, dtype=np.int64))
     rows, dist = found.nearest(row, k, exclude=skip[skip >= 0], allowed=allowed)
@@ -196,11 +247,9 @@ class LearnedSpaces:
     """
 
     def __init__(self, db_path: PathLike, max_cached: int = 2) -> None:
-        if max_cached < 1:
-            raise ValueError(f"max_cached must be at least 1, got {max_cached!r}")
+        self._spaces: LRUCache[tuple[str, str, int, int, str], LearnedSpace] = LRUCache(max_cached)
         self.db_path = os.fspath(db_path)
         self.max_cached = max_cached
-        self._spaces: OrderedDict[tuple[str, str, int, int, str], LearnedSpace] = OrderedDict()
         self._lock = threading.Lock()
 
     def space(self, emb: EmbeddingRows, label: str, kind: str = "", extra: np.ndarray | None = None) -> LearnedSpace:
@@ -235,7 +284,6 @@ class LearnedSpaces:
         with self._lock:
             found = self._spaces.get(key)
             if found is not None:
-                self._spaces.move_to_end(key)
                 return found
             rows, y = training_rows(latest_labels(self.db_path), label, emb)
             metric = fit_metric(emb.x, rows, y, kind=kind, label=label, extra=extra)
@@ -248,9 +296,7 @@ class LearnedSpaces:
                     ]
                 )
             found = LearnedSpace(key, emb.objids, z, np.einsum("ij,ij->i", z, z), metric=metric)
-            self._spaces[key] = found
-            while len(self._spaces) > self.max_cached:
-                self._spaces.popitem(last=False)
+            self._spaces.put(key, found)
             return found
 
     def neighbours(
