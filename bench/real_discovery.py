@@ -143,14 +143,15 @@ def pixel_pca(sources: list[str], fit_mode: str, fraction: float, size: int, n_c
 
 
 def checkpoint_scores(run: Path, stamps: np.ndarray, classes: np.ndarray, target: str) -> list[dict]:
-    """Label-free scores and precision@K of every kept checkpoint (embedded in-process with torch)."""
+    """Label-free scores and precision@K of up to 12 kept checkpoints, evenly spaced (embedded with torch)."""
     import torch
 
     from encoders.checkpoint import load_backbone
     from encoders.diagnostics import quality_report
 
     out = []
-    for ckpt in sorted((run / "checkpoints").glob("epoch_*.pt")):
+    kept = sorted((run / "checkpoints").glob("epoch_*.pt"))
+    for ckpt in [kept[i] for i in np.unique(np.linspace(0, len(kept) - 1, min(len(kept), 12)).round().astype(int))]:
         model, _ = load_backbone(ckpt)
         with torch.no_grad():
             z = np.concatenate(
