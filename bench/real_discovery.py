@@ -189,6 +189,19 @@ def active_learning(x: np.ndarray, features: np.ndarray, truth: np.ndarray, args
     )  # fmt: skip
 
 
+def _al_run(job: tuple) -> dict[str, dict]:
+    """One (features, classifier) pair's curves as report rows (a process-pool task)."""
+    x, feats, truth, args, fname, classifier = job
+    out = {}
+    for s, c in active_learning(x, feats, truth, args, classifier).items():
+        out[f"{s} / {fname} / {classifier}"] = {
+            "recall@50": c.recall_at(50), "recall@200": c.recall_at(200), "recall@800": c.recall_at(800),
+            "labels_50%": c.labels_for(0.5), "labels_90%": c.labels_for(0.9),
+            "labels": c.labels, "recall": c.recall, "rows": c.rows,
+        }  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=Path, required=True, help="folder of image files (or with images/ or stamps/)")
@@ -205,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export-args", default="", help="extra 'ssald export' arguments, quoted")
     p.add_argument("--al-max-labels", type=int, default=800)
     p.add_argument("--strategies", default="random,top,uncertainty,gp_ei")
+    p.add_argument(
+        "--al-runs",
+        default="embedding/logistic,morphology/forest,embedding+morphology/logistic,embedding+morphology/forest",
+        help="features/classifier pairs simulated (features: embedding, morphology, embedding+morphology)",
+    )
     p.add_argument("--metric-labels", default="0,50,200", help="label counts for the learned-metric figure")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -265,14 +283,18 @@ def main(argv: list[str] | None = None) -> int:
     from ssald_index.al_simulate import random_labels_for_recall
 
     al: dict[str, dict] = {}
-    for fname, feats in features.items():
-        for classifier in ("logistic", "forest"):
-            for s, c in active_learning(x, feats, truth, args, classifier).items():
-                al[f"{s} / {fname} / {classifier}"] = {
-                    "recall@50": c.recall_at(50), "recall@200": c.recall_at(200), "recall@800": c.recall_at(800),
-                    "labels_50%": c.labels_for(0.5), "labels_90%": c.labels_for(0.9),
-                    "labels": c.labels, "recall": c.recall, "rows": c.rows,
-                }  # fmt: skip
+    jobs = []
+    for pair in args.al_runs.split(","):
+        fname, _, classifier = pair.strip().partition("/")
+        if fname in features:
+            jobs.append((x, features[fname], truth, args, fname, classifier or "logistic"))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: this process has LanceDB's runtime loaded, which forked children may deadlock on
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for rows in pool.map(_al_run, jobs):
+            al.update(rows)
     n_t = int(truth.sum())
     al["random (expected)"] = {
         "labels_50%": random_labels_for_recall(len(truth), n_t, 0.5),
@@ -281,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     results["active_learning"] = al
 
     # --- labels improve similarity: the learned metric through gRPC -----------------------------
-    labelled_by = "top / embedding+morphology / forest" if morph is not None else "top / embedding / logistic"
+    labelled_by = next(
+        (k for k in ("top / embedding+morphology / forest", "top / embedding / logistic") if k in al), next(iter(al))
+    )
     results["metric_labels_from"] = labelled_by
     rows = al[labelled_by]["rows"]
     results["metric"] = _metric_figures(work / "db", model, objids, classes, args, rows, morph is not None)
