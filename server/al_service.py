@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from server.stamps import png_of_stamp
+from ssald_index.feature_space import FeatureSpaces
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.metric_search import allowed_rows
 from ssald_index.query import Filter
@@ -141,14 +142,18 @@ class ActiveLearning:
     features : {"embedding", "morphology", "embedding+morphology"}
         What a classifier trained here sees (:func:`ssald_index.classify.feature_matrix`): retrains store it with
         their scores; strategies still work in the embedding.
+    spaces : FeatureSpaces, optional
+        Where the table's standardised morphology is read and kept per version; the servicer passes the one its
+        morphology search spaces use, so the columns are read once for both.
     """
 
-    def __init__(self, handle: StoreHandle, features: str = "embedding") -> None:
+    def __init__(self, handle: StoreHandle, features: str = "embedding", spaces: FeatureSpaces | None = None) -> None:
         from ssald_index.classify import FEATURES
 
         if features not in FEATURES:
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
         self.features = features
+        self.spaces = spaces if spaces is not None else FeatureSpaces()
         self._inputs: tuple[int, np.ndarray] | None = None
         self._handle = handle
         self._embeddings: Embeddings | None = None
@@ -355,13 +360,12 @@ class ActiveLearning:
     def _classifier_inputs(self, emb: Embeddings) -> np.ndarray:
         """The classifier's input in ``emb``'s row order: the embeddings, or with the morphology columns."""
         from ssald_index.classify import feature_matrix
-        from ssald_index.feature_space import read_morphology
 
         if self.features == "embedding":
             return emb.x
         if self._inputs is None or self._inputs[0] != emb.version:
-            morphology = read_morphology(self._handle.store(), emb)
-            self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features))
+            morphology = self.spaces.morphology(self._handle.store(), emb)
+            self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features, standardised=True))
         return self._inputs[1]
 
     def submit(self, labels: list[Label], retrain: bool = False, classifier: str = "") -> dict[str, Any]:

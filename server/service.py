@@ -245,17 +245,14 @@ class SsaldServicer(ssald_pb2_grpc.SsaldServicer):
     def __init__(self, handle: StoreHandle, embedder: Any = None, al_features: str = "embedding") -> None:
         self._handle = handle
         self.embedder = embedder
-        self.active_learning = ActiveLearning(handle, al_features)
+        # One morphology cache for the search spaces and the active-learning classifiers' features.
+        self.spaces = FeatureSpaces()
+        self.active_learning = ActiveLearning(handle, al_features, self.spaces)
 
     @functools.cached_property
     def learned(self) -> LearnedSpaces:
         """The learned-metric spaces of the served database, created on the first query that asks for one."""
         return LearnedSpaces(self._handle.db_path)
-
-    @functools.cached_property
-    def spaces(self) -> FeatureSpaces:
-        """The morphology search spaces of the served table, created on the first query that asks for one."""
-        return FeatureSpaces()
 
     def _neighbours_of(self, objid: int, request: Any) -> list[dict[str, Any]]:
         """Neighbours of a catalogued object for a FindSimilar or ConeSearch request (k, filter,

@@ -64,7 +64,9 @@ def check_features(features: str) -> str:
     return features
 
 
-def feature_matrix(embeddings: np.ndarray, morphology: np.ndarray | None, features: str = "embedding") -> np.ndarray:
+def feature_matrix(
+    embeddings: np.ndarray, morphology: np.ndarray | None, features: str = "embedding", *, standardised: bool = False
+) -> np.ndarray:
     """The classifier's input for every object.
 
     Parameters
@@ -73,6 +75,9 @@ def feature_matrix(embeddings: np.ndarray, morphology: np.ndarray | None, featur
     morphology : ndarray, shape (N, M), or None
         The ``morph_*`` values (NaN where not measured); needed unless ``features`` is ``"embedding"``.
     features : {"embedding", "morphology", "embedding+morphology"}
+    standardised : bool
+        ``morphology`` is already :func:`~ssald_index.feature_space.standardise_morphology`'s output (e.g. the
+        server's cached copy), so it is used as it is.
 
     Returns
     -------
@@ -84,7 +89,7 @@ def feature_matrix(embeddings: np.ndarray, morphology: np.ndarray | None, featur
     if features == "embedding":
         return embeddings
     try:
-        m = standardise_morphology(morphology).astype(np.float32)
+        m = (np.asarray(morphology) if standardised else standardise_morphology(morphology)).astype(np.float32)
     except NoMorphology as exc:
         raise NoMorphology(f"features {features!r} need the morph_* columns, but {exc}") from None
     return m if features == "morphology" else np.hstack([np.asarray(embeddings, np.float32), m])
