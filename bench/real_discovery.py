@@ -75,14 +75,6 @@ def precision_at_k(features: np.ndarray, classes: np.ndarray, target: str, metri
     return float(np.mean(hits))
 
 
-def standardise(x: np.ndarray) -> np.ndarray:
-    """Columns to zero median-free mean and unit std; NaN becomes the column median (0 after scaling)."""
-    x = np.array(x, dtype=np.float64)
-    med = np.nanmedian(x, axis=0)
-    x = np.where(np.isfinite(x), x, med)
-    return (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
-
-
 class Served:
     """``ssald serve`` over a table, as a context manager yielding a connected client."""
 
@@ -259,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     prevalence = {t: float(np.mean(classes == t)) for t in targets}
     print(f"\n{len(objids)} objects; " + ", ".join(f"{t}: {int((classes == t).sum())}" for t in targets))
 
+    from ssald_index.feature_space import standardise_morphology
+
     # --- precision@10: the product through gRPC, and baselines on the same stamps ------------------
     table: dict[str, dict[str, float]] = {}
     for name, (db, onnx_model) in dbs.items():
@@ -269,17 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     pca = pixel_pca(sources, "resample", args.fit_fraction, args.stamp_size)
     table["pixel PCA (32)"] = {t: precision_at_k(pca, classes, t) for t in targets}
     if morph is not None:
-        z = standardise(morph)
+        z = standardise_morphology(morph)
         table[f"morphology ({len(morph_names)} columns)"] = {t: precision_at_k(z, classes, t) for t in targets}
     table["chance (prevalence)"] = prevalence
     results["precision_at_10"] = table
 
     # --- active learning -----------------------------------------------------------------------
+    from ssald_index.classify import FEATURES, feature_matrix
+
     truth = classes == args.rare
-    features = {"embedding": x}
-    if morph is not None:
-        features["morphology"] = standardise(morph)
-        features["embedding+morphology"] = np.concatenate([standardise(x), standardise(morph)], 1)
+    # The classifier inputs the server builds (``ssald serve --al-features``): the same function.
+    features = {f: feature_matrix(x, morph, f) for f in (FEATURES if morph is not None else ("embedding",))}
     from ssald_index.al_simulate import random_labels_for_recall
 
     al: dict[str, dict] = {}
