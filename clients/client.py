@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from clients.conversions import filter_message, make_request, neighbour_from_proto, object_from_proto
 from clients.errors import InvalidArgument, Unavailable, from_rpc_error
 from clients.labelling import (
     Candidate,
@@ -31,15 +32,7 @@ from clients.labelling import (
     SubmitResult,
     ToLabel,
 )
-from clients.objects import (
-    ConeMatch,
-    GalaxyObject,
-    Neighbour,
-    _filter,
-    _neighbour_from_proto,
-    _object_from_proto,
-    _request,
-)
+from clients.objects import ConeMatch, GalaxyObject, Neighbour
 from proto import ssald_pb2, ssald_pb2_grpc
 
 __all__ = [
@@ -58,7 +51,7 @@ __all__ = [
 
 
 def _metric(label: str, kind: str) -> ssald_pb2.LearnedMetric:
-    return _request(ssald_pb2.LearnedMetric, label=label or "", kind=kind or "")
+    return make_request(ssald_pb2.LearnedMetric, label=label or "", kind=kind or "")
 
 
 def _weight(morphology_weight: float | None) -> float:
@@ -80,7 +73,7 @@ def _search_fields(
 ) -> dict[str, Any]:
     # The fields FindSimilarRequest and ConeSearchRequest share: filter, sky exclusion, learned metric, space.
     return {
-        "filter": _filter(**filters),
+        "filter": filter_message(**filters),
         "exclude_radius_arcsec": exclude_radius_arcsec,
         "metric": _metric(metric_label, metric_kind),
         "space": space or "",
@@ -174,13 +167,13 @@ class SsaldClient(LabellingCalls):
         Unavailable, DeadlineExceeded
             The server cannot be reached, its table is not ready, or it did not answer in time.
         """
-        request = _request(
+        request = make_request(
             ssald_pb2.FindSimilarRequest,
             objid=objid,
             k=k,
             **_search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
         )
-        return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
+        return [neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
 
     def search_vector(
         self, vector: Sequence[float], k: int = 10, exclude_objids: Sequence[int] = (), **filters: Any
@@ -193,14 +186,14 @@ class SsaldClient(LabellingCalls):
             Wrong length, zero or non-finite vector, bad ``k`` or filter.
         """
         values = [float(v) for v in vector]
-        request = _request(
+        request = make_request(
             ssald_pb2.SearchVectorRequest,
             vector=values,
             k=k,
             exclude_objids=[int(o) for o in exclude_objids],
-            filter=_filter(**filters),
+            filter=filter_message(**filters),
         )
-        return [_neighbour_from_proto(n) for n in self._call(self._stub.SearchVector, request).neighbours]
+        return [neighbour_from_proto(n) for n in self._call(self._stub.SearchVector, request).neighbours]
 
     def find_similar_to_image(
         self, image: bytes | str | os.PathLike[str], k: int = 10, **filters: Any
@@ -217,8 +210,10 @@ class SsaldClient(LabellingCalls):
             ``FAILED_PRECONDITION`` when the server runs without a model.
         """
         payload = image if isinstance(image, bytes) else Path(image).read_bytes()
-        request = _request(ssald_pb2.FindSimilarToImageRequest, image=payload, k=k, filter=_filter(**filters))
-        return [_neighbour_from_proto(n) for n in self._call(self._stub.FindSimilarToImage, request).neighbours]
+        request = make_request(
+            ssald_pb2.FindSimilarToImageRequest, image=payload, k=k, filter=filter_message(**filters)
+        )
+        return [neighbour_from_proto(n) for n in self._call(self._stub.FindSimilarToImage, request).neighbours]
 
     def cone_search(
         self,
@@ -245,7 +240,7 @@ class SsaldClient(LabellingCalls):
         FailedPrecondition
             As for :meth:`find_similar`.
         """
-        request = _request(
+        request = make_request(
             ssald_pb2.ConeSearchRequest,
             ra=ra,
             dec=dec,
@@ -255,9 +250,9 @@ class SsaldClient(LabellingCalls):
         )
         reply = self._call(self._stub.ConeSearch, request)
         return ConeMatch(
-            match=_object_from_proto(reply.match),
+            match=object_from_proto(reply.match),
             separation_arcsec=reply.separation_arcsec,
-            neighbours=[_neighbour_from_proto(n) for n in reply.neighbours],
+            neighbours=[neighbour_from_proto(n) for n in reply.neighbours],
         )
 
     def anomalies(self, n: int = 100, **filters: Any) -> list[GalaxyObject]:
@@ -268,8 +263,8 @@ class SsaldClient(LabellingCalls):
         InvalidArgument
             ``n`` outside [1, 1000] or a bad filter.
         """
-        request = _request(ssald_pb2.AnomaliesRequest, n=n, filter=_filter(**filters))
-        return [_object_from_proto(a.object) for a in self._call(self._stub.Anomalies, request).anomalies]
+        request = make_request(ssald_pb2.AnomaliesRequest, n=n, filter=filter_message(**filters))
+        return [object_from_proto(a.object) for a in self._call(self._stub.Anomalies, request).anomalies]
 
     def get_object(self, objid: int, with_embedding: bool = False) -> GalaxyObject:
         """One object's metadata, and its embedding if ``with_embedding``.
@@ -281,8 +276,8 @@ class SsaldClient(LabellingCalls):
         Unavailable, DeadlineExceeded
             As for :meth:`find_similar`.
         """
-        request = _request(ssald_pb2.GetObjectRequest, objid=objid, with_embedding=with_embedding)
-        return _object_from_proto(self._call(self._stub.GetObject, request))
+        request = make_request(ssald_pb2.GetObjectRequest, objid=objid, with_embedding=with_embedding)
+        return object_from_proto(self._call(self._stub.GetObject, request))
 
     def stats(self) -> dict[str, Any]:
         """Table statistics: ``n_objects``, ``model_id`` (or None), ``embedding_dim``, ``table_version``,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from clients.conversions import filter_message, make_request, metadata_from_proto
 from clients.errors import InvalidArgument
-from clients.objects import GalaxyObject, _filter, _metadata_from_proto, _request
+from clients.objects import GalaxyObject
 from proto import ssald_pb2
 
 __all__ = [
@@ -151,7 +152,7 @@ def _label_entry(item: Any, user: str) -> ssald_pb2.LabelEntry:
         raise InvalidArgument(f"a label needs an objid and a label, got {item!r}", "INVALID_ARGUMENT")
     fields.setdefault("user", user)
     fields["user"] = fields["user"] or user
-    return _request(ssald_pb2.LabelEntry, **{k: fields.get(k, "") for k in ("objid", "label", "user", "note")})
+    return make_request(ssald_pb2.LabelEntry, **{k: fields.get(k, "") for k in ("objid", "label", "user", "note")})
 
 
 class LabellingCalls:
@@ -210,11 +211,11 @@ class LabellingCalls:
         }
         if seed_objid is not None:
             fields["seed_objid"] = seed_objid
-        request = _request(ssald_pb2.NextToLabelRequest, **fields, filter=_filter(**filters))
+        request = make_request(ssald_pb2.NextToLabelRequest, **fields, filter=filter_message(**filters))
         reply = self._call(self._stub.NextToLabel, request)
         items = [
             ToLabel(
-                **_metadata_from_proto(item.object),
+                **metadata_from_proto(item.object),
                 reason=item.reason,
                 probability=item.probability if item.HasField("probability") else None,
                 similarity=item.similarity if item.HasField("similarity") else None,
@@ -249,7 +250,7 @@ class LabellingCalls:
             No labels, an empty label or an unknown classifier; nothing was written.
         """
         entries = [_label_entry(item, user) for item in labels]
-        request = _request(ssald_pb2.SubmitLabelsRequest, labels=entries, retrain=retrain, classifier=classifier)
+        request = make_request(ssald_pb2.SubmitLabelsRequest, labels=entries, retrain=retrain, classifier=classifier)
         reply = self._call(self._stub.SubmitLabels, request)
         retrained = [
             Retrained(r.label, _score_run_from_proto(r.run) if r.HasField("run") else None, r.skipped)
@@ -268,13 +269,17 @@ class LabellingCalls:
         InvalidArgument
             Empty label, ``n`` outside [1, 1000], bad filter.
         """
-        request = _request(
-            ssald_pb2.CandidatesRequest, label=label, n=n, exclude_labelled=exclude_labelled, filter=_filter(**filters)
+        request = make_request(
+            ssald_pb2.CandidatesRequest,
+            label=label,
+            n=n,
+            exclude_labelled=exclude_labelled,
+            filter=filter_message(**filters),
         )
         reply = self._call(self._stub.Candidates, request)
         candidates = [
             Candidate(
-                **_metadata_from_proto(c.object),
+                **metadata_from_proto(c.object),
                 score=c.score,
                 current_label=c.current_label if c.HasField("current_label") else None,
             )
@@ -290,5 +295,5 @@ class LabellingCalls:
         NotFound
             Unknown objid, or the server cannot find its stamp file (the message names the file).
         """
-        request = _request(ssald_pb2.GetStampRequest, objid=objid)
+        request = make_request(ssald_pb2.GetStampRequest, objid=objid)
         return bytes(self._call(self._stub.GetStamp, request).png)

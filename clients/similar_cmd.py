@@ -1,7 +1,7 @@
 """``ssald similar OBJID --server HOST:PORT`` and ``ssald anomalies --server HOST:PORT``: tables of results.
 
 Both take the metadata prefilters (``--z-min``, ``--spec-class`` …) and ``--out FILE`` to also write the
-result as Parquet, CSV, FITS or VOTable (:mod:`clients.export`).
+result as Parquet, CSV, FITS or VOTable (:mod:`clients.tables`).
 
 :func:`format_neighbours` renders the table and is shared with the demo. Module import pulls in argparse
 only; the gRPC client is imported when the command runs.
@@ -179,7 +179,7 @@ def run_similar(args: argparse.Namespace) -> int:
 
 def _write(args: argparse.Namespace, objects: Sequence) -> int:
     if args.out and objects:
-        from clients.export import write_objects
+        from clients.tables import write_objects
 
         write_objects(objects, args.out)
         print(f"wrote {len(objects)} rows to {args.out}")

@@ -7,7 +7,7 @@ import pytest
 from astropy.table import Table
 
 from clients import InvalidArgument, NotFound, SsaldClient, SsaldError
-from clients.export import write_objects
+from clients.tables import write_objects
 from ssald_index.store import ObjectStore
 from tests.server.helpers import exact_neighbours, running_server, write_db
 
