@@ -22,9 +22,9 @@ import numpy as np
 
 from server.stamps import png_of_stamp
 from ssald_index.feature_space import FeatureSpaces
+from ssald_index.filters import Filter
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.metric_search import allowed_rows
-from ssald_index.query import Filter
 from ssald_index.schema import LABELS
 from ssald_index.store import MAX_K, ObjectNotFound, _has_table, connect, embedding_matrix
 

@@ -35,10 +35,10 @@ from server.al_service import ActiveLearning, NoClassifier
 from ssald_index.ann import SearchParams, index_state
 from ssald_index.density import top_anomalies
 from ssald_index.feature_space import FeatureSpaces, NoMorphology, resolve_space
+from ssald_index.filters import Filter
 from ssald_index.labels import Label
 from ssald_index.metric import TooFewLabels
 from ssald_index.metric_search import LearnedSpaces
-from ssald_index.query import Filter
 from ssald_index.store import ObjectNotFound, ObjectStore, TableNotReady
 
 __all__ = ["NoModel", "StoreHandle", "SsaldServicer", "filter_from_proto", "object_to_proto", "score_run_to_proto"]
@@ -190,7 +190,7 @@ class NoModel(RuntimeError):
 
 
 def filter_from_proto(msg: ssald_pb2.Filter) -> Filter:
-    """The :class:`ssald_index.query.Filter` of a ``Filter`` message."""
+    """The :class:`ssald_index.filters.Filter` of a ``Filter`` message."""
     magnitudes = {
         m.column: (m.min if m.HasField("min") else None, m.max if m.HasField("max") else None) for m in msg.magnitudes
     }

@@ -4,7 +4,7 @@
 (:mod:`ssald_index.scores`) after metadata filters (AGN-like BPT classes, a redshift range, free SQL).
 :func:`crossmatch` marks the candidates already in a reference catalogue, by objid and, when the reference
 has RA/Dec, by sky position (astropy ``match_to_catalog_sky``). :func:`export_candidates` writes the list
-for TOPCAT and friends through :func:`ssald_index.export.write_table`.
+for TOPCAT and friends through :func:`ssald_index.tables.write_table`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ssald_index.export import format_for, write_table
-from ssald_index.query import Filter, _quote
+from ssald_index.filters import Filter, sql_string
 from ssald_index.schema import MAGNITUDE_COLUMNS
 from ssald_index.scores import ScoreRun, is_stale, latest_run, retrain, top_candidates
+from ssald_index.tables import format_for, write_table
 
 __all__ = [
     "AGN_BPT_CLASSES",
@@ -130,7 +130,7 @@ def candidate_filter(
         Extra SQL over the ``objects`` columns.
     """
     classes = sorted({c.strip().lower() for c in [*(AGN_BPT_CLASSES if bpt_agn else ()), *bpt] if c.strip()})
-    clauses = [f"lower(bpt_class) IN ({', '.join(_quote(c) for c in classes)})"] if classes else []
+    clauses = [f"lower(bpt_class) IN ({', '.join(sql_string(c) for c in classes)})"] if classes else []
     if where and where.strip():
         clauses.append(f"({where})")
     return Filter(z_min=z_min, z_max=z_max, where=" AND ".join(clauses) or None)

@@ -23,7 +23,7 @@ from ssald_index.ann import ANN_COLUMN, has_ann_index
 from ssald_index.store import embedding_matrix
 
 if TYPE_CHECKING:
-    from ssald_index.query import Filter
+    from ssald_index.filters import Filter
     from ssald_index.store import ObjectStore
 
 __all__ = ["METHODS", "knn_scores", "update_density", "top_anomalies"]

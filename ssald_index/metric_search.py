@@ -23,9 +23,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from ssald_index.filters import Filter
 from ssald_index.labels import latest_labels
 from ssald_index.metric import LearnedMetric, check_kind, fit_metric
-from ssald_index.query import Filter
 from ssald_index.store import MAX_K, ObjectNotFound
 
 __all__ = [

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssald_index.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
+from ssald_index.filters import Filter
 from ssald_index.labels import latest_labels, training_set
-from ssald_index.query import Filter
 from ssald_index.registry import _append, _has_table, connect
 from ssald_index.schema import (
     LABELS,

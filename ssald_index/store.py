@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ssald_index.ann import ANN_COLUMN, SearchParams, refresh_indexes
 from ssald_index.cache import MetadataCache
-from ssald_index.query import Filter, angular_separation_arcsec, cone_where
+from ssald_index.filters import Filter, angular_separation_arcsec, cone_where
 from ssald_index.registry import (  # noqa: F401 - re-exported: callers import them from here
     _has_table,
     append_quarantine,

@@ -15,7 +15,7 @@ from ssald_index.ann import (
     ivf_partitions,
     refresh_indexes,
 )
-from ssald_index.query import Filter, angular_separation_arcsec, cone_where
+from ssald_index.filters import Filter, angular_separation_arcsec, cone_where
 from ssald_index.store import ObjectNotFound, ObjectStore
 from tests.ssald_index.test_store import make_rows
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from astropy.table import Table
 
+from ssald_index.filters import Filter
 from ssald_index.labels import Label, add_labels, negative_of
-from ssald_index.query import Filter
 from ssald_index.schema import objects_schema
 from ssald_index.scores import (
     ScoresNotTrained,

@@ -1,8 +1,8 @@
-"""Query building blocks: metadata filters and sky-position (cone) selections.
+"""SQL filters over the ``objects`` table: metadata prefilters and sky-position (cone) boxes.
 
-:class:`Filter` turns the metadata prefilters of DESIGN §5 (redshift range, spectroscopic and BPT
-classes, magnitude ranges, a free SQL where-expression) into one LanceDB ``WHERE`` clause; it is
-applied as a *prefilter*, so a filtered kNN still returns the ``k`` asked for when that many rows match.
+:class:`Filter` turns the metadata prefilters of a query (redshift range, spectroscopic and BPT classes,
+magnitude ranges, a free SQL where-expression) into one LanceDB ``WHERE`` clause; it is applied as a
+*prefilter*, so a filtered kNN still returns the ``k`` asked for when that many rows match.
 :func:`cone_where` is the index-friendly box around a sky position; exact separations come from astropy.
 """
 
@@ -16,13 +16,14 @@ import numpy as np
 
 from ssald_index.schema import MAGNITUDE_COLUMNS
 
-__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "MAX_RADIUS_ARCSEC"]
+__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "sql_string", "MAX_RADIUS_ARCSEC"]
 
 # A cone larger than a degree is not a "nearest object" question; it would also scan many rows.
 MAX_RADIUS_ARCSEC = 3600.0
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a quoted SQL string literal (single quotes doubled), safe inside a ``WHERE`` clause."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -70,7 +71,7 @@ class Filter:
             out.append(f"z <= {z_max!r}")
         for column, values in (("spec_class", self.spec_class), ("bpt_class", self.bpt_class)):
             if values:
-                out.append(f"{column} IN ({', '.join(_quote(v) for v in values)})")
+                out.append(f"{column} IN ({', '.join(sql_string(v) for v in values)})")
         for column, (lo, hi) in self.magnitudes.items():
             if column not in MAGNITUDE_COLUMNS:
                 raise ValueError(f"unknown magnitude column {column!r}; expected one of {', '.join(MAGNITUDE_COLUMNS)}")
