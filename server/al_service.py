@@ -25,8 +25,9 @@ from ssald_index.feature_space import FeatureSpaces
 from ssald_index.filters import Filter
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.metric_search import allowed_rows
+from ssald_index.registry import connect, has_table
 from ssald_index.schema import LABELS
-from ssald_index.store import MAX_K, ObjectNotFound, _has_table, connect, embedding_matrix
+from ssald_index.store import MAX_K, ObjectNotFound, embedding_matrix
 
 if TYPE_CHECKING:
     from server.service import StoreHandle
@@ -181,7 +182,7 @@ class ActiveLearning:
     def labels_summary(self) -> dict[str, Any]:
         """``n_labels`` (rows), ``n_labelled_objects``, ``label_counts`` (objects per latest label), ``version``."""
         db = connect(self.db_path)
-        version = int(db.open_table(LABELS).version) if _has_table(db, LABELS) else 0
+        version = int(db.open_table(LABELS).version) if has_table(db, LABELS) else 0
         table = read_labels(self.db_path)
         latest = dict(zip(table.column("objid").to_pylist(), table.column("label").to_pylist()))
         return {

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ssald_index.schema import MAGNITUDE_COLUMNS
 
-__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "sql_string", "MAX_RADIUS_ARCSEC"]
+__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "sql_string", "run_filtered", "MAX_RADIUS_ARCSEC"]
 
 # A cone larger than a degree is not a "nearest object" question; it would also scan many rows.
 MAX_RADIUS_ARCSEC = 3600.0
@@ -137,3 +139,17 @@ def angular_separation_arcsec(ra: float, dec: float, ras: np.ndarray, decs: np.n
         ra * u.deg, dec * u.deg, np.asarray(ras, dtype=np.float64) * u.deg, np.asarray(decs, dtype=np.float64) * u.deg
     )
     return np.atleast_1d(sep.to_value(u.arcsec))
+
+
+def run_filtered(query: Any, user_where: str | None) -> pa.Table:
+    """Run a LanceDB query (or a callable returning an Arrow table), naming the user's filter if it is bad.
+
+    Lance reports a malformed ``WHERE`` as a ``ValueError`` about its SQL; with ``user_where`` the error
+    names the filter the user wrote instead.
+    """
+    try:
+        return query() if callable(query) else query.to_arrow()
+    except ValueError as exc:
+        if user_where:
+            raise ValueError(f"bad filter {user_where!r}: {exc}") from None
+        raise

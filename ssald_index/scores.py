@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ssald_index.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
 from ssald_index.filters import Filter
 from ssald_index.labels import latest_labels, training_set
-from ssald_index.registry import _append, _has_table, connect
+from ssald_index.registry import append_rows, connect, has_table
 from ssald_index.schema import (
     LABELS,
     MORPHOLOGY_FEATURES,
@@ -128,7 +128,7 @@ def scores_table_name(label: str) -> str:
 def label_version(db_path: PathLike) -> int:
     """The current version of the ``labels`` table (0 when no label was ever given)."""
     db = connect(db_path)
-    return int(db.open_table(LABELS).version) if _has_table(db, LABELS) else 0
+    return int(db.open_table(LABELS).version) if has_table(db, LABELS) else 0
 
 
 def retrain(
@@ -206,14 +206,14 @@ def retrain(
     written = db.create_table(name, data=scores, mode="overwrite")
     written.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
     row = {**asdict(run), "metrics": json.dumps(run.metrics)}
-    _append(db_path, SCORE_RUNS, SCORE_RUNS_SCHEMA, [row])
+    append_rows(db_path, SCORE_RUNS, SCORE_RUNS_SCHEMA, [row])
     return run
 
 
 def _open_scores(db_path: PathLike, label: str) -> Any | None:
     name = scores_table_name(label)
     db = connect(db_path)
-    return db.open_table(name) if _has_table(db, name) else None
+    return db.open_table(name) if has_table(db, name) else None
 
 
 def latest_run(db_path: PathLike, label: str) -> ScoreRun | None:
@@ -230,7 +230,7 @@ def latest_run(db_path: PathLike, label: str) -> ScoreRun | None:
 def read_runs(db_path: PathLike, label: str | None = None) -> pa.Table:
     """The ``score_runs`` history (of one label), oldest first; empty when nothing was trained."""
     db = connect(db_path)
-    if not _has_table(db, SCORE_RUNS):
+    if not has_table(db, SCORE_RUNS):
         return SCORE_RUNS_SCHEMA.empty_table()
     table = db.open_table(SCORE_RUNS).to_arrow()
     if label is not None:
