@@ -55,7 +55,7 @@ def run_candidates(args: argparse.Namespace) -> int:
     """Handler of ``ssald candidates``."""
     import numpy as np
 
-    from ssald_index.candidates import (
+    from ssald_index.active.candidates import (
         candidate_filter,
         crossmatch,
         ensure_scores,

@@ -1,4 +1,4 @@
-"""Search spaces that add the non-parametric morphology to the embedding: the "physics prior" of issue 13.
+"""Search spaces that add the non-parametric morphology to the embedding: a physics prior.
 
 ``embedding``
     The unit embedding; the server searches it by cosine through its ANN index.

@@ -1,7 +1,7 @@
 """Stored classifier scores: one retrain scores every object for a label; candidates are served from the store.
 
-:func:`retrain` reads every embedding, the latest labels (:mod:`ssald_index.labels`) and fits
-:func:`ssald_index.classify.fit_and_score`. The scores of every object go to the ``scores_<label>`` table,
+:func:`retrain` reads every embedding, the latest labels (:mod:`ssald_index.active.labels`) and fits
+:func:`ssald_index.active.classify.fit_and_score`. The scores of every object go to the ``scores_<label>`` table,
 rewritten whole in one commit (``mode="overwrite"``), with the run that made them (classifier, embedding
 model, label-set version, CV metrics) in that table's schema metadata: scores and their tags always change
 together, and a crash leaves the previous score set in place. Every run is also appended to the
@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ssald_index.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
+from ssald_index.active.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
+from ssald_index.active.labels import latest_labels, training_set
 from ssald_index.filters import Filter
-from ssald_index.labels import latest_labels, training_set
 from ssald_index.registry import append_rows, connect, has_table
 from ssald_index.schema import (
     LABELS,
@@ -71,7 +71,7 @@ class ScoreRun:
     label : str
         The target label.
     classifier : str
-        ``logistic`` or ``forest`` (:data:`ssald_index.classify.CLASSIFIERS`).
+        ``logistic`` or ``forest`` (:data:`ssald_index.active.classify.CLASSIFIERS`).
     model_id : str or None
         The embedding model of the scored objects.
     label_version : int
@@ -85,7 +85,7 @@ class ScoreRun:
     trained_at : datetime
         When the scores were written (UTC).
     features : str
-        What the classifier saw (:data:`ssald_index.classify.FEATURES`); runs stored before it existed used
+        What the classifier saw (:data:`ssald_index.active.classify.FEATURES`); runs stored before it existed used
         the embedding.
     """
 
@@ -153,7 +153,7 @@ def retrain(
         Also compute cross-validated ROC AUC and average precision (stored with the run).
     seed : int
     features : {"embedding", "morphology", "embedding+morphology"}
-        The classifier's input (:func:`ssald_index.classify.feature_matrix`); stored with the run.
+        The classifier's input (:func:`ssald_index.active.classify.feature_matrix`); stored with the run.
 
     Returns
     -------
@@ -309,7 +309,9 @@ def top_candidates(
     n = _check_n(n)
     scores = read_scores(db_path, label)
     if scores is None:
-        raise ScoresNotTrained(f"no stored scores for label {label!r}: train them first (ssald_index.scores.retrain)")
+        raise ScoresNotTrained(
+            f"no stored scores for label {label!r}: train them first (ssald_index.active.scores.retrain)"
+        )
     store = ObjectStore.open(db_path)
     objids = scores.column("objid").to_numpy()
     score = scores.column("score").to_numpy(zero_copy_only=False)
