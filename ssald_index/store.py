@@ -62,12 +62,17 @@ PathLike = str | os.PathLike[str]
 
 
 class ObjectStore:
-    """Read access to the ``objects`` table, plus the idempotent writer.
+    """The handle on the ``objects`` table: lookups and the idempotent writer.
+
+    Search (:meth:`neighbours`, :meth:`search_vector`, :meth:`cone`, :meth:`nearest_object`) runs
+    :mod:`ssald_index.search`, :meth:`finalize` runs :mod:`ssald_index.maintenance`.
 
     Parameters
     ----------
     table : lancedb.table.Table
         An open ``objects`` table; use :meth:`open` rather than this constructor.
+    search_params : SearchParams, optional
+        ANN query parameters (default :class:`ssald_index.ann.SearchParams`).
     """
 
     def __init__(self, table: Any, search_params: SearchParams | None = None) -> None:
