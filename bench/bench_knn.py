@@ -100,7 +100,7 @@ def lance_sweep(
     store = ObjectStore.open(work / "db")
     t0 = time.perf_counter()
     store.enable_cache(vectors=True)  # as the server does: metadata and embeddings in memory
-    print(json.dumps({"metadata_cache_s": time.perf_counter() - t0, "cache_bytes": store._cache.nbytes}), flush=True)
+    print(json.dumps({"metadata_cache_s": time.perf_counter() - t0, "cache_bytes": store.cache.nbytes}), flush=True)
     out = []
     # Every pair re-ranked from memory (the server's default), its partitions scanned in the server's copy of
     # the embeddings (default) and by Lance's index; the served pair by Lance's refine_factor too.

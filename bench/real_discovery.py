@@ -172,7 +172,7 @@ def model_stamps(sources: list[str], model: Path) -> np.ndarray:
 
 def active_learning(x: np.ndarray, features: np.ndarray, truth: np.ndarray, args, classifier: str):
     """Recall curves of each strategy: similarity in the embedding ``x``, the classifier on ``features``."""
-    from ssald_index.al_simulate import simulate
+    from ssald_index.active.simulate import simulate
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     return simulate(
@@ -269,12 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     results["precision_at_10"] = table
 
     # --- active learning -----------------------------------------------------------------------
-    from ssald_index.classify import FEATURES, feature_matrix
+    from ssald_index.active.classify import FEATURES, feature_matrix
 
     truth = classes == args.rare
     # The classifier inputs the server builds (``ssald serve --al-features``): the same function.
     features = {f: feature_matrix(x, morph, f) for f in (FEATURES if morph is not None else ("embedding",))}
-    from ssald_index.al_simulate import random_labels_for_recall
+    from ssald_index.active.simulate import random_labels_for_recall
 
     al: dict[str, dict] = {}
     jobs = []

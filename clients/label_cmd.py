@@ -28,7 +28,7 @@ ANSWERS = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "s": "skip", "skip":
 
 
 def negative_of(label: str) -> str:
-    """The label stored for a "no" answer (the server's convention, ``ssald_index.labels.negative_of``)."""
+    """The label stored for a "no" answer (the server's convention, ``ssald_index.active.labels.negative_of``)."""
     return f"not_{label}"
 
 

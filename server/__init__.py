@@ -1,6 +1,8 @@
-"""The SSALD gRPC server (DESIGN §3, §5).
+"""The SSALD gRPC server: thin servicers over :mod:`ssald_index` and the app that runs them.
 
 - :mod:`server.service`: the ``ssald.v1.Ssald`` servicer over ``ssald_index.store.ObjectStore``;
+- :mod:`server.al_service`: its active-learning RPCs over :mod:`ssald_index.active.session`;
+- :mod:`server.convert`: messages ↔ Python, exceptions → status codes; :mod:`server.handle`: the served table;
 - :mod:`server.app`: ``create_server`` (build, not started) and ``serve`` (run until SIGINT/SIGTERM);
 - :mod:`server.cli`: the ``ssald serve`` subcommand (``python -m server serve`` runs it alone).
 

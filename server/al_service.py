@@ -1,457 +1,113 @@
-"""Active learning behind the server: the next objects to label, label writes, candidates and stamps.
+"""The active-learning RPCs of ``ssald.v1.Ssald``: ``NextToLabel``, ``SubmitLabels``, ``Candidates``, ``GetStamp``.
 
-:class:`ActiveLearning` is the logic of the ``NextToLabel``, ``SubmitLabels``, ``Candidates`` and
-``GetStamp`` RPCs in plain Python (dicts and lists); :mod:`server.service` turns its answers into
-messages. It keeps the embedding matrix of the served table version in memory (loaded on first use,
-reloaded when the version changes) so a call does not reread every embedding, and it serialises every
-write (labels, retrained scores) through one lock: the server is the single writer of the ``labels``
-table (DESIGN §7).
-
-scikit-learn (strategies, classifiers) is imported on the first active-learning call, not at import:
-it would add seconds to every server start.
+:class:`ActiveLearningServicer` only converts: requests to calls of
+:class:`ssald_index.active.session.ActiveLearning`, its typed answers to messages, its exceptions to status
+codes (:func:`server.convert.status_for_errors`). :class:`server.service.SsaldServicer` inherits these RPCs.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import grpc
 
-import numpy as np
-
+from proto import ssald_pb2
+from server.convert import (
+    filter_from_proto,
+    object_to_proto,
+    optional_fields,
+    score_run_to_proto,
+    status_for_errors,
+)
+from server.handle import StoreHandle
 from server.stamps import png_of_stamp
-from ssald_index.feature_space import FeatureSpaces
-from ssald_index.labels import Label, add_labels, latest_labels, read_labels
-from ssald_index.metric_search import allowed_rows
-from ssald_index.query import Filter
-from ssald_index.schema import LABELS
-from ssald_index.store import MAX_K, ObjectNotFound, _has_table, connect, embedding_matrix
+from ssald_index.active.labels import Label
+from ssald_index.active.session import ActiveLearning, Candidates, Proposals, Submitted
 
-if TYPE_CHECKING:
-    from server.service import StoreHandle
-
-__all__ = [
-    "DEFAULT_STRATEGY",
-    "DEFAULT_CLASSIFIER",
-    "NoClassifier",
-    "Embeddings",
-    "ActiveLearning",
-    "target_of",
-]
-
-# Best recall after 200 labels in the simulated loop on the synthetic survey (docs/BENCHMARKS.md).
-DEFAULT_STRATEGY = "gp_ei"
-DEFAULT_CLASSIFIER = "logistic"
-# Strategies that rank by classifier probabilities (or fit one), so need both classes labelled.
-_NEED_BOTH_CLASSES = frozenset({"top", "uncertainty", "margin", "entropy", "committee", "diversity"})
+__all__ = ["ActiveLearningServicer", "proposals_to_proto", "submitted_to_proto", "candidates_to_proto"]
 
 
-class NoClassifier(RuntimeError):
-    """Candidates were asked for a label that has no trained classifier yet (``FAILED_PRECONDITION``)."""
-
-
-def target_of(label: str) -> str:
-    """The target label a stored label speaks about: ``not_X`` (a "no" answer) and ``X`` are both about X."""
-    return label.removeprefix("not_")
-
-
-def _check_label(label: str) -> str:
-    if not isinstance(label, str) or not label.strip():
-        raise ValueError(f"label must be a non-empty string, got {label!r}")
-    return label.strip()
-
-
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_K:
-        raise ValueError(f"n must be an integer between 1 and {MAX_K}, got {n!r}")
-    return int(n)
-
-
-def _check_classifier(classifier: str) -> str:
-    from ssald_index.classify import CLASSIFIERS
-
-    classifier = classifier or DEFAULT_CLASSIFIER
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}")
-    return classifier
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """The embedding matrix of one table version, with objid lookups.
-
-    Attributes
-    ----------
-    version : int
-        Table version it was read from.
-    objids : ndarray of int64, shape (N,)
-        Objid of each row.
-    x : ndarray of float32, shape (N, D)
-        L2-normalised embeddings.
-    anomaly : ndarray of float32, shape (N,), or None
-        Density scores (NaN where missing); ``None`` when no object has one.
-    """
-
-    version: int
-    objids: np.ndarray
-    x: np.ndarray
-    anomaly: np.ndarray | None
-    _order: np.ndarray
-    _reduced: list[np.ndarray] = field(default_factory=list)
-
-    def reduced(self) -> np.ndarray:
-        """The PCA projection the ``gp_ei`` strategy works in, computed once per table version."""
-        from ssald_index.strategies import reduce_for_gp
-
-        if not self._reduced:
-            self._reduced.append(reduce_for_gp(self.x))
-        return self._reduced[0]
-
-    @classmethod
-    def read(cls, store: Any) -> Embeddings:
-        """Read ``objid``, ``embedding`` and ``density_score`` of every row of ``store``'s current version."""
-        version = store.version
-        shared = store.in_memory()  # the served cache's copy, when the server keeps the embeddings
-        if shared is not None:
-            objids, x, anomaly = shared
-        else:
-            table = store.read(["objid", "embedding", "density_score"])
-            objids, x = table.column("objid").to_numpy(), embedding_matrix(table)
-            anomaly = table.column("density_score").to_numpy(zero_copy_only=False).astype(np.float32)
-        anomaly = anomaly if np.isfinite(anomaly).any() else None
-        return cls(version, objids, x, anomaly, np.argsort(objids, kind="stable"))
-
-    def rows_of(self, objids: Any) -> np.ndarray:
-        """Row index of each objid (-1 where the table has no such object)."""
-        wanted = np.asarray(objids, dtype=np.int64).reshape(-1)
-        if len(self.objids) == 0:
-            return np.full(len(wanted), -1, np.int64)
-        pos = np.clip(np.searchsorted(self.objids, wanted, sorter=self._order), 0, len(self.objids) - 1)
-        rows = self._order[pos]
-        return np.where(self.objids[rows] == wanted, rows, -1).astype(np.int64)
-
-
-class ActiveLearning:
-    """Active-learning state of one served database.
-
-    Parameters
-    ----------
-    handle : StoreHandle
-        The served ``objects`` table (raises ``TableNotReady`` until it exists).
-    features : {"embedding", "morphology", "embedding+morphology"}
-        What a classifier trained here sees (:func:`ssald_index.classify.feature_matrix`): retrains store it with
-        their scores; strategies still work in the embedding.
-    spaces : FeatureSpaces, optional
-        Where the table's standardised morphology is read and kept per version; the servicer passes the one its
-        morphology search spaces use, so the columns are read once for both.
-    """
-
-    def __init__(self, handle: StoreHandle, features: str = "embedding", spaces: FeatureSpaces | None = None) -> None:
-        from ssald_index.classify import FEATURES
-
-        if features not in FEATURES:
-            raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
-        self.features = features
-        self.spaces = spaces if spaces is not None else FeatureSpaces()
-        self._inputs: tuple[int, np.ndarray] | None = None
-        self._handle = handle
-        self._embeddings: Embeddings | None = None
-        self._read_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        # The last in-memory classifier fit, keyed by what it depends on: a second call for the same
-        # label, labels and table version reuses it.
-        self._fit: tuple[tuple[Any, ...], np.ndarray] | None = None
-
-    @property
-    def db_path(self) -> str:
-        return self._handle.db_path
-
-    def embeddings(self) -> Embeddings:
-        """The embeddings of the served table version (reread only when the version changed)."""
-        store = self._handle.store()
-        current = self._embeddings
-        if current is not None and current.version == store.version:
-            return current
-        with self._read_lock:
-            if self._embeddings is None or self._embeddings.version != store.version:
-                self._embeddings = Embeddings.read(store)
-            return self._embeddings
-
-    def labels_summary(self) -> dict[str, Any]:
-        """``n_labels`` (rows), ``n_labelled_objects``, ``label_counts`` (objects per latest label), ``version``."""
-        db = connect(self.db_path)
-        version = int(db.open_table(LABELS).version) if _has_table(db, LABELS) else 0
-        table = read_labels(self.db_path)
-        latest = dict(zip(table.column("objid").to_pylist(), table.column("label").to_pylist()))
-        return {
-            "n_labels": table.num_rows,
-            "n_labelled_objects": len(latest),
-            "label_counts": dict(Counter(latest.values())),
-            "version": version,
-        }
-
-    def next_to_label(
-        self,
-        label: str,
-        n: int = 10,
-        strategy: str = "",
-        seed_objid: int | None = None,
-        filter: Filter | None = None,
-        classifier: str = "",
-        exclude_objids: Any = (),
-    ) -> dict[str, Any]:
-        """The ``n`` objects whose label ``strategy`` wants next for ``label``; never one already labelled.
-
-        Parameters
-        ----------
-        label : str
-            Target label.
-        n : int
-            1..1000; fewer come back when fewer unlabelled objects match.
-        strategy : str
-            A name from :data:`ssald_index.strategies.STRATEGIES` (``""``: :data:`DEFAULT_STRATEGY`).
-        seed_objid : int, optional
-            A known example, used while ``label`` has no positive label: its neighbours come first.
-        filter : Filter, optional
-            Only objects matching it are proposed (labels outside it still train the classifier).
-        classifier : str
-            Fitted in memory when a strategy needs probabilities and no fresh stored scores exist.
-        exclude_objids : iterable of int
-            Never proposed either (objects a person skipped): the strategy's next choices replace them.
-
-        Returns
-        -------
-        dict
-            ``items`` (dicts of object metadata plus ``reason``, ``probability``, ``similarity``), the
-            ``strategy`` that chose them, ``n_positive`` and ``n_negative``.
-
-        Raises
-        ------
-        ValueError
-            Empty label, bad ``n``, unknown strategy or classifier, bad filter.
-        ObjectNotFound
-            ``seed_objid`` is not in the table.
-        """
-        from ssald_index.strategies import STRATEGIES
-
-        label, n = _check_label(label), _check_n(n)
-        strategy = strategy or DEFAULT_STRATEGY
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-        classifier = _check_classifier(classifier)
-        emb = self.embeddings()
-        store = self._handle.store()
-        latest = latest_labels(self.db_path)
-        ids = np.fromiter(latest.keys(), dtype=np.int64, count=len(latest))
-        rows = emb.rows_of(ids)
-        known = rows >= 0
-        rows = rows[known]
-        y = np.array([v == label for v in latest.values()], dtype=np.int8)[known]
-        n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-        seed_row = None
-        if seed_objid is not None:
-            seed_row = int(emb.rows_of([seed_objid])[0])
-            if seed_row < 0:
-                raise ObjectNotFound(int(seed_objid))
-        allowed = allowed_rows(store, emb, filter)
-
-        skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
-        skip = set(skip[skip >= 0].tolist())
-        wanted = n + len(skip)
-        probs = None
-        if n_pos and n_neg:
-            probs = self._probabilities(label, emb, rows, y, classifier)
-        similarity = None
-        if n_pos == 0 or (n_neg == 0 and strategy in _NEED_BOTH_CLASSES):
-            # Nothing to learn from yet: look next to the seed (or the latest positive), else at anomalies.
-            anchor = seed_row if n_pos == 0 else int(rows[np.flatnonzero(y)[-1]])
-            picked, reason = self._cold_start(emb, rows, allowed, anchor, wanted)
-            used = reason
-        else:
-            picked = self._select(strategy, emb, rows, y, probs, allowed, wanted, seed=len(y))
-            used = reason = strategy
-        picked = np.array([r for r in picked.tolist() if r not in skip][:n], dtype=np.int64)
-        if used == "cold_start:example":
-            similarity = emb.x[picked] @ emb.x[anchor]
-        items = []
-        for j, row in enumerate(picked.tolist()):
-            item = dict(store.get(int(emb.objids[row])), reason=reason)
-            item["probability"] = float(probs[row]) if probs is not None else None
-            item["similarity"] = float(similarity[j]) if similarity is not None else None
-            items.append(item)
-        return {"items": items, "strategy": used, "n_positive": n_pos, "n_negative": n_neg}
-
-    def _cold_start(
-        self, emb: Embeddings, labelled: np.ndarray, allowed: np.ndarray | None, anchor: int | None, n: int
-    ) -> tuple[np.ndarray, str]:
-        """Rows near ``anchor`` (or the most anomalous, or random), skipping labelled and filtered-out rows."""
-        from ssald_index.strategies import cold_start_from_anomalies, cold_start_from_example
-
-        base = None if allowed is None else np.union1d(allowed, [] if anchor is None else [anchor]).astype(np.int64)
-        excluded = set(labelled.tolist())
-        if base is not None and anchor is not None and not np.isin(anchor, allowed):
-            excluded.add(anchor)
-        spare = n + len(excluded)
-        if anchor is not None:
-            x = emb.x if base is None else emb.x[base]
-            pos = anchor if base is None else int(np.searchsorted(base, anchor))
-            found, reason = cold_start_from_example(x, pos, min(spare, len(x))), "cold_start:example"
-        elif emb.anomaly is not None:
-            scores = emb.anomaly if base is None else emb.anomaly[base]
-            found = cold_start_from_anomalies(np.nan_to_num(scores, nan=-np.inf), min(spare, len(scores)))
-            reason = "cold_start:anomalies"
-        else:
-            rng = np.random.default_rng(len(excluded))
-            found, reason = rng.permutation(len(emb.x) if base is None else len(base)), "cold_start:random"
-        found = found if base is None else base[found]
-        return np.array([r for r in found.tolist() if r not in excluded][:n], dtype=np.int64), reason
-
-    def _select(
-        self,
-        strategy: str,
-        emb: Embeddings,
-        rows: np.ndarray,
-        y: np.ndarray,
-        probs: np.ndarray | None,
-        allowed: np.ndarray | None,
-        n: int,
-        seed: int,
-    ) -> np.ndarray:
-        """Run ``strategy`` over the allowed rows; the labelled rows are in its pool wherever they lie."""
-        from ssald_index.strategies import Pool, select
-
-        reduced = emb.reduced() if strategy == "gp_ei" else None
-        if allowed is None:
-            pool = Pool(emb.x, rows, y, probs=probs, anomaly=emb.anomaly, seed=seed, reduced=reduced)
-            return select(strategy, pool, n)
-        sub = np.union1d(allowed, rows).astype(np.int64)
-        pool = Pool(
-            emb.x[sub],
-            np.searchsorted(sub, rows),
-            y,
-            probs=None if probs is None else probs[sub],
-            anomaly=None if emb.anomaly is None else emb.anomaly[sub],
-            seed=seed,
-            reduced=None if reduced is None else reduced[sub],
+def proposals_to_proto(answer: Proposals) -> ssald_pb2.NextToLabelResponse:
+    """The ``NextToLabelResponse`` of :meth:`ActiveLearning.next_to_label`'s answer."""
+    items = [
+        ssald_pb2.LabelRequestItem(
+            object=object_to_proto(item.row),
+            reason=item.reason,
+            **optional_fields(probability=item.probability, similarity=item.similarity),
         )
-        return sub[select(strategy, pool, n)]
+        for item in answer.items
+    ]
+    return ssald_pb2.NextToLabelResponse(
+        items=items, strategy=answer.strategy, n_positive=answer.n_positive, n_negative=answer.n_negative
+    )
 
-    def _probabilities(
-        self, label: str, emb: Embeddings, rows: np.ndarray, y: np.ndarray, classifier: str
-    ) -> np.ndarray:
-        """Stored scores when they are fresh and cover every object, else a classifier fitted in memory."""
-        from ssald_index import scores
-        from ssald_index.classify import fit_and_score
 
-        if scores.latest_run(self.db_path, label) is not None and not scores.is_stale(self.db_path, label):
-            stored = scores.read_scores(self.db_path, label)
-            if stored is not None:
-                probs = np.full(len(emb.objids), np.nan, np.float32)
-                at = emb.rows_of(stored.column("objid").to_numpy())
-                probs[at[at >= 0]] = stored.column("score").to_numpy(zero_copy_only=False)[at >= 0]
-                if np.isfinite(probs).all():
-                    return probs
-        key = (label, classifier, emb.version, rows.tobytes(), y.tobytes())
-        if self._fit is None or self._fit[0] != key:
-            self._fit = (key, fit_and_score(self._classifier_inputs(emb), rows, y, kind=classifier).scores)
-        return self._fit[1]
+def submitted_to_proto(answer: Submitted) -> ssald_pb2.SubmitLabelsResponse:
+    """The ``SubmitLabelsResponse`` of :meth:`ActiveLearning.submit`'s answer."""
+    retrained = [
+        ssald_pb2.RetrainResult(
+            label=r.label, skipped=r.skipped, **optional_fields(run=r.run and score_run_to_proto(r.run))
+        )
+        for r in answer.retrained
+    ]
+    return ssald_pb2.SubmitLabelsResponse(
+        n_written=answer.n_written,
+        labels_version=answer.labels_version,
+        label_counts=answer.label_counts,
+        retrained=retrained,
+    )
 
-    def _classifier_inputs(self, emb: Embeddings) -> np.ndarray:
-        """The classifier's input in ``emb``'s row order: the embeddings, or with the morphology columns."""
-        from ssald_index.classify import feature_matrix
 
-        if self.features == "embedding":
-            return emb.x
-        if self._inputs is None or self._inputs[0] != emb.version:
-            morphology = self.spaces.morphology(self._handle.store(), emb)
-            self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features, standardised=True))
-        return self._inputs[1]
+def candidates_to_proto(answer: Candidates) -> ssald_pb2.CandidatesResponse:
+    """The ``CandidatesResponse`` of :meth:`ActiveLearning.candidates`' answer."""
+    candidates = [
+        ssald_pb2.Candidate(
+            object=object_to_proto(row), score=row["score"], **optional_fields(current_label=row.get("label"))
+        )
+        for row in answer.candidates
+    ]
+    return ssald_pb2.CandidatesResponse(candidates=candidates, run=score_run_to_proto(answer.run), stale=answer.stale)
 
-    def submit(self, labels: list[Label], retrain: bool = False, classifier: str = "") -> dict[str, Any]:
-        """Write labels (committed to disk when this returns), then retrain each target label if asked.
 
-        All or nothing: with an empty label or an unknown objid nothing is written.
+class ActiveLearningServicer:
+    """The active-learning RPCs, over the servicer's ``active_learning`` session and store handle.
 
-        Returns
-        -------
-        dict
-            ``n_written``, ``labels_version``, ``label_counts`` and ``retrained``: one dict per target
-            label (``label``, ``run`` or ``None``, ``skipped``: why it did not train, ``""`` if it did).
+    A mixin of :class:`server.service.SsaldServicer`, which sets both attributes.
+    """
 
-        Raises
-        ------
-        ValueError
-            No labels, an empty label, a non-integer objid, an unknown classifier.
-        ObjectNotFound
-            Some objids are not in the table (all named).
-        """
-        if not labels:
-            raise ValueError("no labels to submit")
-        for entry in labels:
-            if not isinstance(entry.label, str) or not entry.label.strip():
-                raise ValueError(f"label of objid {entry.objid} must be a non-empty string, got {entry.label!r}")
-        classifier = _check_classifier(classifier)
-        store = self._handle.store()
-        wanted = sorted({int(entry.objid) for entry in labels})
-        with self._write_lock:
-            present = store.read(["objid"], where=f"objid IN ({', '.join(map(str, wanted))})").column("objid")
-            missing = sorted(set(wanted) - set(present.to_pylist()))
-            if missing:
-                names = ", ".join(map(str, missing))
-                raise ObjectNotFound(missing[0], f"objids not in the objects table: {names}; no label was written")
-            written = add_labels(self.db_path, labels)
-            summary = self.labels_summary()
-            retrained = []
-            if retrain:
-                from ssald_index import scores
+    active_learning: ActiveLearning
+    handle: StoreHandle
 
-                for target in sorted({target_of(entry.label.strip()) for entry in labels}):
-                    try:
-                        run = scores.retrain(
-                            self.db_path, target, classifier=classifier, cv=True, features=self.features
-                        )
-                        retrained.append({"label": target, "run": run, "skipped": ""})
-                    except ValueError as exc:
-                        retrained.append({"label": target, "run": None, "skipped": str(exc)})
-        return {
-            "n_written": written,
-            "labels_version": summary["version"],
-            "label_counts": summary["label_counts"],
-            "retrained": retrained,
-        }
-
-    def candidates(
-        self, label: str, n: int = 100, filter: Filter | None = None, exclude_labelled: bool = False
-    ) -> dict[str, Any]:
-        """The ``n`` objects of highest stored score for ``label``, with the run behind them.
-
-        Returns
-        -------
-        dict
-            ``candidates`` (rows of :func:`ssald_index.scores.top_candidates`), ``run`` and ``stale``.
-
-        Raises
-        ------
-        NoClassifier
-            No classifier was trained for ``label`` yet.
-        ValueError
-            Empty label, bad ``n`` or filter.
-        """
-        from ssald_index import scores
-
-        label, n = _check_label(label), _check_n(n)
-        self._handle.store()
-        run = scores.latest_run(self.db_path, label)
-        if run is None:
-            raise NoClassifier(
-                f"no classifier trained for label {label!r} yet: submit labels with retrain=True "
-                "(SubmitLabels, or `ssald label`) to train one"
+    def NextToLabel(self, request: ssald_pb2.NextToLabelRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            answer = self.active_learning.next_to_label(
+                request.label,
+                request.n,
+                strategy=request.strategy,
+                seed_objid=request.seed_objid if request.HasField("seed_objid") else None,
+                filter=filter_from_proto(request.filter),
+                classifier=request.classifier,
+                exclude_objids=request.exclude_objids,
             )
-        rows = scores.top_candidates(self.db_path, label, n, filter=filter, exclude_labelled=exclude_labelled)
-        return {"candidates": rows, "run": run, "stale": bool(scores.is_stale(self.db_path, label))}
+            return proposals_to_proto(answer)
 
-    def stamp_png(self, objid: int) -> dict[str, Any]:
-        """``objid``, ``png`` (bytes) and ``source`` of an object's stamp; see :func:`png_of_stamp`."""
-        row = self._handle.store().get(int(objid))
-        return {"objid": int(objid), "png": png_of_stamp(row["source"], int(objid)), "source": row["source"]}
+    def SubmitLabels(self, request: ssald_pb2.SubmitLabelsRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            labels = [Label(e.objid, e.label, e.user, e.note) for e in request.labels]
+            answer = self.active_learning.submit(labels, retrain=request.retrain, classifier=request.classifier)
+            return submitted_to_proto(answer)
+
+    def Candidates(self, request: ssald_pb2.CandidatesRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            answer = self.active_learning.candidates(
+                request.label,
+                request.n,
+                filter=filter_from_proto(request.filter),
+                exclude_labelled=request.exclude_labelled,
+            )
+            return candidates_to_proto(answer)
+
+    def GetStamp(self, request: ssald_pb2.GetStampRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            row = self.handle.store().get(int(request.objid))
+            return ssald_pb2.Stamp(
+                objid=int(request.objid), png=png_of_stamp(row["source"], int(request.objid)), source=row["source"]
+            )

@@ -29,7 +29,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from proto import ssald_pb2, ssald_pb2_grpc
-from server.service import SsaldServicer, StoreHandle
+from server.handle import StoreHandle
+from server.service import SsaldServicer
 from ssald_index.ann import SearchParams
 
 __all__ = ["SERVICE_NAME", "create_server", "serve"]

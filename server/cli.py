@@ -61,7 +61,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--al-features",
-        choices=("embedding", "morphology", "embedding+morphology"),  # ssald_index.classify.FEATURES; kept light
+        choices=("embedding", "morphology", "embedding+morphology"),  # ssald_index.active.classify.FEATURES; kept light
         default="embedding",
         help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
     )

@@ -12,14 +12,14 @@ DEFAULT_STRATEGIES = "random,top,uncertainty,margin,entropy,committee,diversity,
 
 def load_for_simulation(db: Path, truth_column: str, positive: str, progress: bool = True, features: str = "embedding"):
     """Embeddings, oracle answers and anomaly scores of every object in the table at ``db``, and the classifier's
-    input for ``features`` (:func:`ssald_index.classify.feature_matrix`).
+    input for ``features`` (:func:`ssald_index.active.classify.feature_matrix`).
 
     Anomaly scores come from the stored ``density_score`` column when every object has one, else they are
     computed now (cosine distance to the 10th neighbour).
     """
     import numpy as np
 
-    from ssald_index.classify import check_features, feature_matrix
+    from ssald_index.active.classify import check_features, feature_matrix
     from ssald_index.density import knn_scores
     from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix
     from ssald_index.store import ObjectStore, embedding_matrix
@@ -42,8 +42,8 @@ def load_for_simulation(db: Path, truth_column: str, positive: str, progress: bo
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from ssald_index.al_simulate import simulate, write_report
-    from ssald_index.strategies import STRATEGIES
+    from ssald_index.active.simulate import simulate, write_report
+    from ssald_index.active.strategies import STRATEGIES
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from ssald_index.ann import ivf_partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
 
-__all__ = ["MetadataCache"]
+__all__ = ["MetadataCache", "RowReader"]
 
 
 def _find(
@@ -67,9 +67,8 @@ def _values(array: pa.Array, dtype: Any) -> np.ndarray:
     return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
 
 
-class _Rows:
-    """Turns cache positions into row dicts without Arrow's per-value ``to_pylist`` (about 1.5 us a value,
-    0.35 ms for the 10 rows of a kNN answer, against ~0.05 ms from numpy here).
+class RowReader:
+    """Turns cache positions into row dicts without Arrow's per-value ``to_pylist``, which is slow per value.
 
     Numbers and timestamps are numpy views of the Arrow buffers (no copy), nulls are read from the
     Arrow validity bitmap, and low-cardinality strings are held as dictionary codes (a byte or two a row);
@@ -100,7 +99,13 @@ class _Rows:
             else:  # booleans (bit-packed), nested types
                 self._columns.append(("arrow", array, None, None))
 
+    @property
+    def kinds(self) -> dict[str, str]:
+        """How each column is held: ``numpy``, ``time``, ``dict`` (dictionary codes) or ``arrow``."""
+        return {name: kind for name, (kind, *_) in zip(self.names, self._columns)}
+
     def take(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        """The rows at ``positions``, as :meth:`pyarrow.Table.to_pylist` gives them (nulls as ``None``)."""
         pos = np.asarray(positions, dtype=np.int64)
         columns = []
         for kind, values, valid, extra in self._columns:
@@ -195,7 +200,7 @@ class MetadataCache:
 
         data = data.take(pa.array(order)).combine_chunks()
         self._data = data
-        self._rows = _Rows(data)
+        self._rows = RowReader(data)
         self._objids = self._data.column("objid").to_numpy()
         scores = self._data.column("density_score").to_numpy(zero_copy_only=False).astype(np.float64)
         scored = np.flatnonzero(np.isfinite(scores))

@@ -55,7 +55,7 @@ def run_candidates(args: argparse.Namespace) -> int:
     """Handler of ``ssald candidates``."""
     import numpy as np
 
-    from ssald_index.candidates import (
+    from ssald_index.active.candidates import (
         candidate_filter,
         crossmatch,
         ensure_scores,
@@ -63,7 +63,7 @@ def run_candidates(args: argparse.Namespace) -> int:
         find_candidates,
         read_reference,
     )
-    from ssald_index.export import format_for
+    from ssald_index.tables import format_for
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats else None
     if not formats:

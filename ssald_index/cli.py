@@ -81,8 +81,8 @@ def run_index(args: argparse.Namespace) -> int:
 
 def run_dump(args: argparse.Namespace) -> int:
     """Handler of ``ssald dump``."""
-    from ssald_index.export import dump_embeddings
     from ssald_index.store import ObjectStore
+    from ssald_index.tables import dump_embeddings
 
     start = time.perf_counter()
     n = dump_embeddings(ObjectStore.open(args.db), args.out)

@@ -13,18 +13,16 @@ After an ingest, :func:`update_density` with ``only_missing=True`` scores only r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
 from ssald_index.ann import ANN_COLUMN, has_ann_index
-from ssald_index.store import embedding_matrix
-
-if TYPE_CHECKING:
-    from ssald_index.query import Filter
-    from ssald_index.store import ObjectStore
+from ssald_index.filters import Filter, run_filtered
+from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_matrix
+from ssald_index.search import MAX_K, StoreView
 
 __all__ = ["METHODS", "knn_scores", "update_density", "top_anomalies"]
 
@@ -33,13 +31,14 @@ _BLOCK = 4096
 
 
 def knn_scores(
-    store: ObjectStore, vectors: np.ndarray, objids: np.ndarray, k: int = 10, progress: bool = False
+    store: StoreView, vectors: np.ndarray, objids: np.ndarray, k: int = 10, progress: bool = False
 ) -> np.ndarray:
     """Cosine distance from each vector to its ``k``-th nearest table object other than itself.
 
     Parameters
     ----------
-    store : ObjectStore
+    store : StoreView
+        The scored store (an :class:`ssald_index.store.ObjectStore`).
     vectors : ndarray, shape (m, D)
         Query embeddings (rows of the table, or new ones).
     objids : ndarray of int, shape (m,)
@@ -88,7 +87,7 @@ def knn_scores(
 
 
 def _sklearn_scores(
-    method: str, store: ObjectStore, where: str | None, sample: int, seed: int, progress: bool
+    method: str, store: StoreView, where: str | None, sample: int, seed: int, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit on ``sample`` random rows of the whole table, then score the rows matching ``where`` batch by
     batch, so memory stays at one batch of embeddings whatever the table size."""
@@ -121,7 +120,7 @@ def _sklearn_scores(
 
 
 def update_density(
-    store: ObjectStore,
+    store: StoreView,
     method: str = "knn",
     k: int = 10,
     only_missing: bool = False,
@@ -133,7 +132,8 @@ def update_density(
 
     Parameters
     ----------
-    store : ObjectStore
+    store : StoreView
+        The scored store (an :class:`ssald_index.store.ObjectStore`).
     method : {"knn", "iforest", "lof"}
         k-th-neighbour distance (default), IsolationForest or LocalOutlierFactor.
     k : int
@@ -168,20 +168,20 @@ def update_density(
     return len(objids)
 
 
-def _merge(store: ObjectStore, columns: pa.Table) -> None:
+def _merge(store: StoreView, columns: pa.Table) -> None:
     schema = store.table.schema
     columns = columns.cast(pa.schema([schema.field(name) for name in columns.column_names]))
     store.table.merge_insert("objid").when_matched_update_all().execute(columns)
 
 
-def _score_thresholds(store: ObjectStore) -> np.ndarray:
-    if store._cache is not None:
-        return store._cache.sorted_scores
+def _score_thresholds(store: StoreView) -> np.ndarray:
+    if store.cache is not None:
+        return store.cache.sorted_scores
     scores = store.read(["density_score"], "density_score IS NOT NULL").column("density_score").to_numpy()
     return -np.sort(-scores.astype(np.float64))
 
 
-def top_anomalies(store: ObjectStore, n: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+def top_anomalies(store: StoreView, n: int, filter: Filter | None = None) -> list[dict[str, Any]]:
     """The ``n`` highest-scoring objects (most anomalous first) matching ``filter``.
 
     Unfiltered, the served metadata cache already holds the objects sorted by score. Filtered (or without
@@ -193,13 +193,10 @@ def top_anomalies(store: ObjectStore, n: int, filter: Filter | None = None) -> l
     ValueError
         If ``n`` is not in ``[1, MAX_K]`` or the filter is malformed.
     """
-    from ssald_index.schema import OBJECT_METADATA_COLUMNS
-    from ssald_index.store import MAX_K
-
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_K:
         raise ValueError(f"n must be an integer between 1 and {MAX_K}, got {n!r}")
     user = filter.sql() if filter is not None else None
-    cache = store._cache
+    cache = store.cache
     if cache is not None and not user:
         return cache.rows_at(cache.anomaly_order[:n])
     scores = _score_thresholds(store)
@@ -209,7 +206,7 @@ def top_anomalies(store: ObjectStore, n: int, filter: Filter | None = None) -> l
     while True:
         t = float(scores[min(limit, len(scores)) - 1])
         where = f"density_score >= {t!r}" + (f" AND ({user})" if user else "")
-        found = store._run(store.table.search().where(where).select(list(OBJECT_METADATA_COLUMNS)).limit(None), user)
+        found = run_filtered(store.table.search().where(where).select(list(OBJECT_METADATA_COLUMNS)).limit(None), user)
         if found.num_rows >= n or limit >= len(scores):
             break
         limit = min(len(scores), limit * 8)

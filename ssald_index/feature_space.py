@@ -1,4 +1,4 @@
-"""Search spaces that add the non-parametric morphology to the embedding: the "physics prior" of issue 13.
+"""Search spaces that add the non-parametric morphology to the embedding: a physics prior.
 
 ``embedding``
     The unit embedding; the server searches it by cosine through its ANN index.
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ssald_index.filters import Filter
 from ssald_index.metric import check_choice
 from ssald_index.metric_search import EmbeddingRows, ExactSpace, LRUCache, exact_neighbours
-from ssald_index.query import Filter
 from ssald_index.schema import MORPHOLOGY_FEATURES, morphology_matrix, unit_rows
 
 __all__ = [

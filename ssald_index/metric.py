@@ -1,5 +1,5 @@
 """Metrics learned from labels: a map of every embedding into a space where Euclidean distance ranks
-neighbours by what the labels of one class care about (issue 13).
+neighbours by what the labels of one class care about.
 
 The unlabelled embedding ranks neighbours by everything the encoder saw (size, colour, neighbours in the
 stamp…); once a person has labelled some objects of a class, the direction that separates that class is

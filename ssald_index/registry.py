@@ -1,6 +1,6 @@
-"""Small append-only tables beside ``objects``: quarantine and the model registry, and opening a database.
+"""Opening a database, and the small append-only tables beside ``objects``: quarantine and models.
 
-Split from :mod:`ssald_index.store` (which re-exports every name here) to keep modules small.
+:mod:`ssald_index.store` re-exports the public names, so callers of the store need one import.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ import pyarrow as pa
 
 from ssald_index.schema import MODELS, MODELS_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA
 
-__all__ = ["connect", "append_quarantine", "read_quarantine", "register_model", "read_models"]
+__all__ = [
+    "connect",
+    "has_table",
+    "append_rows",
+    "append_quarantine",
+    "read_quarantine",
+    "register_model",
+    "read_models",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -24,16 +32,18 @@ def connect(db_path: PathLike, read_consistency_interval: timedelta | None = Non
     return lancedb.connect(os.fspath(db_path), read_consistency_interval=read_consistency_interval)
 
 
-def _has_table(db: lancedb.DBConnection, name: str) -> bool:
+def has_table(db: lancedb.DBConnection, name: str) -> bool:
+    """Whether the database holds a table called ``name``."""
     return name in db.list_tables().tables
 
 
-def _append(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
+def append_rows(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to table ``name`` (created with ``schema`` on first use); nothing to append is a no-op."""
     if not rows:
         return
     db = connect(db_path)
     data = pa.Table.from_pylist(rows, schema=schema)
-    if _has_table(db, name):
+    if has_table(db, name):
         db.open_table(name).add(data)
     else:
         db.create_table(name, data=data, schema=schema)
@@ -42,13 +52,13 @@ def _append(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str
 def append_quarantine(db_path: PathLike, rows: list[dict[str, Any]]) -> None:
     """Append rows ``{source, objid, reason}`` to the ``quarantine`` table (time stamped now)."""
     now = datetime.now(UTC)
-    _append(db_path, QUARANTINE, QUARANTINE_SCHEMA, [{"at": now, **row} for row in rows])
+    append_rows(db_path, QUARANTINE, QUARANTINE_SCHEMA, [{"at": now, **row} for row in rows])
 
 
 def read_quarantine(db_path: PathLike) -> pa.Table:
     """The whole ``quarantine`` table (empty when nothing was quarantined)."""
     db = connect(db_path)
-    if not _has_table(db, QUARANTINE):
+    if not has_table(db, QUARANTINE):
         return QUARANTINE_SCHEMA.empty_table()
     return db.open_table(QUARANTINE).to_arrow()
 
@@ -56,7 +66,7 @@ def read_quarantine(db_path: PathLike) -> pa.Table:
 def read_models(db_path: PathLike) -> pa.Table:
     """The ``models`` table (empty when no model was registered)."""
     db = connect(db_path)
-    if not _has_table(db, MODELS):
+    if not has_table(db, MODELS):
         return MODELS_SCHEMA.empty_table()
     return db.open_table(MODELS).to_arrow()
 
@@ -65,4 +75,4 @@ def register_model(db_path: PathLike, row: dict[str, Any]) -> None:
     """Record a model in the ``models`` table, once per model_id."""
     if row["model_id"] in read_models(db_path).column("model_id").to_pylist():
         return
-    _append(db_path, MODELS, MODELS_SCHEMA, [{"registered_at": datetime.now(UTC), **row}])
+    append_rows(db_path, MODELS, MODELS_SCHEMA, [{"registered_at": datetime.now(UTC), **row}])

@@ -1,4 +1,4 @@
-"""Arrow schemas of every SSALD table, declared once (DESIGN §4).
+"""Arrow schemas of every SSALD table, declared once.
 
 Every module that reads or writes a table imports its schema from here.
 """

@@ -11,7 +11,7 @@ import pytest
 
 from clients import SsaldClient
 from clients.label_cmd import label_session
-from ssald_index.labels import read_labels
+from ssald_index.active.labels import read_labels
 from tests.server.helpers import make_rows, running_server, write_db
 
 LABEL = "dual_nucleus"

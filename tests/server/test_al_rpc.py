@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 
 from clients import InvalidArgument, NotFound, SsaldClient, SsaldError
-from server.al_service import ActiveLearning
-from server.service import StoreHandle
-from ssald_index.labels import read_labels
+from server.handle import StoreHandle
+from ssald_index.active.labels import read_labels
+from ssald_index.active.session import ActiveLearning
+from ssald_index.active.strategies import STRATEGIES
 from ssald_index.schema import objects_schema
 from ssald_index.store import ObjectStore
-from ssald_index.strategies import STRATEGIES
 from tests.server.helpers import make_rows, running_server, write_db
 
 LABEL = "dual_nucleus"

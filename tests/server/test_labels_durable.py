@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clients import SsaldClient
-from ssald_index import scores
-from ssald_index.labels import read_labels
+from ssald_index.active import scores
+from ssald_index.active.labels import read_labels
 from tests.server.helpers import write_db
 
 LABEL = "dual_nucleus"

@@ -7,11 +7,11 @@ import pytest
 
 from clients import FailedPrecondition, InvalidArgument, SsaldClient
 from clients.similar_cmd import add_parsers
-from server.al_service import ActiveLearning
-from server.service import StoreHandle
-from ssald_index.labels import Label, add_labels
+from server.handle import StoreHandle
+from ssald_index.active.labels import Label, add_labels
+from ssald_index.active.learned import LearnedSpaces
+from ssald_index.active.session import ActiveLearning
 from ssald_index.metric import fit_metric
-from ssald_index.metric_search import LearnedSpaces
 from tests.server.helpers import make_rows, running_server, write_db
 
 LABEL, N, DIM = "merger", 300, 16

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from proto import ssald_pb2, ssald_pb2_grpc
-from server.service import SsaldServicer, object_to_proto
+from server.convert import object_to_proto
+from server.service import SsaldServicer
 from ssald_index.store import MAX_K
 from tests.server.helpers import MODEL_ID, N_OBJECTS, exact_neighbours
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from ssald_index.cache import _Rows
+from ssald_index.cache import RowReader
 
 N = 300
 
@@ -41,9 +41,8 @@ def test_rows_match_arrow(monkeypatch):
 
     monkeypatch.setattr(cache, "_MAX_DICTIONARY", 100)  # `source` (300 distinct) takes the Arrow path
     data = mixed_table()
-    rows = _Rows(data)
-    kinds = {name: kind for name, (kind, *_) in zip(rows.names, rows._columns)}
-    assert kinds == {
+    rows = RowReader(data)
+    assert rows.kinds == {
         "objid": "numpy",
         "ra": "numpy",
         "mag_r": "numpy",
@@ -61,7 +60,7 @@ def test_rows_match_arrow(monkeypatch):
     # Arrays that start at an offset into their buffers (a slice) read the right values and nulls.
     sliced = data.slice(7, 200)
     some = np.random.default_rng(1).choice(200, 50, replace=False)
-    assert _Rows(sliced).take(some) == sliced.take(pa.array(some)).to_pylist()
+    assert RowReader(sliced).take(some) == sliced.take(pa.array(some)).to_pylist()
     assert got == want
     # Same types, not only equal values: float32 magnitudes as Python floats, UTC-aware datetimes.
     for g, w in zip(got, want):

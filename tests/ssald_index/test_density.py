@@ -7,7 +7,7 @@ import pytest
 
 from ssald_index.ann import AnnParams, SearchParams, build_indexes
 from ssald_index.density import knn_scores, top_anomalies, update_density
-from ssald_index.query import Filter
+from ssald_index.filters import Filter
 from ssald_index.store import ObjectStore
 from tests.ssald_index.test_store import make_rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssald_index.classify import feature_matrix
+from ssald_index.active.classify import feature_matrix
 from ssald_index.feature_space import (
     NoMorphology,
     check_morphology_weight,

@@ -1,8 +1,8 @@
-"""Query building blocks: metadata filters and sky-position (cone) selections.
+"""SQL filters over the ``objects`` table: metadata prefilters and sky-position (cone) boxes.
 
-:class:`Filter` turns the metadata prefilters of DESIGN §5 (redshift range, spectroscopic and BPT
-classes, magnitude ranges, a free SQL where-expression) into one LanceDB ``WHERE`` clause; it is
-applied as a *prefilter*, so a filtered kNN still returns the ``k`` asked for when that many rows match.
+:class:`Filter` turns the metadata prefilters of a query (redshift range, spectroscopic and BPT classes,
+magnitude ranges, a free SQL where-expression) into one LanceDB ``WHERE`` clause; it is applied as a
+*prefilter*, so a filtered kNN still returns the ``k`` asked for when that many rows match.
 :func:`cone_where` is the index-friendly box around a sky position; exact separations come from astropy.
 """
 
@@ -11,18 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ssald_index.schema import MAGNITUDE_COLUMNS
 
-__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "MAX_RADIUS_ARCSEC"]
+__all__ = ["Filter", "cone_where", "angular_separation_arcsec", "sql_string", "run_filtered", "MAX_RADIUS_ARCSEC"]
 
 # A cone larger than a degree is not a "nearest object" question; it would also scan many rows.
 MAX_RADIUS_ARCSEC = 3600.0
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """``value`` as a quoted SQL string literal (single quotes doubled), safe inside a ``WHERE`` clause."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -70,7 +73,7 @@ class Filter:
             out.append(f"z <= {z_max!r}")
         for column, values in (("spec_class", self.spec_class), ("bpt_class", self.bpt_class)):
             if values:
-                out.append(f"{column} IN ({', '.join(_quote(v) for v in values)})")
+                out.append(f"{column} IN ({', '.join(sql_string(v) for v in values)})")
         for column, (lo, hi) in self.magnitudes.items():
             if column not in MAGNITUDE_COLUMNS:
                 raise ValueError(f"unknown magnitude column {column!r}; expected one of {', '.join(MAGNITUDE_COLUMNS)}")
@@ -136,3 +139,17 @@ def angular_separation_arcsec(ra: float, dec: float, ras: np.ndarray, decs: np.n
         ra * u.deg, dec * u.deg, np.asarray(ras, dtype=np.float64) * u.deg, np.asarray(decs, dtype=np.float64) * u.deg
     )
     return np.atleast_1d(sep.to_value(u.arcsec))
+
+
+def run_filtered(query: Any, user_where: str | None) -> pa.Table:
+    """Run a LanceDB query (or a callable returning an Arrow table), naming the user's filter if it is bad.
+
+    Lance reports a malformed ``WHERE`` as a ``ValueError`` about its SQL; with ``user_where`` the error
+    names the filter the user wrote instead.
+    """
+    try:
+        return query() if callable(query) else query.to_arrow()
+    except ValueError as exc:
+        if user_where:
+            raise ValueError(f"bad filter {user_where!r}: {exc}") from None
+        raise

@@ -9,7 +9,7 @@ import pytest
 from astropy.table import Table
 
 from clients.cli import main
-from ssald_index.candidates import (
+from ssald_index.active.candidates import (
     AGN_BPT_CLASSES,
     candidate_filter,
     crossmatch,
@@ -18,10 +18,10 @@ from ssald_index.candidates import (
     find_candidates,
     read_reference,
 )
-from ssald_index.labels import Label, add_labels
-from ssald_index.scores import latest_run, retrain
+from ssald_index.active.labels import Label, add_labels
+from ssald_index.active.scores import latest_run, retrain
 from tests.conftest import SHARED_DATA
-from tests.ssald_index.test_scores import TARGET, label_some, write_survey_db
+from tests.ssald_index.active.test_scores import TARGET, label_some, write_survey_db
 
 GOTHIC = SHARED_DATA / "catalogues" / "gothic_double_nuclei_681.csv"
 
@@ -37,7 +37,7 @@ def gothic_ids() -> dict[int, str]:
 @pytest.fixture(scope="module")
 def survey_db(survey, gothic_ids, tmp_path_factory):
     """(db, rows, renamed): the survey table where three unlabelled edge-on objects carry real GOTHIC objids."""
-    from tests.ssald_index.test_scores import survey_rows
+    from tests.ssald_index.active.test_scores import survey_rows
 
     base = survey_rows(survey)
     edge = [o for o, t in zip(base.column("objid").to_pylist(), base.column("truth_class").to_pylist()) if t == TARGET]
@@ -163,7 +163,7 @@ def test_ensure_scores_trains_only_when_needed(survey_db):
 
 def test_cli_end_to_end(survey, gothic_ids, tmp_path, capsys):
     db = tmp_path / "db"
-    from tests.ssald_index.test_scores import survey_rows
+    from tests.ssald_index.active.test_scores import survey_rows
 
     base = survey_rows(survey)
     edge = [o for o, t in zip(base.column("objid").to_pylist(), base.column("truth_class").to_pylist()) if t == TARGET]

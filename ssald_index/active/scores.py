@@ -1,7 +1,7 @@
 """Stored classifier scores: one retrain scores every object for a label; candidates are served from the store.
 
-:func:`retrain` reads every embedding, the latest labels (:mod:`ssald_index.labels`) and fits
-:func:`ssald_index.classify.fit_and_score`. The scores of every object go to the ``scores_<label>`` table,
+:func:`retrain` reads every embedding, the latest labels (:mod:`ssald_index.active.labels`) and fits
+:func:`ssald_index.active.classify.fit_and_score`. The scores of every object go to the ``scores_<label>`` table,
 rewritten whole in one commit (``mode="overwrite"``), with the run that made them (classifier, embedding
 model, label-set version, CV metrics) in that table's schema metadata: scores and their tags always change
 together, and a crash leaves the previous score set in place. Every run is also appended to the
@@ -21,10 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ssald_index.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
-from ssald_index.labels import latest_labels, training_set
-from ssald_index.query import Filter
-from ssald_index.registry import _append, _has_table, connect
+from ssald_index.active.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
+from ssald_index.active.labels import latest_labels, training_set
+from ssald_index.filters import Filter
+from ssald_index.registry import append_rows, connect, has_table
 from ssald_index.schema import (
     LABELS,
     MORPHOLOGY_FEATURES,
@@ -71,7 +71,7 @@ class ScoreRun:
     label : str
         The target label.
     classifier : str
-        ``logistic`` or ``forest`` (:data:`ssald_index.classify.CLASSIFIERS`).
+        ``logistic`` or ``forest`` (:data:`ssald_index.active.classify.CLASSIFIERS`).
     model_id : str or None
         The embedding model of the scored objects.
     label_version : int
@@ -85,7 +85,7 @@ class ScoreRun:
     trained_at : datetime
         When the scores were written (UTC).
     features : str
-        What the classifier saw (:data:`ssald_index.classify.FEATURES`); runs stored before it existed used
+        What the classifier saw (:data:`ssald_index.active.classify.FEATURES`); runs stored before it existed used
         the embedding.
     """
 
@@ -128,7 +128,7 @@ def scores_table_name(label: str) -> str:
 def label_version(db_path: PathLike) -> int:
     """The current version of the ``labels`` table (0 when no label was ever given)."""
     db = connect(db_path)
-    return int(db.open_table(LABELS).version) if _has_table(db, LABELS) else 0
+    return int(db.open_table(LABELS).version) if has_table(db, LABELS) else 0
 
 
 def retrain(
@@ -153,7 +153,7 @@ def retrain(
         Also compute cross-validated ROC AUC and average precision (stored with the run).
     seed : int
     features : {"embedding", "morphology", "embedding+morphology"}
-        The classifier's input (:func:`ssald_index.classify.feature_matrix`); stored with the run.
+        The classifier's input (:func:`ssald_index.active.classify.feature_matrix`); stored with the run.
 
     Returns
     -------
@@ -206,14 +206,14 @@ def retrain(
     written = db.create_table(name, data=scores, mode="overwrite")
     written.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
     row = {**asdict(run), "metrics": json.dumps(run.metrics)}
-    _append(db_path, SCORE_RUNS, SCORE_RUNS_SCHEMA, [row])
+    append_rows(db_path, SCORE_RUNS, SCORE_RUNS_SCHEMA, [row])
     return run
 
 
 def _open_scores(db_path: PathLike, label: str) -> Any | None:
     name = scores_table_name(label)
     db = connect(db_path)
-    return db.open_table(name) if _has_table(db, name) else None
+    return db.open_table(name) if has_table(db, name) else None
 
 
 def latest_run(db_path: PathLike, label: str) -> ScoreRun | None:
@@ -230,7 +230,7 @@ def latest_run(db_path: PathLike, label: str) -> ScoreRun | None:
 def read_runs(db_path: PathLike, label: str | None = None) -> pa.Table:
     """The ``score_runs`` history (of one label), oldest first; empty when nothing was trained."""
     db = connect(db_path)
-    if not _has_table(db, SCORE_RUNS):
+    if not has_table(db, SCORE_RUNS):
         return SCORE_RUNS_SCHEMA.empty_table()
     table = db.open_table(SCORE_RUNS).to_arrow()
     if label is not None:
@@ -309,7 +309,9 @@ def top_candidates(
     n = _check_n(n)
     scores = read_scores(db_path, label)
     if scores is None:
-        raise ScoresNotTrained(f"no stored scores for label {label!r}: train them first (ssald_index.scores.retrain)")
+        raise ScoresNotTrained(
+            f"no stored scores for label {label!r}: train them first (ssald_index.active.scores.retrain)"
+        )
     store = ObjectStore.open(db_path)
     objids = scores.column("objid").to_numpy()
     score = scores.column("score").to_numpy(zero_copy_only=False)

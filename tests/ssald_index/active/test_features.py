@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ssald_index.classify import feature_matrix
+from ssald_index.active.classify import feature_matrix
 from ssald_index.schema import MORPHOLOGY_FEATURES, objects_schema
 from ssald_index.store import ObjectStore
 
@@ -71,9 +71,9 @@ def test_al_simulate_with_morphology_features_finds_what_the_embedding_cannot(tm
 
 
 def test_retrain_stores_the_features_and_candidates_keep_them(tmp_path):
-    from ssald_index import scores
-    from ssald_index.candidates import ensure_scores
-    from ssald_index.labels import Label, add_labels
+    from ssald_index.active import scores
+    from ssald_index.active.candidates import ensure_scores
+    from ssald_index.active.labels import Label, add_labels
 
     db, truth = _table(tmp_path)
     objids = np.arange(len(truth)) + 10_000
@@ -91,7 +91,7 @@ def test_retrain_stores_the_features_and_candidates_keep_them(tmp_path):
 
 def test_server_retrains_with_its_al_features(tmp_path):
     from clients import SsaldClient
-    from ssald_index import scores
+    from ssald_index.active import scores
     from tests.server.helpers import running_server
 
     db, truth = _table(tmp_path)

@@ -10,8 +10,8 @@ import pytest
 from astropy.table import Table
 
 from ssald_index.ann import index_state
-from ssald_index.export import write_table
 from ssald_index.store import ObjectStore
+from ssald_index.tables import write_table
 from tests.ssald_index.test_store import make_rows
 
 

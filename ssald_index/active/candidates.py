@@ -1,10 +1,10 @@
 """Candidate lists: classifier score, anomaly score and spectroscopy per object, cross-matched and exported.
 
 :func:`find_candidates` ranks objects by the stored classifier score of a label
-(:mod:`ssald_index.scores`) after metadata filters (AGN-like BPT classes, a redshift range, free SQL).
+(:mod:`ssald_index.active.scores`) after metadata filters (AGN-like BPT classes, a redshift range, free SQL).
 :func:`crossmatch` marks the candidates already in a reference catalogue, by objid and, when the reference
 has RA/Dec, by sky position (astropy ``match_to_catalog_sky``). :func:`export_candidates` writes the list
-for TOPCAT and friends through :func:`ssald_index.export.write_table`.
+for TOPCAT and friends through :func:`ssald_index.tables.write_table`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ssald_index.export import format_for, write_table
-from ssald_index.query import Filter, _quote
+from ssald_index.active.scores import ScoreRun, is_stale, latest_run, retrain, top_candidates
+from ssald_index.filters import Filter, sql_string
 from ssald_index.schema import MAGNITUDE_COLUMNS
-from ssald_index.scores import ScoreRun, is_stale, latest_run, retrain, top_candidates
+from ssald_index.tables import format_for, write_table
 
 __all__ = [
     "AGN_BPT_CLASSES",
@@ -71,7 +71,7 @@ def ensure_scores(
 ) -> tuple[ScoreRun, str]:
     """Stored scores for ``label``, trained now when missing, stale, of another classifier, or ``force``.
 
-    ``cv`` asks a retrain for cross-validated metrics (:func:`ssald_index.scores.retrain`).
+    ``cv`` asks a retrain for cross-validated metrics (:func:`ssald_index.active.scores.retrain`).
 
     Returns
     -------
@@ -130,7 +130,7 @@ def candidate_filter(
         Extra SQL over the ``objects`` columns.
     """
     classes = sorted({c.strip().lower() for c in [*(AGN_BPT_CLASSES if bpt_agn else ()), *bpt] if c.strip()})
-    clauses = [f"lower(bpt_class) IN ({', '.join(_quote(c) for c in classes)})"] if classes else []
+    clauses = [f"lower(bpt_class) IN ({', '.join(sql_string(c) for c in classes)})"] if classes else []
     if where and where.strip():
         clauses.append(f"({where})")
     return Filter(z_min=z_min, z_max=z_max, where=" AND ".join(clauses) or None)
@@ -142,7 +142,7 @@ def find_candidates(
     """The ``n`` best candidates for ``label`` from the stored scores, as named columns (``rank`` first).
 
     Nulls are masked (``numpy.ma``); strings are ``''`` when missing. See
-    :func:`ssald_index.scores.top_candidates` for the ranking and filter semantics.
+    :func:`ssald_index.active.scores.top_candidates` for the ranking and filter semantics.
     """
     rows = top_candidates(db_path, label, n, filter=filter, exclude_labelled=exclude_labelled)
     columns: dict[str, np.ndarray] = {"rank": np.arange(1, len(rows) + 1, dtype=np.int64)}

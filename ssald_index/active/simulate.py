@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ssald_index.classify import fit_and_score
-from ssald_index.strategies import Pool, cold_start_from_anomalies, cold_start_from_example, reduce_for_gp, select
+from ssald_index.active.classify import fit_and_score
+from ssald_index.active.strategies import (
+    Pool,
+    cold_start_from_anomalies,
+    cold_start_from_example,
+    reduce_for_gp,
+    select,
+)
 
 __all__ = ["Curve", "simulate_strategy", "simulate", "random_labels_for_recall", "write_report"]
 
@@ -76,7 +82,7 @@ def simulate_strategy(
     truth : ndarray of bool, shape (N,)
         Whether each object is of the target class (the oracle).
     strategy : str
-        A name from :data:`ssald_index.strategies.STRATEGIES`.
+        A name from :data:`ssald_index.active.strategies.STRATEGIES`.
     max_labels : int
         Stop after this many labels.
     batch : int
@@ -90,7 +96,7 @@ def simulate_strategy(
         Stop early once this recall is reached.
     seed : int
     features : ndarray, shape (N, F), optional
-        The classifier's input (:func:`ssald_index.classify.feature_matrix`, e.g. embedding + morphology);
+        The classifier's input (:func:`ssald_index.active.classify.feature_matrix`, e.g. embedding + morphology);
         default ``x``. Strategies still measure similarity and diversity in ``x``.
     """
     truth = np.asarray(truth, dtype=bool)

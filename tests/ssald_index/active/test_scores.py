@@ -8,10 +8,8 @@ import pyarrow as pa
 import pytest
 from astropy.table import Table
 
-from ssald_index.labels import Label, add_labels, negative_of
-from ssald_index.query import Filter
-from ssald_index.schema import objects_schema
-from ssald_index.scores import (
+from ssald_index.active.labels import Label, add_labels, negative_of
+from ssald_index.active.scores import (
     ScoresNotTrained,
     is_stale,
     label_version,
@@ -22,6 +20,8 @@ from ssald_index.scores import (
     scores_table_name,
     top_candidates,
 )
+from ssald_index.filters import Filter
+from ssald_index.schema import objects_schema
 from ssald_index.store import ObjectStore
 
 DIM = 16

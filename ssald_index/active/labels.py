@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ssald_index.registry import connect, has_table
 from ssald_index.schema import LABELS, LABELS_SCHEMA
-from ssald_index.store import _has_table, connect
 
 __all__ = ["Label", "negative_of", "add_labels", "read_labels", "latest_labels", "training_set", "as_labels"]
 
@@ -67,7 +67,7 @@ def add_labels(db_path: PathLike, labels: Iterable[Label]) -> int:
     ]
     data = pa.Table.from_pylist(rows, schema=LABELS_SCHEMA)
     db = connect(db_path)
-    if _has_table(db, LABELS):
+    if has_table(db, LABELS):
         db.open_table(LABELS).add(data)
     else:
         db.create_table(LABELS, data=data, schema=LABELS_SCHEMA)
@@ -77,7 +77,7 @@ def add_labels(db_path: PathLike, labels: Iterable[Label]) -> int:
 def read_labels(db_path: PathLike) -> pa.Table:
     """Every label ever given, in the order given (empty table when none)."""
     db = connect(db_path)
-    if not _has_table(db, LABELS):
+    if not has_table(db, LABELS):
         return LABELS_SCHEMA.empty_table()
     table = db.open_table(LABELS).to_arrow()
     return table.sort_by([("created_at", "ascending")])

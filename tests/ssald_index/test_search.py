@@ -1,4 +1,4 @@
-"""Filtered kNN, sky exclusion, cone search and the ANN index, against brute-force references."""
+"""ssald_index.search: filtered kNN, sky exclusion, cone search and the ANN index, against brute-force references."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from ssald_index import search
 from ssald_index.ann import (
     AnnParams,
     SearchParams,
@@ -15,7 +16,7 @@ from ssald_index.ann import (
     ivf_partitions,
     refresh_indexes,
 )
-from ssald_index.query import Filter, angular_separation_arcsec, cone_where
+from ssald_index.filters import Filter, angular_separation_arcsec
 from ssald_index.store import ObjectNotFound, ObjectStore
 from tests.ssald_index.test_store import make_rows
 
@@ -109,7 +110,7 @@ def test_in_memory_rerank_matches_brute_force(indexed, monkeypatch):
     def no_fallback(*args, **kwargs):
         raise AssertionError("served kNN must map Lance row ids through the cache, not read objids back")
 
-    monkeypatch.setattr(served, "_with_metadata", no_fallback)
+    monkeypatch.setattr(search, "_with_metadata", no_fallback)
     vec = _vectors(rows)
     ids = rows.column("objid").to_numpy()
     for i in (0, 17, 901):
@@ -132,9 +133,9 @@ def test_memory_scan_visits_the_index_partitions_nearest_the_query(indexed, monk
     store, rows = indexed
     served = ObjectStore(store.table, SearchParams(nprobes=1, refine_factor=4))
     served.enable_cache(vectors=True)
-    monkeypatch.setattr(served, "_lance", lambda: pytest.fail("an unfiltered served query must not ask Lance"))
+    monkeypatch.setattr(served, "lance", lambda: pytest.fail("an unfiltered served query must not ask Lance"))
     centroids, sizes = ivf_partitions(store.table.to_lance())
-    assert centroids.shape == (8, 16) and sizes.sum() == N and served._cache.scans
+    assert centroids.shape == (8, 16) and sizes.sum() == N and served.cache.scans
     vec, ids = _vectors(rows), rows.column("objid").to_numpy()
     unit = vec / np.linalg.norm(vec, axis=1, keepdims=True)
     # independent reference: every row in the partition of its nearest centroid (L2 on unit vectors)
@@ -173,8 +174,8 @@ def test_memory_scan_agrees_with_lances_and_filtered_queries_still_go_to_lance(i
         served.enable_cache(vectors=True)
         answers[scan] = [[r["objid"] for r in served.search_vector(vec[i], 10)] for i in (2, 40, 700)]
         calls = []
-        real = served._lance
-        served._lance = lambda calls=calls, real=real: calls.append(1) or real()
+        real = served.lance
+        served.lance = lambda calls=calls, real=real: calls.append(1) or real()
         served.search_vector(vec[2], 5, filter=Filter(bpt_class=["SF"]))
         assert calls, "a filtered query must use Lance's SQL prefilter"
     assert answers["memory"] == answers["lance"] == [_exact(rows, vec[i], 10) for i in (2, 40, 700)]
@@ -197,10 +198,10 @@ def test_auto_scan_leaves_large_scans_to_lance(indexed, monkeypatch):
     monkeypatch.setattr("ssald_index.ann.MEMORY_SCAN_MAX_FLOATS", 1000)
     served = ObjectStore(store.table, SearchParams(nprobes=8, refine_factor=50))
     served.enable_cache(vectors=True)
-    assert not served._cache.scans
+    assert not served.cache.scans
     calls = []
-    real = served._lance
-    served._lance = lambda: calls.append(1) or real()
+    real = served.lance
+    served.lance = lambda: calls.append(1) or real()
     vec = _vectors(rows)
     assert [r["objid"] for r in served.search_vector(vec[11], 10)] == _exact(rows, vec[11], 10)
     assert calls
@@ -211,7 +212,7 @@ def test_memory_scan_without_an_index_is_exact(tmp_path):
     store = ObjectStore.write(tmp_path / "db", rows)
     assert not has_ann_index(store.table) and ivf_partitions(store.table.to_lance()) is None
     store.enable_cache(vectors=True)
-    store._lance = lambda: pytest.fail("without a filter the served copy answers")
+    store.lance = lambda: pytest.fail("without a filter the served copy answers")
     vec = _vectors(rows)
     assert [r["objid"] for r in store.search_vector(vec[9], 7)] == _exact(rows, vec[9], 7)
 
@@ -238,10 +239,6 @@ def test_bad_filters_raise_value_error(indexed, bad, message):
     store, rows = indexed
     with pytest.raises(ValueError, match=message):
         store.search_vector(_vectors(rows)[0], 5, filter=bad)
-
-
-def test_quotes_in_class_names_are_escaped():
-    assert Filter(spec_class=["it's"]).sql() == "spec_class IN ('it''s')"
 
 
 def test_neighbours_exclude_objects_within_radius(indexed):
@@ -275,11 +272,6 @@ def test_cone_and_nearest_object_match_astropy(indexed):
         store.nearest_object(10.0, 95.0, 1.0)
 
 
-def test_cone_box_handles_ra_wrap_and_poles():
-    assert "ra >= 359.9" in cone_where(0.05, 0.0, 360.0) and "OR ra <= 0.15" in cone_where(0.05, 0.0, 360.0)
-    assert "ra" not in cone_where(10.0, 89.99, 60.0).replace("dec", "")
-
-
 def test_appended_rows_are_folded_into_the_index(tmp_path):
     rows = _rows_with_metadata(600)
     store = ObjectStore.write(tmp_path / "db", rows)
@@ -307,3 +299,19 @@ def test_a_chunked_new_table_is_compacted_then_indexed_over_every_row(tmp_path):
     store.search_params = SearchParams(nprobes=4, refine_factor=50)
     target = _vectors(rows)[123]
     assert store.search_vector(target, 1)[0]["objid"] == rows.column("objid")[123].as_py()
+
+
+@pytest.mark.parametrize("k", [0, -1, search.MAX_K + 1, 2.5, True, "3"])
+def test_check_k_rejects_what_is_not_an_integer_in_range(k):
+    with pytest.raises(ValueError, match="k must be an integer between 1 and"):
+        search.check_k(k)
+    assert search.check_k(np.int64(7)) == 7 and isinstance(search.check_k(np.int64(7)), int)
+
+
+def test_module_functions_answer_as_the_store_methods(indexed):
+    store, rows = indexed
+    vec, ids = _vectors(rows), rows.column("objid").to_numpy()
+    f = Filter(bpt_class=["SF"])
+    assert search.search_vector(store, vec[4], 7, filter=f) == store.search_vector(vec[4], 7, filter=f)
+    assert search.neighbours(store, int(ids[4]), 5) == store.neighbours(int(ids[4]), 5)
+    assert search.cone(store, 10.1, 0.0, 60.0) == store.cone(10.1, 0.0, 60.0)

@@ -108,9 +108,9 @@ def entropy(pool: Pool, n: int) -> np.ndarray:
 
 
 def committee(pool: Pool, n: int, members: int = 5) -> np.ndarray:
-    """Query-by-committee: the ``logistic`` classifier (:func:`ssald_index.classify.make_classifier`) fitted on
+    """Query-by-committee: the ``logistic`` classifier (:func:`ssald_index.active.classify.make_classifier`) fitted on
     bootstrap resamples; largest spread of their probabilities."""
-    from ssald_index.classify import make_classifier
+    from ssald_index.active.classify import make_classifier
 
     rng = np.random.default_rng(pool.seed)
     cand = pool.unlabelled()

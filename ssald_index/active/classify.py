@@ -2,8 +2,7 @@
 
 Two kinds: ``logistic`` (L2 logistic regression on standardised features, balanced class weights: the
 rare class is rare) and ``forest`` (a random forest, non-linear). Standardising matters for multi-view
-embeddings, whose parts differ in scale: on the synthetic survey's ``full,centre`` embeddings the
-cross-validated average precision for dual nuclei rose from 0.19 to 0.69.
+embeddings, whose parts differ in scale.
 
 Features (:data:`FEATURES`): the embedding, the non-parametric morphology measured at ingest (the
 ``morph_*`` columns; NaN imputed with column medians, then standardised), or both side by side.
