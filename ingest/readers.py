@@ -178,13 +178,13 @@ def _frame_bands(frames: Sequence[Path]) -> dict[str, list[tuple[str, int]]]:
     """band -> [(frame path, plane)] from each frame's header (FILTER/BAND, or BANDS for cubes)."""
     from astropy.io import fits
 
-    from encoders.stamps import _bands_from_header
+    from encoders.stamps.fits import bands_from_header
 
     out: dict[str, list[tuple[str, int]]] = {}
     for frame in frames:
         header = fits.getheader(frame)
         n = int(header.get("NAXIS3", 1)) if int(header.get("NAXIS", 2)) == 3 else 1
-        for plane, band in enumerate(_bands_from_header(dict(header), n, os.fspath(frame))):
+        for plane, band in enumerate(bands_from_header(dict(header), n, os.fspath(frame))):
             out.setdefault(band, []).append((os.fspath(frame), plane))
     return out
 

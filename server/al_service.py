@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from server.stamps import png_of_stamp
+from encoders.stamps.render import png_of_stamp
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.metric_search import allowed_rows
@@ -454,4 +454,8 @@ class ActiveLearning:
     def stamp_png(self, objid: int) -> dict[str, Any]:
         """``objid``, ``png`` (bytes) and ``source`` of an object's stamp; see :func:`png_of_stamp`."""
         row = self._handle.store().get(int(objid))
-        return {"objid": int(objid), "png": png_of_stamp(row["source"], int(objid)), "source": row["source"]}
+        try:
+            png = png_of_stamp(row["source"], f"stamp file {row['source']!r} of objid {int(objid)}")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(int(objid), str(exc)) from None
+        return {"objid": int(objid), "png": png, "source": row["source"]}

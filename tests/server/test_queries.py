@@ -187,20 +187,6 @@ def test_gallery_command_draws_query_and_neighbours(ingested, tmp_path):
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rgb_stamp_is_lupton_of_i_r_g(survey):
-    from encoders.normalise import lupton_asinh
-    from encoders.stamps import read_stamp
-    from server.gallery_cmd import rgb_stamp
-
-    path = sorted((survey / "stamps").glob("*.fits"))[0]
-    stamp = read_stamp(path)
-    norm = lupton_asinh(stamp.data)
-    rgb = rgb_stamp(str(path))
-    names = list(stamp.bands)
-    for j, band in enumerate(("i", "r", "g")):
-        assert np.allclose(rgb[..., j], np.clip(norm[names.index(band)], 0, 1))
-
-
 def test_grid_sample_picks_the_point_nearest_each_cell_centre():
     from server.map_cmd import grid_sample
 

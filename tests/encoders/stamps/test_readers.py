@@ -13,7 +13,7 @@ from encoders import stamps as stamps_module
 from encoders.stamps import READERS, Stamp, StampError, StampReader, read_stamp, register_reader
 
 REAL_CUBE = (
-    Path(__file__).resolve().parents[2].parent
+    Path(__file__).resolve().parents[3].parent
     / "shared/data/real/legacysurvey_fits/legacysurvey_dr9_grz_357.9087-54.8817.fits"
 )
 
@@ -130,7 +130,7 @@ def test_register_reader_adds_a_format(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert stamps_module.READERS[-1].name == "TXT"
 
 
-REAL_RINGS = Path(__file__).resolve().parents[2].parent / "shared/data/real/decals_rings"
+REAL_RINGS = Path(__file__).resolve().parents[3].parent / "shared/data/real/decals_rings"
 
 
 def _image_bytes(array: np.ndarray, fmt: str) -> bytes:
@@ -183,7 +183,7 @@ def test_truncated_png_jpeg_is_refused(fmt: str, tmp_path: Path) -> None:
 
 
 def test_fast_fits_path_matches_astropy(tmp_path: Path) -> None:
-    from encoders.stamps_fits import fast_fits
+    from encoders.stamps.fits import fast_fits
 
     cube = _contract_cube()
     cards = dict(OBJID=1237, RA=10.5, DEC=-3.25, BANDS="u,g,r,i,z", SURVEY="O'Brien", FLAG=True, EXPO=1.5e3)
