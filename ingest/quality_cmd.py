@@ -3,7 +3,7 @@
 ``quality --db DB`` scores the embeddings stored in a LanceDB ``objects`` table;
 ``quality --run RUN --data DIR`` embeds a survey's stamps with a training run's backbone
 (or one kept checkpoint) and scores them; both print the report of
-:func:`encoders.diagnostics.quality_report` as JSON (with kNN accuracy and Davies-Bouldin
+:func:`encoders.training.diagnostics.quality_report` as JSON (with kNN accuracy and Davies-Bouldin
 when a label column is filled). ``plot-run RUN`` draws the curves of ``RUN/metrics.jsonl``
 to a PNG. This module lives in ``ingest`` because it reads the index (``ssald_index``) and
 the encoders, and ``encoders`` must not import ``ssald_index``. Only argparse and pathlib
@@ -78,8 +78,8 @@ def db_embeddings(db: Path, label_column: str | None = None, limit: int | None =
 def _run_embeddings(run: Path, data: Path, label_column: str | None, limit: int | None):
     import numpy as np
 
-    from encoders.data import FileSource, normaliser
-    from encoders.train import embed_backbone, load_backbone
+    from encoders.training.data import FileSource, normaliser
+    from encoders.training.train import embed_backbone, load_backbone
 
     model, config = load_backbone(run)
     paths = sorted(p for p in (data / "stamps").iterdir() if not p.name.startswith("."))
@@ -101,7 +101,7 @@ def _run_embeddings(run: Path, data: Path, label_column: str | None, limit: int 
 
 def run_quality(args: argparse.Namespace) -> int:
     """Handle ``quality``: print the JSON report; 2 on bad arguments."""
-    from encoders.diagnostics import quality_report
+    from encoders.training.diagnostics import quality_report
 
     label_column = None if args.labels.lower() == "none" else args.labels
     if args.run is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoders.diagnostics import (
+from encoders.training.diagnostics import (
     correlation_excess,
     embedding_std,
     knn_accuracy,
@@ -19,7 +19,7 @@ from encoders.diagnostics import (
     two_point_score,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _orthonormal(n: int, k: int, seed: int) -> np.ndarray:
@@ -114,7 +114,7 @@ def test_quality_report_keys_and_label_scores() -> None:
 
 
 def test_diagnostics_do_not_import_torch() -> None:
-    code = "import encoders.diagnostics, sys; assert 'torch' not in sys.modules"
+    code = "import encoders.training.diagnostics, sys; assert 'torch' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -8,7 +8,7 @@ A run directory holds everything about a run (after facebookresearch/vicreg):
   trained), ``step`` (optimiser steps so far), the mean ``loss, inv, var, cov`` over
   the window, ``lr``, ``seconds`` (cumulative compute time of the run) and ``stamps_per_s``;
   epoch lines (and one ``"scope": "init"`` line before the first step) add the
-  diagnostics of :func:`encoders.diagnostics.quality_report` of the backbone's
+  diagnostics of :func:`encoders.training.diagnostics.quality_report` of the backbone's
   L2-normalised output on a fixed subset of the stamps (``std_mean``, ``rankme``,
   ``tpcf`` ... and, when labels are given, ``knn_acc`` and ``davies_bouldin``);
 * ``checkpoint.pt`` model, expander and optimizer state, ``epoch`` (completed
@@ -36,13 +36,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from encoders.checkpoint import CHECKPOINT_FILE, atomic_write, build, load_backbone, resume, save_checkpoint
-from encoders.config import TrainConfig
-from encoders.data import ArraySource, StampSource, TwoViewBatches, epoch_keys
-from encoders.distributed import init_distributed, vicreg_terms
-from encoders.distributed import world as world_info
-from encoders.optim import lr_at, make_optimizer
 from encoders.stamps import load_stamps
+from encoders.training.checkpoint import CHECKPOINT_FILE, atomic_write, build, load_backbone, resume, save_checkpoint
+from encoders.training.config import TrainConfig
+from encoders.training.data import ArraySource, StampSource, TwoViewBatches, epoch_keys
+from encoders.training.distributed import init_distributed, vicreg_terms
+from encoders.training.distributed import world as world_info
+from encoders.training.optim import lr_at, make_optimizer
 
 __all__ = ["CHECKPOINT_FILE", "TrainConfig", "embed_backbone", "load_backbone", "load_stamps", "train"]
 
@@ -150,8 +150,8 @@ def train(
     stamps : numpy.ndarray or StampSource
         float32 ``(N, n_bands, stamp_size, stamp_size)`` stamps already normalised
         with ``config.lupton`` (see :func:`load_stamps`), or a
-        :class:`~encoders.data.StampSource` that reads them on demand (e.g.
-        :class:`~encoders.data.FileSource`, for data larger than RAM).
+        :class:`~encoders.training.data.StampSource` that reads them on demand (e.g.
+        :class:`~encoders.training.data.FileSource`, for data larger than RAM).
     run_dir : str or Path
         Run directory (created if needed). If it holds ``checkpoint.pt`` training
         resumes from it and continues to ``config.epochs``.
@@ -178,9 +178,9 @@ def train(
 
     Notes
     -----
-    Each step draws two augmented views (:class:`~encoders.augment.GalaxyAugment`, in the
+    Each step draws two augmented views (:class:`~encoders.training.augment.GalaxyAugment`, in the
     DataLoader's ``num_workers`` processes) of a batch, embeds each with backbone + expander
-    and minimises the VICReg loss (:mod:`encoders.vicreg`) with AdamW or LARS, linear
+    and minimises the VICReg loss (:mod:`encoders.training.vicreg`) with AdamW or LARS, linear
     warm-up, cosine decay and gradient-norm clipping. Shuffling and augmentation of batch
     ``b`` of epoch ``e`` are seeded by ``(seed, e, b)``, so a resumed run sees the same data
     as an uninterrupted one. A run stopped mid-epoch by ``max_steps`` saves the step count
@@ -218,7 +218,7 @@ class _TwoViews(nn.Module):
 
 
 def _diagnostics(model: nn.Module, source: StampSource, labels: np.ndarray | None, config: TrainConfig) -> dict:
-    from encoders.diagnostics import quality_report
+    from encoders.training.diagnostics import quality_report
 
     if config.diag_samples <= 0 or len(source) < 3:
         return {}

@@ -13,8 +13,8 @@ import os
 
 import torch
 
-from encoders.config import TrainConfig
-from encoders.vicreg import covariance_loss, invariance_loss, variance_loss
+from encoders.training.config import TrainConfig
+from encoders.training.vicreg import covariance_loss, invariance_loss, variance_loss
 
 __all__ = ["gather", "init_distributed", "vicreg_terms", "world"]
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from encoders.training.config import AugmentParams
+
 __all__ = [
     "EXTINCTION_COEFFS",
     "centre_view",
@@ -44,7 +46,7 @@ def centre_view(stamps: torch.Tensor) -> torch.Tensor:
     """The central half of each stamp, enlarged 2x (bilinear): same shape as the input.
 
     Two nuclei 1-8 px apart become 3-15 px apart. The exported model can embed this view beside the
-    full stamp (``encoders.export``), and training can show it (``TrainConfig.centre_prob``).
+    full stamp (``encoders.training.onnx_export``), and training can show it (``TrainConfig.centre_prob``).
     """
     h, w = stamps.shape[-2:]
     crop = stamps[..., h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]
@@ -311,11 +313,13 @@ def band_dropout(x: torch.Tensor, p: float = 0.1, generator: torch.Generator | N
 
 
 @dataclass
-class GalaxyAugment:
+class GalaxyAugment(AugmentParams):
     """Compose the augmentations into one batch augmentation, in a physical order.
 
     Geometry first (shift, affine, flips, quarter turns), then the observation (PSF blur,
     reddening, noise), then band dropout. Each step is skipped when its parameter disables it.
+    The parameters and defaults of the optional steps are those of
+    :class:`~encoders.training.config.AugmentParams` (``max_shift`` ... ``grey_prob``).
 
     Parameters
     ----------
@@ -323,28 +327,8 @@ class GalaxyAugment:
         Apply :func:`random_flip`.
     rotate : bool
         Apply :func:`random_rot90`.
-    max_shift : int
-        Largest integer shift in pixels for :func:`random_shift` (0 disables it).
-    noise_sigma : tuple of float
-        ``(low, high)`` of the noise level for :func:`gaussian_noise` (``(0, 0)`` disables it).
-    max_angle : float
-        Arbitrary-angle rotation range of :func:`random_affine` in degrees (0 disables it).
-    scale_range : tuple of float
-        Size scaling of :func:`random_affine` (``(1, 1)`` disables it).
-    crop_jitter : float
-        Sub-pixel centre jitter of :func:`random_affine` in pixels (0 disables it).
-    blur_sigma : tuple of float
-        Extra PSF width range of :func:`psf_blur` in pixels (``(0, 0)`` disables it).
-    band_noise : tuple of float
-        Per-band noise level range of :func:`per_band_noise` (``(0, 0)`` disables it).
-    max_ebv : float
-        Largest colour excess of :func:`redden` (0 disables it).
     bands : tuple of str
         Band names (needed by :func:`redden`); default: no reddening coefficients known, 2.5 each.
-    band_drop : float
-        Probability of :func:`band_dropout` (0 disables it).
-    brightness, colour, grey_prob : float
-        Ranges and probability of :func:`colour_jitter` (all 0 disables it).
 
     Examples
     --------
@@ -357,19 +341,7 @@ class GalaxyAugment:
 
     flip: bool = True
     rotate: bool = True
-    max_shift: int = 4
-    noise_sigma: tuple[float, float] = (0.0, 0.05)
-    max_angle: float = 0.0
-    scale_range: tuple[float, float] = (1.0, 1.0)
-    crop_jitter: float = 0.0
-    blur_sigma: tuple[float, float] = (0.0, 0.0)
-    band_noise: tuple[float, float] = (0.0, 0.0)
-    max_ebv: float = 0.0
     bands: tuple[str, ...] | None = None
-    band_drop: float = 0.0
-    brightness: float = 0.0
-    colour: float = 0.0
-    grey_prob: float = 0.0
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return an augmented copy of the batch ``x`` (same shape and dtype)."""

@@ -13,11 +13,11 @@ import pytest
 import torch
 from astropy.io import fits
 
-from encoders.config import TrainConfig
-from encoders.distributed import vicreg_terms as _vicreg
-from encoders.vicreg import vicreg_loss
+from encoders.training.config import TrainConfig
+from encoders.training.distributed import vicreg_terms as _vicreg
+from encoders.training.vicreg import vicreg_loss
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_single_process_loss_is_the_paper_loss() -> None:

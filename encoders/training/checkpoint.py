@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from encoders.backbone import ResNetEncoder
-from encoders.config import ARCH_FIELDS, TrainConfig
-from encoders.vicreg import Expander
+from encoders.training.backbone import ResNetEncoder
+from encoders.training.config import ARCH_FIELDS, TrainConfig
+from encoders.training.vicreg import Expander
 
 __all__ = ["CHECKPOINT_FILE", "build", "load_backbone", "resume", "save_checkpoint"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from encoders.backbone import ResNetEncoder
+from encoders.training.backbone import ResNetEncoder
 
 
 @pytest.mark.parametrize("in_bands", [1, 3, 5])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from encoders.optim import LARS, lr_at, make_optimizer, param_groups
+from encoders.training.optim import LARS, lr_at, make_optimizer, param_groups
 
 
 def test_lars_step_matches_the_reference_update() -> None:

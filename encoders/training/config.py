@@ -1,4 +1,9 @@
-"""Configuration of a VICReg training run (:class:`TrainConfig`), defaults in one place."""
+"""Configuration of a VICReg training run (:class:`TrainConfig`), defaults in one place.
+
+The augmentation parameters are declared once, in :class:`AugmentParams`: :class:`TrainConfig` and
+:class:`~encoders.training.augment.GalaxyAugment` both extend it, so their fields and defaults cannot drift
+apart. No torch here, so a run directory's ``config.json`` can be read without it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.normalise import LuptonParams
 
-__all__ = ["ARCH_FIELDS", "PRESETS", "TrainConfig"]
+__all__ = ["ARCH_FIELDS", "PRESETS", "AugmentParams", "TrainConfig"]
 
 #: Fields that fix the architecture or the input contract: a checkpoint can only be
 #: resumed by a config that agrees on all of them.
@@ -36,7 +41,61 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class TrainConfig:
+class AugmentParams:
+    """The optional augmentations' parameters, declared once (see :class:`~encoders.training.augment.GalaxyAugment`).
+
+    The defaults are the ``survey`` training defaults: integer shifts and a little Gaussian noise; every
+    transform that resamples or dims pixels is off (they cost CPU time and blur close pairs of nuclei).
+
+    Parameters
+    ----------
+    max_shift : int
+        Largest integer shift in pixels of :func:`~encoders.training.augment.random_shift` (0 disables it).
+    noise_sigma : tuple of float
+        ``(low, high)`` of the Gaussian-noise level of :func:`~encoders.training.augment.gaussian_noise`
+        (``(0, 0)`` disables it).
+    max_angle : float
+        Arbitrary-angle rotation range of :func:`~encoders.training.augment.random_affine` in degrees.
+    scale_range : tuple of float
+        Size scaling of :func:`~encoders.training.augment.random_affine` (``(1, 1)`` disables it).
+    crop_jitter : float
+        Sub-pixel centre jitter of :func:`~encoders.training.augment.random_affine` in pixels.
+    blur_sigma : tuple of float
+        Extra PSF width range of :func:`~encoders.training.augment.psf_blur` in pixels.
+    band_noise : tuple of float
+        Per-band noise level range of :func:`~encoders.training.augment.per_band_noise`.
+    max_ebv : float
+        Largest colour excess of :func:`~encoders.training.augment.redden`.
+    band_drop : float
+        Probability of :func:`~encoders.training.augment.band_dropout`.
+    brightness, colour, grey_prob : float
+        Ranges and probability of :func:`~encoders.training.augment.colour_jitter` (all 0 disables it).
+    """
+
+    max_shift: int = 4
+    noise_sigma: tuple[float, float] = (0.0, 0.05)
+    max_angle: float = 0.0
+    scale_range: tuple[float, float] = (1.0, 1.0)
+    crop_jitter: float = 0.0
+    blur_sigma: tuple[float, float] = (0.0, 0.0)
+    band_noise: tuple[float, float] = (0.0, 0.0)
+    max_ebv: float = 0.0
+    band_drop: float = 0.0
+    brightness: float = 0.0
+    colour: float = 0.0
+    grey_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("noise_sigma", "scale_range", "blur_sigma", "band_noise"):
+            setattr(self, name, tuple(getattr(self, name)))
+
+    def augment_params(self) -> dict[str, Any]:
+        """This object's augmentation parameters only, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(AugmentParams)}
+
+
+@dataclass
+class TrainConfig(AugmentParams):
     """Everything that defines a training run (written to ``config.json``).
 
     Parameters
@@ -58,21 +117,17 @@ class TrainConfig:
     grad_clip : float
         Maximum global gradient norm (``0`` disables clipping).
     widths, blocks, stem_stride
-        :class:`~encoders.backbone.ResNetEncoder` architecture.
+        :class:`~encoders.training.backbone.ResNetEncoder` architecture.
     expander_dims : tuple of int
-        :class:`~encoders.vicreg.Expander` widths.
+        :class:`~encoders.training.vicreg.Expander` widths.
     sim_coeff, std_coeff, cov_coeff : float
         VICReg weights (paper defaults 25, 25, 1).
-    max_shift : int
-        Shift augmentation range in pixels.
-    noise_sigma : tuple of float
-        Range of the Gaussian-noise augmentation level.
-    max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, band_drop, brightness, colour, grey_prob
-        The optional augmentations of :class:`~encoders.augment.GalaxyAugment` (all off by
-        default: they resample or dim pixels and cost CPU time).
+    max_shift, noise_sigma, max_angle, scale_range, crop_jitter, blur_sigma, band_noise, max_ebv, ...
+        The augmentations (also ``band_drop``, ``brightness``, ``colour``, ``grey_prob``), inherited from
+        :class:`AugmentParams`, which documents them and holds their defaults.
     centre_prob : float
         Probability that a training stamp is shown, in both views, as its central half enlarged 2x
-        (:func:`~encoders.augment.centre_view`); for encoders exported with ``--views full,centre``.
+        (:func:`~encoders.training.augment.centre_view`); for encoders exported with ``--views full,centre``.
     seed : int
         Seeds weights, shuffling and augmentations (each epoch is reproducible).
     bands : tuple of str
@@ -98,15 +153,14 @@ class TrainConfig:
         ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda[:i]"``.
     precision : str
         ``"auto"``, ``"bf16"``, ``"fp16"`` (CUDA only, with gradient scaling) or ``"fp32"``.
-        ``"auto"`` uses bfloat16 autocast on CUDA and
-        on CPUs with native bfloat16 (AVX512-BF16 / AMX), where it is ~2.5x faster than
-        float32 for this network; otherwise float32. Weights, optimiser and the VICReg
-        loss stay float32 either way.
+        ``"auto"`` uses bfloat16 autocast on CUDA and on CPUs with native bfloat16
+        (AVX512-BF16 / AMX), where it is much faster than float32 for this network;
+        otherwise float32. Weights, optimiser and the VICReg loss stay float32 either way.
     log_every : int
         Steps per ``metrics.jsonl`` window line.
     diag_samples : int
         Stamps (a fixed, evenly spaced subset) embedded after every epoch for the
-        diagnostics of :mod:`encoders.diagnostics` in ``metrics.jsonl``; 0 disables them.
+        diagnostics of :mod:`encoders.training.diagnostics` in ``metrics.jsonl``; 0 disables them.
     keep_checkpoints : bool
         Also keep a copy of the checkpoint of every epoch (and of the initial weights) as
         ``checkpoints/epoch_XXX.pt``, for studies across training.
@@ -127,18 +181,6 @@ class TrainConfig:
     sim_coeff: float = 25.0
     std_coeff: float = 25.0
     cov_coeff: float = 1.0
-    max_shift: int = 4
-    noise_sigma: tuple[float, float] = (0.0, 0.05)
-    max_angle: float = 0.0
-    scale_range: tuple[float, float] = (1.0, 1.0)
-    crop_jitter: float = 0.0
-    blur_sigma: tuple[float, float] = (0.0, 0.0)
-    band_noise: tuple[float, float] = (0.0, 0.0)
-    max_ebv: float = 0.0
-    band_drop: float = 0.0
-    brightness: float = 0.0
-    colour: float = 0.0
-    grey_prob: float = 0.0
     centre_prob: float = 0.0
     seed: int = 0
     bands: tuple[str, ...] = ("u", "g", "r", "i", "z")
@@ -157,9 +199,8 @@ class TrainConfig:
     keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
-        tuples = ("widths", "blocks", "expander_dims", "noise_sigma", "bands", "scale_range", "blur_sigma")
-        tuples += ("band_noise",)
-        for name in tuples:
+        super().__post_init__()
+        for name in ("widths", "blocks", "expander_dims", "bands"):
             setattr(self, name, tuple(getattr(self, name)))
         self.bands = tuple(str(b) for b in self.bands)
         if isinstance(self.lupton, Mapping):
@@ -190,15 +231,10 @@ class TrainConfig:
         return Fit(self.fit, self.fit_fraction)
 
     def augment(self) -> Any:
-        """The :class:`~encoders.augment.GalaxyAugment` this config describes (imports torch)."""
-        from encoders.augment import GalaxyAugment
+        """The :class:`~encoders.training.augment.GalaxyAugment` this config describes (imports torch)."""
+        from encoders.training.augment import GalaxyAugment
 
-        return GalaxyAugment(
-            max_shift=self.max_shift, noise_sigma=self.noise_sigma, max_angle=self.max_angle,
-            scale_range=self.scale_range, crop_jitter=self.crop_jitter, blur_sigma=self.blur_sigma,
-            band_noise=self.band_noise, max_ebv=self.max_ebv, bands=self.bands, band_drop=self.band_drop,
-            brightness=self.brightness, colour=self.colour, grey_prob=self.grey_prob,
-        )  # fmt: skip
+        return GalaxyAugment(**self.augment_params(), bands=self.bands)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/``torch.load(weights_only=True)``-safe values."""

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from encoders.augment import centre_view
 from encoders.fit import Fit
 from encoders.normalise import NORMALISATIONS, normaliser
 from encoders.stamps import Stamp, StampError, read_stamp
+from encoders.training.augment import centre_view
 
 __all__ = [
     "NORMALISATIONS",
@@ -214,7 +214,7 @@ class TwoViewBatches(torch.utils.data.Dataset):
         Run seed; with the key it seeds the augmentation of each batch.
     centre_prob : float
         Probability that a stamp is replaced, in both of its views, by its
-        :func:`~encoders.augment.centre_view` before augmentation, so the backbone also learns the
+        :func:`~encoders.training.augment.centre_view` before augmentation, so the backbone also learns the
         enlarged nuclear region that a ``full,centre`` export embeds.
     """
 

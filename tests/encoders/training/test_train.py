@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from encoders.normalise import LuptonParams, lupton_asinh
 from encoders.stamps import StampError
-from encoders.train import TrainConfig, load_backbone, load_stamps, train
+from encoders.training.train import TrainConfig, load_backbone, load_stamps, train
 
 
 def _metrics(run_dir: Path) -> list[dict]:

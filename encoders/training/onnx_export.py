@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.augment import centre_view
-from encoders.train import load_backbone
+from encoders.training.augment import centre_view
+from encoders.training.train import load_backbone
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "PRECISIONS", "VIEWS", "EmbeddingModel", "export_onnx", "parse_views"]
 
@@ -99,7 +99,7 @@ def export_onnx(
     Parameters
     ----------
     run_dir : str or Path
-        Run directory written by :func:`encoders.train.train`.
+        Run directory written by :func:`encoders.training.train.train`.
     out_path : str or Path
         Destination ``.onnx`` file (parent directories are created; written atomically).
     opset : int

@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from encoders.export import export_onnx
-from encoders.train import load_backbone
+from encoders.training.onnx_export import export_onnx
+from encoders.training.train import load_backbone
 
 CONTRACT_KEYS = {"bands", "stamp_size", "lupton_q", "lupton_stretch", "lupton_minimum", "embedding_dim", "model_id"}
 

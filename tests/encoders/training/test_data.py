@@ -11,11 +11,11 @@ import torch
 from astropy.io import fits
 from PIL import Image
 
-from encoders.augment import GalaxyAugment, centre_view
-from encoders.data import ArraySource, FileSource, TwoViewBatches, epoch_keys
 from encoders.normalise import LuptonParams, lupton_asinh, normaliser
 from encoders.stamps import StampError
-from encoders.train import TrainConfig, train
+from encoders.training.augment import GalaxyAugment, centre_view
+from encoders.training.data import ArraySource, FileSource, TwoViewBatches, epoch_keys
+from encoders.training.train import TrainConfig, train
 
 
 def test_array_sources_read_lazily_in_index_order(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_streamed_training_equals_in_memory_training(tmp_path: Path, tiny_config
 
 @pytest.mark.parametrize("name", ["s.h5", "s.npy"])
 def test_array_file_source_trains_with_workers(tmp_path: Path, tiny_config: dict, name: str) -> None:
-    from encoders.data import ArrayFileSource
+    from encoders.training.data import ArrayFileSource
 
     cubes = np.random.default_rng(4).normal(10, 30, size=(16, 3, 32, 32)).astype(np.float32)
     if name.endswith(".h5"):

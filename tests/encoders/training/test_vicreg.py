@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from encoders.vicreg import (
+from encoders.training.vicreg import (
     Expander,
     VICRegLoss,
     covariance_loss,

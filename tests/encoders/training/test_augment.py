@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from encoders.augment import (
+from encoders.training.augment import (
     EXTINCTION_COEFFS,
     GalaxyAugment,
     band_dropout,
@@ -180,7 +180,7 @@ def test_full_augmentation_any_band_count(bands: int) -> None:
 
 
 def test_colour_jitter_scales_bands_within_the_ranges_and_greys() -> None:
-    from encoders.augment import colour_jitter
+    from encoders.training.augment import colour_jitter
 
     x = torch.full((400, 3, 4, 4), 0.2)
     g = torch.Generator().manual_seed(0)
