@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.sdss import encode_objid, encode_specobjid
+from ingest.synthetic.sdss import encode_objid, encode_specobjid
 
 __all__ = ["IDENTIFIER_CAPACITY", "draw_redshift", "draw_spectrum", "identifiers", "load_gothic"]
 

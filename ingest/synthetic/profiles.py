@@ -1,7 +1,7 @@
 """Physical models of the synthetic survey's objects: colours, sizes, PSFs and one builder per class.
 
 Each builder takes the object's random generator, its r-band flux and redshift, and returns
-a list of :class:`~ingest.synthetic_render.Part` whose r-band fluxes sum to exactly the
+a list of :class:`~ingest.synthetic.render.Part` whose r-band fluxes sum to exactly the
 requested flux, so that the magnitude distribution (drawn once, for every class alike) never
 tells the classes apart. Colours and sizes depend on redshift through
 :func:`sed_offsets` and :func:`angular_size`; every random choice is documented where it is
@@ -15,13 +15,14 @@ from functools import lru_cache
 import galsim
 import numpy as np
 
-from ingest.synthetic_render import BAND_WAVELENGTH_NM, GSPARAMS, Part
+from ingest.synthetic.render import BAND_WAVELENGTH_NM, GSPARAMS, Part
 
 __all__ = [
     "BUILDERS",
     "SED_KINDS",
     "angular_size",
     "distance_modulus",
+    "knots",
     "neighbours",
     "psfs_for",
     "sample_magnitude",
@@ -124,7 +125,7 @@ def _disk_q(cos_i: float, thickness: float = 0.12) -> float:
     return float(np.sqrt(cos_i**2 + thickness**2 * (1.0 - cos_i**2)))
 
 
-def _knots(
+def knots(
     rng: np.random.Generator,
     x: np.ndarray,
     y: np.ndarray,
@@ -188,7 +189,7 @@ def _disc_galaxy(
         arcs = [_arc(0.4 * hlr, 2.2 * hlr, tan_pitch, phase + 2 * np.pi * arm / n_arms, 24) for arm in range(n_arms)]
         x, y, radius = (np.concatenate(v) for v in zip(*arcs))
         weights = radius * np.exp(-1.68 * radius / hlr)  # exponential-disc surface density x arc length
-        parts.append(_knots(rng, x, y, weights, sigma, sed_offsets("hii", z, rng), f_arms, q, beta))
+        parts.append(knots(rng, x, y, weights, sigma, sed_offsets("hii", z, rng), f_arms, q, beta))
         f_disk -= f_arms
     disk = _exponential(hlr).shear(q=q, beta=beta)
     parts.append(Part.single(disk, _fluxes(f_disk, sed_offsets("young", z, rng))))
@@ -294,7 +295,7 @@ def merger(rng: np.random.Generator, flux_r: float, mag_r: float, z: float) -> l
         x, y, radius = _arc(
             0.5 * hlr, min(rng.uniform(3.0, 5.0) * hlr, 11.0), tan_pitch, rng.uniform(0, 2 * np.pi), 20, sign
         )
-        tail = _knots(
+        tail = knots(
             rng,
             x,
             y,
@@ -309,7 +310,7 @@ def merger(rng: np.random.Generator, flux_r: float, mag_r: float, z: float) -> l
             span, start = rng.uniform(1.5, 2.5), rng.uniform(0, 2 * np.pi)
             phi = start + np.linspace(0.0, span, 14)
             radius = rng.uniform(1.5, 2.5) * hlr_a
-            shell = _knots(
+            shell = knots(
                 rng,
                 radius * np.cos(phi),
                 radius * np.sin(phi),
@@ -342,7 +343,7 @@ def ring(rng: np.random.Generator, flux_r: float, mag_r: float, z: float) -> lis
     return _normalise(
         [
             Part.single(bulge, _fluxes(f_bulge * flux_r, sed_offsets("old", z, rng))),
-            _knots(
+            knots(
                 rng,
                 radius * np.cos(phi),
                 radius * np.sin(phi),

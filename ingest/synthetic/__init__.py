@@ -5,8 +5,8 @@
 ``seed``: the class of each object comes from an exact, shuffled allocation of the target
 prevalences; each object's physics comes from its own generator, seeded by
 ``SeedSequence(seed, spawn_key=(1, index))``, so the output is identical for any number of
-worker processes. Objects are rendered with GalSim (:mod:`ingest.synthetic_render`) from the
-class models of :mod:`ingest.synthetic_profiles`.
+worker processes. Objects are rendered with GalSim (:mod:`ingest.synthetic.render`) from the
+class models of :mod:`ingest.synthetic.profiles`.
 
 Magnitudes are AB, ``mag = zero_point - 2.5 log10(flux)``, with the flux the object's total
 model flux in the stamp's units (neighbouring sources excluded). The default zero point 26.0
@@ -29,9 +29,9 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm
 
-from ingest.synthetic_meta import IDENTIFIER_CAPACITY, draw_redshift, draw_spectrum, identifiers, load_gothic
-from ingest.synthetic_profiles import BUILDERS, distance_modulus, neighbours, psfs_for, sample_magnitude
-from ingest.synthetic_render import PIXSCALE, KSpaceRenderer, add_noise
+from ingest.synthetic.meta import IDENTIFIER_CAPACITY, draw_redshift, draw_spectrum, identifiers, load_gothic
+from ingest.synthetic.profiles import BUILDERS, distance_modulus, neighbours, psfs_for, sample_magnitude
+from ingest.synthetic.render import PIXSCALE, KSpaceRenderer, add_noise
 
 __all__ = ["CLASSES", "PREVALENCE", "RARE_CLASSES", "SimulationSummary", "allocate_classes", "load_gothic", "simulate"]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from ingest.sdss import decode_objid, decode_specobjid
 from ingest.synthetic import CLASSES, PREVALENCE, RARE_CLASSES, allocate_classes, load_gothic, simulate
+from ingest.synthetic.sdss import decode_objid, decode_specobjid
 
-GOTHIC = Path(__file__).resolve().parents[2].parent / "shared/data/catalogues/gothic_double_nuclei_681.csv"
+GOTHIC = Path(__file__).resolve().parents[3].parent / "shared/data/catalogues/gothic_double_nuclei_681.csv"
 COLUMNS = [
     "objid",
     "ra",

@@ -6,8 +6,8 @@ import galsim
 import numpy as np
 import pytest
 
-from ingest.synthetic_profiles import BUILDERS, _knots, neighbours, psfs_for
-from ingest.synthetic_render import PIXSCALE, KSpaceRenderer, Part, add_noise, band_noise
+from ingest.synthetic.profiles import BUILDERS, knots, neighbours, psfs_for
+from ingest.synthetic.render import PIXSCALE, KSpaceRenderer, Part, add_noise, band_noise
 
 FIVE = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 
@@ -40,7 +40,7 @@ def test_knots_are_projected_like_a_galsim_shear():
     rng = np.random.default_rng(0)
     x, y = rng.normal(0.0, 2.0, 12), rng.normal(0.0, 2.0, 12)
     q, beta = 0.5, 0.7 * galsim.radians
-    part = _knots(np.random.default_rng(1), x, y, np.ones(12), 0.4, np.zeros(5), 50.0, q, beta)
+    part = knots(np.random.default_rng(1), x, y, np.ones(12), 0.4, np.zeros(5), 50.0, q, beta)
     weights = part.weights * 50.0
     scene = galsim.Sum([galsim.Gaussian(sigma=0.4).shift(a, b) * w for a, b, w in zip(x, y, weights)])
     psf = galsim.Kolmogorov(fwhm=1.3)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.sdss import decode_objid, decode_specobjid, encode_objid, encode_specobjid
+from ingest.synthetic.sdss import decode_objid, decode_specobjid, encode_objid, encode_specobjid
 
-GOTHIC = Path(__file__).resolve().parents[2].parent / "shared/data/catalogues/gothic_double_nuclei_681.csv"
+GOTHIC = Path(__file__).resolve().parents[3].parent / "shared/data/catalogues/gothic_double_nuclei_681.csv"
 
 
 def test_objid_round_trip_over_random_fields():
