@@ -1,6 +1,6 @@
 """The bulk embed job: stamps + catalogue -> ONNX embeddings -> LanceDB ``objects`` table.
 
-Stamps are discovered (:mod:`ingest.readers`), then loaded, validated and normalised in
+Stamps are discovered (:mod:`ingest.sources`), then loaded, validated and normalised in
 worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
 session, and committed one chunk at a time by a writer thread, so decoding, inference and
 writing overlap while memory stays bounded. A chunk of objids absent from the table is
@@ -34,7 +34,7 @@ from encoders.stamps import Stamp
 from ingest.bookkeeping import Ledger, ingest_lock, table_objids
 from ingest.catalogue import Catalogue, read_catalogue
 from ingest.pipeline import MAX_NAN_FRACTION, Prefetcher, Prepared, Spec, rows_table, validate
-from ingest.readers import STAMP_SUFFIXES, Item, discover, find_stamps
+from ingest.sources import STAMP_SUFFIXES, Item, discover, find_stamps
 from ssald_index.store import ObjectStore, TableNotReady, append_quarantine, register_model
 
 __all__ = [

@@ -19,10 +19,10 @@ from encoders.embedder import OnnxEmbedder
 from encoders.stamps import read_stamp
 from ingest.catalogue import read_catalogue
 from ingest.job import ingest
-from ingest.readers import discover, load_item, objid_from_name, radec_from_iau
+from ingest.sources import discover, load_item, objid_from_name, radec_from_iau
 from ssald_index.store import ObjectStore, read_quarantine
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared/data/real"
+REAL = Path(__file__).resolve().parents[3].parent / "shared/data/real"
 RINGS = REAL / "decals_rings"
 CUBE = REAL / "legacysurvey_fits/legacysurvey_dr9_grz_357.9087-54.8817.fits"
 
@@ -137,13 +137,13 @@ def test_per_band_fits_hdf5_and_npy_arrays_give_the_same_embeddings(survey, tiny
 
 
 def test_npy_rows_are_read_without_a_memory_map(tmp_path):
-    from ingest.readers import _NpyRows, _open_array
+    from ingest.sources.arrays import NpyRows, open_array
 
     rng = np.random.default_rng(5)
     for dtype in ("<f4", ">f8", "<i2"):
         data = (rng.normal(0, 100, size=(7, 2, 5, 5))).astype(dtype)
         np.save(tmp_path / "a.npy", data)
-        rows = _NpyRows(str(tmp_path / "a.npy"))
+        rows = NpyRows(str(tmp_path / "a.npy"))
         assert len(rows) == 7 and rows.dtype == np.dtype(dtype)
         for i in (0, 3, 6):
             np.testing.assert_array_equal(rows[i], data[i])
@@ -154,9 +154,9 @@ def test_npy_rows_are_read_without_a_memory_map(tmp_path):
     fortran = np.asfortranarray(rng.normal(size=(3, 4, 4)).astype(np.float32))
     np.save(tmp_path / "f.npy", fortran)
     with pytest.raises(ValueError, match="C-ordered"):
-        _NpyRows(str(tmp_path / "f.npy"))
+        NpyRows(str(tmp_path / "f.npy"))
     # The reader still takes a Fortran-ordered array, through numpy's memory map.
-    rows = _open_array(str(tmp_path / "f.npy"), "images")
+    rows = open_array(str(tmp_path / "f.npy"), "images")
     assert len(rows) == 3
     np.testing.assert_array_equal(rows[1], fortran[1])
 
@@ -249,7 +249,7 @@ def test_consecutive_array_rows_are_read_at_once_and_checked_one_by_one(tmp_path
 
 
 def test_find_stamps_looks_in_stamps_then_images_then_the_folder(tmp_path):
-    from ingest.readers import find_stamps
+    from ingest.sources import find_stamps
 
     (tmp_path / "flat").mkdir()
     (tmp_path / "flat" / "b.png").write_bytes(b"x")
@@ -261,3 +261,23 @@ def test_find_stamps_looks_in_stamps_then_images_then_the_folder(tmp_path):
     (tmp_path / "gz" / "stamps").mkdir()
     (tmp_path / "gz" / "stamps" / "2.fits").write_bytes(b"x")
     assert find_stamps(tmp_path / "gz") == [tmp_path / "gz" / "stamps" / "2.fits"]
+
+
+def test_items_are_typed_per_kind_and_picklable(tmp_path):
+    import pickle
+
+    from ingest.sources import SOURCES, ArrayFile, ArrayItem, FileItem, array_run, open_source
+
+    np.save(tmp_path / "a.npy", np.ones((3, 2, 8, 8), np.float32))
+    np.save(tmp_path / "a_objid.npy", np.array([5, 6, 7]))
+    source = open_source(tmp_path / "a.npy", bands=("g", "r"))
+    assert isinstance(source, ArrayFile) and source.item_type is ArrayItem
+    items = source.discover()
+    assert [(i.kind, i.objid, i.index) for i in items] == [("array", 5, 0), ("array", 6, 1), ("array", 7, 2)]
+    assert pickle.loads(pickle.dumps(items[1])) == items[1]
+    assert array_run(items, 0) == 3
+    mixed = [items[0], FileItem(source="x.fits", objid=1, path="x.fits"), items[2]]
+    assert array_run(mixed, 0) == 1 and array_run(mixed, 1) == 2
+    objid, stamp = load_item(items[2], bands=("g", "r"))
+    assert objid == 7 and stamp.shape == (2, 8, 8)
+    assert {s.item_type.kind for s in SOURCES} == {"file", "bands", "array", "cutout"}
