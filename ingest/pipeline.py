@@ -25,6 +25,7 @@ from encoders.fit import Fit
 from encoders.morphology import measure_batch
 from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
+from ingest.options import MAX_NAN_FRACTION
 from ingest.sources import Item, array_run, load_item, load_rows
 from ssald_index.schema import MORPHOLOGY_COLUMNS, OBJECT_METADATA_COLUMNS, objects_schema
 
@@ -39,8 +40,6 @@ __all__ = [
     "shape_problem",
     "validate",
 ]
-
-MAX_NAN_FRACTION = 0.2
 
 
 @dataclass(frozen=True)

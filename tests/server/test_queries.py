@@ -22,9 +22,10 @@ TIMEOUT = 30.0
 def ingested(survey, tiny_model, tmp_path_factory):
     """(db path, table rows as a pyarrow Table) of the survey ingested with the tiny model."""
     from ingest.job import ingest
+    from ingest.options import IngestInput, IngestOptions
 
     db = tmp_path_factory.mktemp("ingested") / "db"
-    ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False)
+    ingest(IngestInput(survey, catalogue=survey / "catalogue.fits"), tiny_model, db, IngestOptions(progress=False))
     return db, ObjectStore.open(db).table.to_arrow()
 
 

@@ -19,6 +19,7 @@ from encoders.embedder import OnnxEmbedder
 from encoders.stamps import read_stamp
 from ingest.catalogue import read_catalogue
 from ingest.job import ingest
+from ingest.options import IngestInput, IngestOptions
 from ingest.sources import discover, load_item, objid_from_name, radec_from_iau
 from ssald_index.store import ObjectStore, read_quarantine
 
@@ -58,7 +59,12 @@ def test_iau_names_give_radec_and_stable_objids():
 
 def test_real_decals_pngs_with_labels_catalogue(tmp_path):
     model = _linear_model(tmp_path / "grz.onnx", "g,r,z", 64)
-    summary = ingest(RINGS, model, tmp_path / "db", catalogue=RINGS / "labels.csv", fit="bin", progress=False)
+    summary = ingest(
+        IngestInput(RINGS, catalogue=RINGS / "labels.csv"),
+        model,
+        tmp_path / "db",
+        IngestOptions(fit="bin", progress=False),
+    )
     assert summary.ingested == 170 and summary.quarantined == 0
     assert summary.without_catalogue_row == 0 and summary.catalogue_rows_without_stamp == 0
     name = "J011854.30+042022.9"
@@ -72,7 +78,7 @@ def test_real_decals_pngs_with_labels_catalogue(tmp_path):
     small.mkdir()
     for p in sorted(RINGS.glob("*.png"))[:2]:
         shutil.copy(p, small / p.name)
-    bad = ingest(small, model, tmp_path / "db2", progress=False)
+    bad = ingest(small, model, tmp_path / "db2", IngestOptions(progress=False))
     assert bad.ingested == 0 and bad.quarantined == 2 and "(3, 128, 128)" in next(iter(bad.reasons))
 
 
@@ -85,7 +91,9 @@ def test_real_legacy_survey_frame_cut_at_catalogue_positions(tmp_path):
         writer.writerow([1, 357.9087, -54.8817, 99, 0.05, 0.001, "GALAXY", "STARFORMING", "star-forming"])
         writer.writerow([2, 357.9087 + 0.004 / np.cos(np.radians(54.8817)), -54.8817, 0, "", "", "", "", ""])
         writer.writerow([3, 10.0, 10.0, 0, "", "", "", "", ""])  # off the frame
-    summary = ingest(None, model, tmp_path / "db", catalogue=cat, frames=[CUBE], progress=False)
+    summary = ingest(
+        IngestInput(None, catalogue=cat, frames=[CUBE]), model, tmp_path / "db", IngestOptions(progress=False)
+    )
     assert summary.ingested == 2 and summary.quarantined == 1
     assert "no frame in band 'g' covers" in read_quarantine(tmp_path / "db").column("reason")[0].as_py()
     store = ObjectStore.open(tmp_path / "db")
@@ -123,7 +131,7 @@ def test_per_band_fits_hdf5_and_npy_arrays_give_the_same_embeddings(survey, tiny
         ("npy", npy, {}),
     ):
         db = tmp_path / f"db_{name}"
-        summary = ingest(data, tiny_model, db, progress=False, **extra)
+        summary = ingest(IngestInput(data, **extra), tiny_model, db, IngestOptions(progress=False))
         table = ObjectStore.open(db).table.to_arrow().sort_by("objid")
         tables[name] = {o: e for o, e in zip(table.column("objid").to_pylist(), table.column("embedding").to_pylist())}
         if name == "per_band":
@@ -169,7 +177,7 @@ def test_a_truncated_npy_array_quarantines_its_missing_rows(tmp_path, tiny_model
     np.save(tmp_path / "cubes_objid.npy", np.arange(6, dtype=np.int64) + 1237640000000000000)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) - cubes[0].nbytes - 100])  # row 4 cut short, row 5 gone
-    summary = ingest(path, tiny_model, tmp_path / "db", progress=False, workers=0)
+    summary = ingest(path, tiny_model, tmp_path / "db", IngestOptions(progress=False, workers=0))
     assert summary.ingested == 4 and summary.quarantined == 2
     reasons = read_quarantine(tmp_path / "db").column("reason").to_pylist()
     assert all("truncated" in r and "cubes.npy[" in r for r in reasons)
@@ -214,7 +222,9 @@ def test_per_band_files_matched_by_objid_header(tmp_path):
     assert sorted(i.source.rsplit("/", 1)[-1] for i in items) == ["ngc1-{band}.fits", "ngc2-{band}.fits"]
     objid, stamp = load_item(items[0])
     assert objid == 11 and stamp.shape == (2, 16, 16) and stamp.bands == ("g", "r")
-    summary = ingest(data, model, tmp_path / "db", band_pattern="{name}-{band}.fits", progress=False)
+    summary = ingest(
+        IngestInput(data, band_pattern="{name}-{band}.fits"), model, tmp_path / "db", IngestOptions(progress=False)
+    )
     assert summary.ingested == 2 and sorted(ObjectStore.open(tmp_path / "db").objids()) == [11, 12]
 
 
