@@ -12,9 +12,8 @@ graph), so consumers feed both the same way.
 Views: the embedding can concatenate the backbone's features of several views of each stamp
 (metadata ``views``). ``full`` is the stamp; ``centre`` is its central half enlarged 2x
 (bilinear), so the network sees the nuclear region at twice the resolution its stride-2 stem
-leaves: two nuclei 0.5"-3" apart (1-8 SDSS pixels) become 3-15 pixels. On the synthetic survey
-``full,centre`` raised the cross-validated average precision of a linear dual-nucleus classifier
-from 0.36 to 0.69 with the same weights (docs/BENCHMARKS.md). Each view's features are
+leaves: two nuclei 0.5"-3" apart (1-8 SDSS pixels) become 3-15 pixels, which helps close pairs
+(docs/BENCHMARKS.md has the comparison). Each view's features are
 L2-normalised, concatenated and divided by sqrt(number of views), so the result has unit norm
 and its cosine similarity is the mean of the views' similarities. Every view costs one forward
 pass.

@@ -92,7 +92,7 @@ def _complex_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for complex matrices with NumPy's own einsum loops, not BLAS.
 
     BLAS would multithread these small products (and its results may depend on the thread
-    count); with two worker processes on two cores that contention made rendering ~5x slower.
+    count), and with one worker process per core the threads contend for the cores.
     """
     ar, ai, br, bi = a.real.copy(), a.imag.copy(), b.real.copy(), b.imag.copy()
     real = np.einsum("ym,mx->yx", ar, br) - np.einsum("ym,mx->yx", ai, bi)
