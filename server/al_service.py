@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from encoders.stamps.render import png_of_stamp
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.labels import Label, add_labels, latest_labels, read_labels
 from ssald_index.metric_search import allowed_rows
@@ -452,7 +451,10 @@ class ActiveLearning:
         return {"candidates": rows, "run": run, "stale": bool(scores.is_stale(self.db_path, label))}
 
     def stamp_png(self, objid: int) -> dict[str, Any]:
-        """``objid``, ``png`` (bytes) and ``source`` of an object's stamp; see :func:`png_of_stamp`."""
+        """``objid``, ``png`` (bytes) and ``source`` of an object's stamp; see
+        :func:`encoders.stamps.render.png_of_stamp`."""
+        from encoders.stamps.render import png_of_stamp  # Pillow and the normaliser load on the first stamp
+
         row = self._handle.store().get(int(objid))
         try:
             png = png_of_stamp(row["source"], f"stamp file {row['source']!r} of objid {int(objid)}")
