@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch.nn.functional as F
 
     from encoders.embedder import OnnxEmbedder
-    from encoders.export import export_onnx
-    from encoders.train import TrainConfig, load_backbone, train
+    from encoders.training.onnx_export import export_onnx
+    from encoders.training.train import TrainConfig, load_backbone, train
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

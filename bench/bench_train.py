@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from encoders.normalise import LuptonParams
     from encoders.stamps import read_stamp
-    from encoders.train import TrainConfig, load_stamps, train
+    from encoders.training.train import TrainConfig, load_stamps, train
 
     paths = sorted((args.survey / "stamps").glob("*.fits"))[: args.n]
     stamps = load_stamps(paths, LuptonParams(), progress=False)

@@ -43,7 +43,7 @@ def _survey_paths(survey: Path, n: int, seed: int) -> list[Path]:
 def synthetic_train(args: argparse.Namespace) -> None:
     from encoders.normalise import LuptonParams
     from encoders.stamps import read_stamp
-    from encoders.train import TrainConfig, load_stamps, train
+    from encoders.training.train import TrainConfig, load_stamps, train
 
     paths = _survey_paths(args.survey, args.n, args.seed)[: args.n_train]
     first = read_stamp(paths[0])
@@ -72,9 +72,9 @@ def _truth(survey: Path, paths: list[Path]) -> np.ndarray:
 def synthetic_eval(args: argparse.Namespace) -> None:
     from scipy.stats import spearmanr
 
-    from encoders.diagnostics import quality_report
     from encoders.normalise import LuptonParams
-    from encoders.train import embed_backbone, load_backbone, load_stamps
+    from encoders.training.diagnostics import quality_report
+    from encoders.training.train import embed_backbone, load_backbone, load_stamps
 
     paths = _survey_paths(args.survey, args.n, args.seed)[args.eval_from :]
     labels = _truth(args.survey, paths)
@@ -108,7 +108,7 @@ def rings(args: argparse.Namespace) -> None:
     import csv
 
     from encoders.stamps import read_stamp
-    from encoders.train import TrainConfig, embed_backbone, load_backbone, train
+    from encoders.training.train import TrainConfig, embed_backbone, load_backbone, train
 
     folder = SHARED_DATA / "real" / "decals_rings"
     with open(folder / "labels.csv") as fh:
@@ -136,7 +136,7 @@ def rings(args: argparse.Namespace) -> None:
     # Random initialisation: the untrained network of several seeds, to show the spread.
     import torch
 
-    from encoders.backbone import ResNetEncoder
+    from encoders.training.backbone import ResNetEncoder
 
     inits = []
     for seed in range(5):

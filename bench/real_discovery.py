@@ -138,8 +138,8 @@ def checkpoint_scores(run: Path, stamps: np.ndarray, classes: np.ndarray, target
     """Label-free scores and precision@K of up to 12 kept checkpoints, evenly spaced (embedded with torch)."""
     import torch
 
-    from encoders.checkpoint import load_backbone
-    from encoders.diagnostics import quality_report
+    from encoders.training.checkpoint import load_backbone
+    from encoders.training.diagnostics import quality_report
 
     out = []
     kept = sorted((run / "checkpoints").glob("epoch_*.pt"))

@@ -7,7 +7,7 @@ The experiment driver behind the "Why the encoder lost to pixel PCA" table of do
     ``--size`` px with Pillow's BOX filter, and save the cube (float32 ``(N, 3, S, S)`` in [0, 1], planes
     bluest first), the classes and the 10 morphology statistics of :func:`encoders.morphology.measure_batch`.
 ``train``
-    Train VICReg on the saved cube with a JSON of :class:`~encoders.config.TrainConfig` overrides (identity
+    Train VICReg on the saved cube with a JSON of :class:`~encoders.training.config.TrainConfig` overrides (identity
     normalisation), embed every stamp with the backbone and print precision@10 of ``--rare`` and
     ``--control`` (cosine; also standardised-Euclidean and PCA-whitened), and of the embedding beside the
     morphology columns at ``--weights`` (each part scaled to mean squared norm 1).
@@ -100,9 +100,9 @@ def train(args: argparse.Namespace) -> None:
     import torch
     from sklearn.decomposition import PCA
 
-    from encoders.checkpoint import load_backbone
-    from encoders.config import TrainConfig
-    from encoders.train import train as vicreg
+    from encoders.training.checkpoint import load_backbone
+    from encoders.training.config import TrainConfig
+    from encoders.training.train import train as vicreg
 
     cube, classes = np.load(args.out / "stamps.npy"), np.load(args.out / "classes.npy")
     morph = standardise(np.load(args.out / "morphology.npy")) / np.sqrt(10)

@@ -1,6 +1,8 @@
-"""encoders: stamp reading, Lupton normalisation, VICReg training, ONNX export and embedding.
+"""encoders: stamps -> normalised cubes -> embeddings.
 
-Kept import-free on purpose: ``encoders.normalise``, ``encoders.stamps`` and
-``encoders.embedder`` are the serving path (numpy, astropy, onnxruntime only);
-``encoders.backbone``, ``vicreg``, ``augment``, ``train`` and ``export`` need torch.
+:mod:`encoders.stamps` reads stamp files, :mod:`encoders.normalise` and :mod:`encoders.fit` bring them to a
+model's contract, :mod:`encoders.morphology` measures non-parametric morphology, and
+:mod:`encoders.embedder` embeds them with ONNX Runtime: the serving path (numpy, astropy, Pillow,
+onnxruntime only). Everything that needs torch (VICReg training, ONNX export) is in
+:mod:`encoders.training`. Kept import-free on purpose.
 """

@@ -89,7 +89,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="catalogue column naming each row's stamp file or objid, compared by file-name stem "
         "(default: 'file' when present, else 'objid')",
     )  # fmt: skip
-    opt = p.add_argument_group("optimisation (defaults: encoders.train.TrainConfig)")
+    opt = p.add_argument_group("optimisation (defaults: encoders.training.config.TrainConfig)")
     opt.add_argument("--epochs", type=int, default=None, help="total epochs (a resumed run continues to it)")
     opt.add_argument("--batch-size", type=int, default=None, help="stamps per step")
     opt.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
@@ -101,10 +101,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     arch.add_argument("--arch", choices=sorted(ARCHES), default=None, help="backbone preset (default small)")
     arch.add_argument("--width", type=int, default=32, help="first-stage width of --arch (default 32)")
     arch.add_argument("--expander", type=int, nargs="+", default=None, help="expander widths, e.g. 2048 2048 2048")
-    aug = p.add_argument_group("augmentations (off unless given; see encoders.augment)")
+    aug = p.add_argument_group("augmentations (off unless given; see encoders.training.augment)")
     aug.add_argument(
         "--preset", choices=["survey", "composite"], default="survey",
-        help="defaults for the input kind (encoders.config.PRESETS): survey (multi-band fluxes, default) or "
+        help="defaults for the input kind (encoders.training.config.PRESETS): survey (multi-band fluxes, default) or "
         "composite (8-bit colour JPEG/PNG: identity normalisation, colour jitter, rotations); flags override it",
     )  # fmt: skip
     aug.add_argument("--max-angle", type=float, default=None, help="arbitrary rotation range in degrees")
@@ -160,12 +160,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from encoders.config import PRESETS
-    from encoders.data import ArraySource, FileSource
     from encoders.fit import DEFAULT_FIT_FRACTION, Fit
     from encoders.normalise import LuptonParams, normaliser
     from encoders.stamps import StampError
-    from encoders.train import METRICS_FILE, TrainConfig, train
+    from encoders.training.config import PRESETS
+    from encoders.training.data import ArraySource, FileSource
+    from encoders.training.train import METRICS_FILE, TrainConfig, train
 
     stamp_dir, paths = stamp_files(args.data)
     if args.max_stamps is not None:
@@ -316,7 +316,7 @@ def catalogue_labels(catalogue: Path, paths: list[Path], column: str, match_colu
 def run_export(args: argparse.Namespace) -> int:
     """Handle ``export``: write the ONNX model and print its id and contract."""
     from encoders.embedder import OnnxEmbedder
-    from encoders.export import export_onnx
+    from encoders.training.onnx_export import export_onnx
 
     try:
         out = export_onnx(args.run, args.out, opset=args.opset, precision=args.precision, views=args.views)

@@ -1,6 +1,6 @@
 """ONNX Runtime embedder: the serving path from stamps to embeddings (no torch).
 
-:class:`OnnxEmbedder` loads a model written by :func:`encoders.export.export_onnx`,
+:class:`OnnxEmbedder` loads a model written by :func:`encoders.training.onnx_export.export_onnx`,
 reads its preprocessing contract from the ONNX ``metadata_props`` (bands, stamp size,
 Lupton parameters, embedding dimension, model id, how images are fitted to the stamp size)
 and refuses input that breaks it.
@@ -94,7 +94,7 @@ class OnnxEmbedder:
         if missing:
             raise ValueError(
                 f"ONNX model {self.path} lacks metadata {missing} required by docs/CONTRACTS.md; "
-                "export it with encoders.export.export_onnx"
+                "export it with encoders.training.onnx_export.export_onnx"
             )
         try:
             self._bands = tuple(b.strip() for b in self._metadata["bands"].split(","))

@@ -31,9 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ssald_index.schema import MORPHOLOGY_FEATURES
-
 __all__ = [
+    "MORPHOLOGY_FEATURES",
     "FLAG_FAILED",
     "FLAG_TRUNCATED",
     "FLAG_BAD_PIXELS",
@@ -41,6 +40,21 @@ __all__ = [
     "measure",
     "measure_batch",
 ]
+
+#: Column names of the measured statistics, in the order :func:`measure` returns them (the ``objects`` table
+#: stores each in a ``morph_*`` column of that name).
+MORPHOLOGY_FEATURES = (
+    "morph_asymmetry",
+    "morph_shape_asymmetry",
+    "morph_gini",
+    "morph_m20",
+    "morph_concentration",
+    "morph_smoothness",
+    "morph_multimode",
+    "morph_intensity",
+    "morph_deviation",
+    "morph_second_peak",
+)
 
 FLAG_FAILED = 1  # nothing measured: no finite pixels, no source, non-positive flux; every value NaN
 FLAG_TRUNCATED = 2  # the source touches the stamp edge or its Petrosian radius is not reached: values biased
@@ -113,7 +127,7 @@ def measure(stamp: np.ndarray, params: MorphologyParams | None = None) -> tuple[
     Returns
     -------
     values : ndarray of float32, shape (10,)
-        In the order of :data:`ssald_index.schema.MORPHOLOGY_FEATURES`; NaN where not measured.
+        In the order of :data:`MORPHOLOGY_FEATURES`; NaN where not measured.
     flag : int
         Bit field of ``FLAG_*``; 0 for a clean measurement.
     """

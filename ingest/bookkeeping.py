@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from ingest.readers import Item
+from ingest.sources import Item
 from ssald_index.store import ObjectStore, TableNotReady
 
 __all__ = ["LOCK_NAME", "Ledger", "ingest_lock", "table_objids"]

@@ -150,8 +150,8 @@ def _resolve(colnames: list[str], column_map: Mapping[str, str], name: str) -> d
 
 
 def _objids_from_names(table: Table, columns: dict[str, np.ndarray]) -> None:
-    """Objids (and RA/Dec) from an IAU-name column, as :func:`ingest.readers.load_item` derives them for files."""
-    from ingest.readers import objid_from_name, radec_from_iau
+    """Objids (and RA/Dec) from an IAU-name column, as :func:`ingest.sources.load_item` derives them for files."""
+    from ingest.sources import objid_from_name, radec_from_iau
 
     by_lower = {c.lower(): c for c in table.colnames}
     name_col = next((by_lower[a] for a in NAME_COLUMNS if a in by_lower), None)
@@ -185,7 +185,7 @@ def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] |
     ------
     ValueError
         If the file has no objid column (nor a column of IAU names to derive objids from, see
-        :func:`ingest.readers.objid_from_name`) or an objid appears twice.
+        :func:`ingest.sources.objid_from_name`) or an objid appears twice.
     """
     path = Path(path)
     if not path.exists():

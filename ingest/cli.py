@@ -1,11 +1,20 @@
-"""``ssald simulate`` and ``ssald ingest``: argument parsing only; the work is in synthetic.py and job.py."""
+"""``ssald simulate`` and ``ssald ingest``: argument parsing only; the work is in :mod:`ingest.synthetic` and
+:mod:`ingest.job`. Flag defaults come from :class:`~ingest.options.IngestInput` and
+:class:`~ingest.options.IngestOptions` (standard library only, so ``ssald --help`` stays light).
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
-__all__ = ["add_parsers"]
+from ingest.options import ENGINES, MAX_NAN_FRACTION, IngestInput, IngestOptions
+
+__all__ = ["add_parsers", "ingest_input", "ingest_options"]
+
+_DEFAULTS = IngestOptions()
+_INPUT_DEFAULTS = {f.name: f.default for f in fields(IngestInput)}
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -35,37 +44,46 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def ingest_input(args: argparse.Namespace) -> IngestInput:
+    """The :class:`~ingest.options.IngestInput` that ``ssald ingest``'s arguments describe."""
+    return IngestInput(
+        args.data,
+        catalogue=args.catalogue,
+        bands=args.bands.split(",") if args.bands else None,
+        band_pattern=args.band_pattern,
+        frames=args.frames or (),
+        cutout_size=args.cutout_size,
+        column_map=_column_map(args.column),
+        images_key=args.images_key,
+        objid_key=args.objid_key,
+    )
+
+
+def ingest_options(args: argparse.Namespace) -> IngestOptions:
+    """The :class:`~ingest.options.IngestOptions` that ``ssald ingest``'s arguments describe."""
+    return IngestOptions(
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        progress=not args.no_progress,
+        workers=args.workers,
+        intra_op_threads=args.threads,
+        engine=args.engine,
+        max_nan_fraction=args.max_nan_fraction,
+        fit=args.fit,
+        fit_fraction=args.fit_fraction,
+        reembed=args.reembed,
+        refresh=args.refresh,
+        morphology=not args.no_morphology,
+    )
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from ingest.job import ModelMismatch, ingest
 
     if args.data is None and not args.frames:
         raise SystemExit("ssald ingest: give --data, or --frames with --catalogue")
     try:
-        summary = ingest(
-            args.data,
-            model=args.model,
-            db=args.db,
-            catalogue=args.catalogue,
-            batch_size=args.batch_size,
-            chunk_size=args.chunk_size,
-            progress=not args.no_progress,
-            workers=args.workers,
-            bands=args.bands.split(",") if args.bands else None,
-            band_pattern=args.band_pattern,
-            frames=args.frames or (),
-            cutout_size=args.cutout_size,
-            column_map=_column_map(args.column),
-            images_key=args.images_key,
-            objid_key=args.objid_key,
-            max_nan_fraction=args.max_nan_fraction,
-            fit=args.fit,
-            fit_fraction=args.fit_fraction,
-            reembed=args.reembed,
-            refresh=args.refresh,
-            intra_op_threads=args.threads,
-            engine=args.engine,
-            morphology=not args.no_morphology,
-        )
+        summary = ingest(ingest_input(args), args.model, args.db, ingest_options(args))
     except ModelMismatch as exc:
         print(f"ssald ingest: {exc}")
         return 3
@@ -105,8 +123,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--catalogue", type=Path, default=None, help="catalogue (FITS/CSV/Parquet) joined on objid")
     p.add_argument("--model", type=Path, required=True, help="ONNX model from `ssald export`")
     p.add_argument("--db", type=Path, required=True, help="LanceDB database folder (created if missing)")
-    p.add_argument("--batch-size", type=int, default=256, help="stamps per ONNX Runtime call (default 256)")
-    p.add_argument("--chunk-size", type=int, default=2048, help="stamps per table commit (default 2048)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=_DEFAULTS.batch_size,
+        help="stamps per ONNX Runtime call (default %(default)s)",
+    )
+    p.add_argument(
+        "--chunk-size", type=int, default=_DEFAULTS.chunk_size, help="stamps per table commit (default %(default)s)"
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -114,7 +139,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="decoding processes (default: cores - 1; 0 = a thread, on <= 2 CPU-only cores)",
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray Data")
+    p.add_argument("--engine", choices=ENGINES, default=_DEFAULTS.engine, help="local processes or Ray Data")
     p.add_argument(
         "--no-morphology",
         action="store_true",
@@ -138,13 +163,23 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="resample: central square kept, as a fraction of the shorter side (default: the model's, else 0.5)",
     )
-    g.add_argument("--images-key", default="images", help="image dataset in HDF5/NPZ files (default images)")
-    g.add_argument("--objid-key", default="objid", help="objid dataset in HDF5/NPZ files (default objid)")
+    g.add_argument(
+        "--images-key",
+        default=_INPUT_DEFAULTS["images_key"],
+        help="image dataset in HDF5/NPZ files (default %(default)s)",
+    )
+    g.add_argument(
+        "--objid-key",
+        default=_INPUT_DEFAULTS["objid_key"],
+        help="objid dataset in HDF5/NPZ files (default %(default)s)",
+    )
     g = p.add_argument_group("catalogue, validation and safety")
     g.add_argument(
         "--column", action="append", default=[], metavar="SCHEMA=NAME", help="map a catalogue column: z=redshift"
     )
-    g.add_argument("--max-nan-fraction", type=float, default=0.2, help="quarantine stamps with more NaN pixels")
+    g.add_argument(
+        "--max-nan-fraction", type=float, default=MAX_NAN_FRACTION, help="quarantine stamps with more NaN pixels"
+    )
     g.add_argument("--strict", action="store_true", help="exit with status 2 when any stamp was quarantined")
     g.add_argument(
         "--reembed", action="store_true", help="replace another model's embeddings in the table with this model's"

@@ -1,6 +1,6 @@
 """The bulk embed job: stamps + catalogue -> ONNX embeddings -> LanceDB ``objects`` table.
 
-Stamps are discovered (:mod:`ingest.readers`), then loaded, validated and normalised in
+Stamps are discovered (:mod:`ingest.sources`), then loaded, validated and normalised in
 worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
 session, and committed one chunk at a time by a writer thread, so decoding, inference and
 writing overlap while memory stays bounded. A chunk of objids absent from the table is
@@ -19,7 +19,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +33,17 @@ from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.stamps import Stamp
 from ingest.bookkeeping import Ledger, ingest_lock, table_objids
 from ingest.catalogue import Catalogue, read_catalogue
-from ingest.pipeline import MAX_NAN_FRACTION, Prefetcher, Prepared, Spec, rows_table, validate
-from ingest.readers import STAMP_SUFFIXES, Item, discover, find_stamps
+from ingest.options import MAX_NAN_FRACTION, IngestInput, IngestOptions
+from ingest.pipeline import Prefetcher, Prepared, Spec, rows_table, validate
+from ingest.sources import STAMP_SUFFIXES, Item, discover, find_stamps
 from ssald_index.store import ObjectStore, TableNotReady, append_quarantine, register_model
 
 __all__ = [
     "MAX_NAN_FRACTION",
     "STAMP_SUFFIXES",
     "IngestSummary",
+    "IngestInput",
+    "IngestOptions",
     "ModelMismatch",
     "check_stamp",
     "existing_objids",
@@ -209,83 +212,23 @@ def _write(db: Path, rows: Any, new: bool, bad: list[dict[str, Any]]) -> None:
 
 
 def ingest(
-    data_dir: str | os.PathLike[str] | None,
+    source: IngestInput | str | os.PathLike[str],
     model: str | os.PathLike[str],
     db: str | os.PathLike[str],
-    catalogue: str | os.PathLike[str] | None = None,
-    batch_size: int = 256,
-    chunk_size: int = 2048,
-    progress: bool = True,
-    *,
-    workers: int | None = None,
-    bands: Sequence[str] | None = None,
-    band_pattern: str | None = None,
-    frames: Sequence[str | os.PathLike[str]] = (),
-    cutout_size: int | None = None,
-    column_map: Mapping[str, str] | None = None,
-    images_key: str = "images",
-    objid_key: str = "objid",
-    max_nan_fraction: float = MAX_NAN_FRACTION,
-    fit: str | Fit | None = None,
-    fit_fraction: float | None = None,
-    reembed: bool = False,
-    refresh: bool = False,
-    intra_op_threads: int | None = None,
-    engine: str = "local",
-    morphology: bool = True,
+    options: IngestOptions | None = None,
 ) -> IngestSummary:
     """Embed every stamp of an input and merge them into the ``objects`` table of ``db``.
 
     Parameters
     ----------
-    data_dir : path or None
-        Folder of stamps (``data_dir/stamps/*`` or ``data_dir/*``: FITS, NPY, PNG/JPEG), folder of
-        per-band FITS (with ``band_pattern``), or an HDF5/NPZ/NPY array file; ``None`` with ``frames``.
+    source : IngestInput or path
+        What to read (a bare path is ``IngestInput(path)``: a stamp folder or array file, no catalogue).
     model : path
         ONNX model exported by ``ssald export``; its metadata fixes bands, size and normalisation.
     db : path
         LanceDB database directory (created if missing).
-    catalogue : path, optional
-        Catalogue joined on objid (see :func:`ingest.catalogue.read_catalogue`).
-    batch_size : int
-        Stamps per ONNX Runtime call.
-    chunk_size : int
-        Stamps per table commit: a crash loses at most the chunk in flight.
-    progress : bool
-        Show a progress bar.
-    workers : int, optional
-        Decoding processes; ``0``: none, a thread of this process decodes (see :func:`default_workers`).
-    bands : sequence of str, optional
-        Band names for formats that carry none (PNG/JPEG planes bluest first, NPY, arrays).
-    band_pattern : str, optional
-        Per-band file names, e.g. ``"{objid}_{band}.fits"``.
-    frames : sequence of path
-        Survey frames with WCS; one cutout of ``cutout_size`` per catalogue row (needs ``catalogue``).
-    cutout_size : int, optional
-        Cutout side in pixels (default the model's stamp size).
-    column_map : mapping, optional
-        ``{schema_column: catalogue_column}`` overriding the catalogue aliases.
-    images_key, objid_key : str
-        Dataset names in HDF5/NPZ inputs.
-    max_nan_fraction : float
-        Stamps with a larger fraction of NaN pixels are quarantined.
-    fit : {"none", "crop", "bin", "resample"} or Fit, optional
-        How stamps are brought to the model's size (:class:`encoders.fit.Fit`). Default: the model's contract
-        (its ``fit`` metadata), so stamps are fitted as the training stamps were; a different fit warns.
-    fit_fraction : float, optional
-        ``resample``'s central fraction (default: the model's when ``fit`` is the model's mode, else 0.5).
-    reembed : bool
-        Allow a table holding another model's embeddings: every input stamp is embedded with this
-        model and rows of other models left without a stamp are removed, so the table never mixes models.
-    refresh : bool
-        Re-embed objids this model has already embedded (default: skip them, which makes re-runs resume).
-    intra_op_threads : int, optional
-        ONNX Runtime CPU threads (default: all cores).
-    engine : {"local", "ray"}
-        ``"ray"`` runs the same stages as Ray Data (:mod:`ingest.ray_engine`).
-    morphology : bool
-        Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
-        the local engine only: the Ray engine leaves them null).
+    options : IngestOptions, optional
+        How to run (default ``IngestOptions()``).
 
     Returns
     -------
@@ -294,51 +237,54 @@ def ingest(
     Raises
     ------
     ModelMismatch
-        If the table already holds embeddings of another model and ``reembed`` is false.
+        If the table already holds embeddings of another model and ``options.reembed`` is false.
     """
-    if batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
-    if engine not in ("local", "ray"):
-        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    source = source if isinstance(source, IngestInput) else IngestInput(source)
+    options = options or IngestOptions()
     start = time.perf_counter()
     model, db = Path(model), Path(db)
-    embedder = OnnxEmbedder(model, intra_op_threads=intra_op_threads)
-    cat: Catalogue | None = read_catalogue(catalogue, column_map) if catalogue is not None else None
+    embedder = OnnxEmbedder(model, intra_op_threads=options.intra_op_threads)
+    cat: Catalogue | None = None
+    if source.catalogue is not None:
+        cat = read_catalogue(source.catalogue, source.column_map)
     items = discover(
-        data_dir if data_dir is not None else ".",
+        source.data if source.data is not None else ".",
         bands=embedder.bands,
-        band_pattern=band_pattern,
-        frames=frames,
+        band_pattern=source.band_pattern,
+        frames=source.frames,
         catalogue=cat,
-        cutout_size=cutout_size or embedder.stamp_size,
-        images_key=images_key,
-        objid_key=objid_key,
+        cutout_size=source.cutout_size or embedder.stamp_size,
+        images_key=source.images_key,
+        objid_key=source.objid_key,
     )
+    engine = options.engine
     spec = Spec(
         tuple(embedder.bands),
         embedder.stamp_size,
         embedder.lupton,
-        tuple(bands) if bands else None,
-        images_key,
-        max_nan_fraction,
-        resolve_fit(embedder, fit, fit_fraction),
+        source.bands or None,
+        source.images_key,
+        options.max_nan_fraction,
+        resolve_fit(embedder, options.fit, options.fit_fraction),
         embedder.normalisation,
-        morphology and engine == "local",
+        options.morphology and engine == "local",
     )
     summary = IngestSummary(model_id=embedder.model_id, engine=engine)
     # The table is read once, under the lock: no other ingest can insert an objid this run appends.
     with ingest_lock(db):
-        other = _check_models(db, embedder, reembed)
+        other = _check_models(db, embedder, options.reembed)
         _register(db, model, embedder)
         done, present = table_objids(db, embedder.model_id)
-        ledger = Ledger(np.empty(0, np.int64) if refresh else done, present)
+        ledger = Ledger(np.empty(0, np.int64) if options.refresh else done, present)
         pipeline_start = time.perf_counter()
         if engine == "ray":
             from ingest.ray_engine import run_ray
 
-            run_ray(items, spec, model, db, cat, ledger, summary, batch_size=batch_size, progress=progress)
+            run_ray(
+                items, spec, model, db, cat, ledger, summary, batch_size=options.batch_size, progress=options.progress
+            )
         else:
-            _run_local(items, spec, embedder, db, cat, ledger, summary, batch_size, chunk_size, progress, workers)
+            _run_local(items, spec, embedder, db, cat, ledger, summary, options)
         summary.pipeline_seconds = time.perf_counter() - pipeline_start
         finalize_start = time.perf_counter()
         if other and summary.ingested + summary.skipped:
@@ -381,12 +327,15 @@ def _run_local(
     cat: Catalogue | None,
     ledger: Ledger,
     summary: IngestSummary,
-    batch_size: int,
-    chunk_size: int,
-    progress: bool,
-    workers: int | None,
+    options: IngestOptions,
 ) -> None:
     """The local engine: worker processes prepare, this thread embeds, a writer thread commits."""
+    batch_size, chunk_size, progress, workers = (
+        options.batch_size,
+        options.chunk_size,
+        options.progress,
+        options.workers,
+    )
     todo = [items[i] for i in ledger.todo(items)]
     summary.skipped = ledger.skipped
     if workers is None:

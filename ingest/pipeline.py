@@ -1,7 +1,7 @@
 """The stages of ingestion, shared by the local and Ray engines.
 
 ``load -> validate -> normalise`` is :func:`prepare`, a pure function of a list of
-:class:`~ingest.readers.Item` that runs in worker processes (local engine) or Ray tasks;
+:class:`~ingest.sources.Item` that runs in worker processes (local engine) or Ray tasks;
 ``embed`` is an ONNX Runtime session; ``rows`` turns embeddings plus catalogue values into
 an Arrow table of the ``objects`` schema. :class:`Prefetcher` keeps a bounded number of
 ``prepare`` tasks in flight so memory stays flat however large the input.
@@ -25,7 +25,8 @@ from encoders.fit import Fit
 from encoders.morphology import measure_batch
 from encoders.normalise import LuptonParams, PixelStats, normaliser_stats
 from encoders.stamps import Stamp, StampError
-from ingest.readers import Item, array_run, load_item, load_rows
+from ingest.options import MAX_NAN_FRACTION
+from ingest.sources import Item, array_run, load_item, load_rows
 from ssald_index.schema import MORPHOLOGY_COLUMNS, OBJECT_METADATA_COLUMNS, objects_schema
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "shape_problem",
     "validate",
 ]
-
-MAX_NAN_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ def prepare(items: Sequence[Item], spec: Spec) -> Prepared:
     Parameters
     ----------
     items : sequence of Item
-        From :func:`ingest.readers.discover`.
+        From :func:`ingest.sources.discover`.
     spec : Spec
         The model's contract and reader options.
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ingest.bookkeeping import Ledger
 from ingest.pipeline import Spec, prepare, rows_table
-from ingest.readers import Item
+from ingest.sources import Item
 from ssald_index.store import ObjectStore, append_quarantine
 
 __all__ = ["RAY_WAVE", "run_ray"]

@@ -18,9 +18,9 @@ from server.convert import (
     status_for_errors,
 )
 from server.handle import StoreHandle
-from server.stamps import png_of_stamp
 from ssald_index.active.labels import Label
 from ssald_index.active.session import ActiveLearning, Candidates, Proposals, Submitted
+from ssald_index.errors import ObjectNotFound
 
 __all__ = ["ActiveLearningServicer", "proposals_to_proto", "submitted_to_proto", "candidates_to_proto"]
 
@@ -106,8 +106,13 @@ class ActiveLearningServicer:
             return candidates_to_proto(answer)
 
     def GetStamp(self, request: ssald_pb2.GetStampRequest, context: grpc.ServicerContext):  # noqa: N802
+        from encoders.stamps.render import png_of_stamp  # Pillow and the normaliser load on the first stamp
+
         with status_for_errors(context):
-            row = self.handle.store().get(int(request.objid))
-            return ssald_pb2.Stamp(
-                objid=int(request.objid), png=png_of_stamp(row["source"], int(request.objid)), source=row["source"]
-            )
+            objid = int(request.objid)
+            row = self.handle.store().get(objid)
+            try:
+                png = png_of_stamp(row["source"], f"stamp file {row['source']!r} of objid {objid}")
+            except FileNotFoundError as exc:
+                raise ObjectNotFound(objid, str(exc)) from None
+            return ssald_pb2.Stamp(objid=objid, png=png, source=row["source"])

@@ -1,7 +1,7 @@
 """``ssald gallery OBJID --db DB --out gallery.png``: the query stamp and its neighbours as Lupton RGB images.
 
-Lives beside the server because it needs both the table (``ssald_index``) and the stamp reader and
-normaliser (``encoders``, numpy/astropy only, never torch). Module import pulls in argparse only.
+Stamps are drawn by :func:`encoders.stamps.render.rgb_stamp` (numpy/astropy only, never torch).
+Module import pulls in argparse only.
 """
 
 from __future__ import annotations
@@ -11,32 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-__all__ = ["add_parsers", "rgb_stamp", "write_gallery", "run_gallery"]
-
-# Bands shown as red, green and blue, reddest first; stamps with other band names use their last three.
-RGB_BANDS = ("i", "r", "g")
-
-
-def rgb_stamp(source: str) -> np.ndarray:
-    """An ``(H, W, 3)`` Lupton-asinh RGB image of the stamp file at ``source``."""
-    from encoders.normalise import lupton_asinh
-    from encoders.stamps import read_stamp
-
-    stamp = read_stamp(source)
-    norm = lupton_asinh(stamp.data)
-    names = list(stamp.bands)
-    if all(b in names for b in RGB_BANDS):
-        planes = [norm[names.index(b)] for b in RGB_BANDS]
-    else:
-        planes = [norm[min(j, len(names) - 1)] for j in (len(names) - 1, len(names) // 2, 0)]
-    return np.clip(np.stack(planes, axis=-1), 0.0, 1.0)
+__all__ = ["add_parsers", "write_gallery", "run_gallery"]
 
 
 def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: str | Path) -> Path:
     """Draw the query and its neighbours (rows with ``source``, ``distance``) into one PNG."""
     import matplotlib
+
+    from encoders.stamps.render import rgb_stamp
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,7 +1,7 @@
 """``ssald map --db DB --out map.png [--thumbnails]``: the 2-D map, optionally with a stamp mosaic.
 
 Clusters and map coordinates come from :mod:`ssald_index.maps`; ``--thumbnails`` adds a panel of Lupton RGB
-stamps (:func:`server.gallery_cmd.rgb_stamp`) of the objects nearest to a regular grid over the map, so it
+stamps (:func:`encoders.stamps.render.rgb_stamp`) of the objects nearest to a regular grid over the map, so it
 needs the stamp files named in the table's ``source`` column. Module import pulls in argparse only.
 """
 
@@ -37,7 +37,7 @@ def grid_sample(x: np.ndarray, y: np.ndarray, grid: int) -> list[tuple[int, int,
 
 
 def _mosaic(store: Any, grid: int) -> Any:
-    from server.gallery_cmd import rgb_stamp
+    from encoders.stamps.render import rgb_stamp
 
     t = store.table.search().where("map_x IS NOT NULL").select(["map_x", "map_y", "source"]).limit(None).to_arrow()
     x, y = t.column("map_x").to_numpy(), t.column("map_y").to_numpy()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from encoders.morphology import MORPHOLOGY_FEATURES
+
 __all__ = [
     "OBJECTS",
     "LABELS",
@@ -42,20 +44,9 @@ SCORE_RUNS = "score_runs"
 
 MAGNITUDE_COLUMNS = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
 
-# Non-parametric morphology measured at ingest (encoders.morphology); null where not measured. Kept out of
-# OBJECT_METADATA_COLUMNS: tables written before they existed lack them, and query results do not carry them.
-MORPHOLOGY_FEATURES = (
-    "morph_asymmetry",
-    "morph_shape_asymmetry",
-    "morph_gini",
-    "morph_m20",
-    "morph_concentration",
-    "morph_smoothness",
-    "morph_multimode",
-    "morph_intensity",
-    "morph_deviation",
-    "morph_second_peak",
-)
+# Non-parametric morphology measured at ingest (MORPHOLOGY_FEATURES named by encoders.morphology); null where
+# not measured. Kept out of OBJECT_METADATA_COLUMNS: tables written before they existed lack them, and query
+# results do not carry them.
 MORPHOLOGY_FLAG = "morph_flag"
 MORPHOLOGY_COLUMNS = (*MORPHOLOGY_FEATURES, MORPHOLOGY_FLAG)
 

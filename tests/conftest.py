@@ -26,9 +26,9 @@ def survey(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(survey, tmp_path_factory) -> Path:
     """A tiny VICReg encoder trained for a few steps on ``survey`` and exported to ONNX."""
-    from encoders.export import export_onnx
     from encoders.normalise import LuptonParams
-    from encoders.train import TrainConfig, load_stamps, train
+    from encoders.training.onnx_export import export_onnx
+    from encoders.training.train import TrainConfig, load_stamps, train
 
     run = tmp_path_factory.mktemp("run")
     stamps = load_stamps(sorted((survey / "stamps").glob("*.fits")), LuptonParams(), progress=False)

@@ -43,7 +43,7 @@ def tiny_stamps() -> np.ndarray:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_stamps: np.ndarray) -> Path:
     """A run directory with one epoch of a tiny 3-band 32x32 encoder."""
-    from encoders.train import TrainConfig, train
+    from encoders.training.train import TrainConfig, train
 
     run_dir = tmp_path_factory.mktemp("run")
     return train(tiny_stamps, run_dir, TrainConfig(**TINY), progress=False)
@@ -52,6 +52,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_stamps: np.ndarra
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory: pytest.TempPathFactory, trained_run: Path) -> Path:
     """The tiny run exported to ONNX."""
-    from encoders.export import export_onnx
+    from encoders.training.onnx_export import export_onnx
 
     return export_onnx(trained_run, tmp_path_factory.mktemp("onnx") / "model.onnx")

@@ -148,7 +148,7 @@ def test_real_galaxy_zoo_folder_and_labels() -> None:
 def test_composite_preset_sets_the_colour_composite_recipe_and_flags_override_it(tmp_path: Path) -> None:
     import json
 
-    from encoders.config import PRESETS
+    from encoders.training.config import PRESETS
 
     folder = tmp_path / "jpegs"
     _jpegs(folder, [f"{i}.jpeg" for i in range(6)], side=48)

@@ -87,8 +87,8 @@ def test_refuses_stamps_that_are_not_normalised(embedder: OnnxEmbedder) -> None:
 
 
 def test_identity_normalised_model(tmp_path: Path, tiny_stamps: np.ndarray, tiny_config: dict) -> None:
-    from encoders.export import export_onnx
-    from encoders.train import TrainConfig, train
+    from encoders.training.onnx_export import export_onnx
+    from encoders.training.train import TrainConfig, train
 
     run = train(tiny_stamps, tmp_path / "run", TrainConfig(**tiny_config, normalisation="identity"), progress=False)
     emb = OnnxEmbedder(export_onnx(run, tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.bookkeeping import Ledger
-from ingest.readers import Item
+from ingest.sources import FileItem
 
 
 def _ledger(done=(), present=()) -> Ledger:
@@ -24,7 +24,8 @@ def test_rules_in_input_order():
 
 
 def test_todo_skips_known_objids_once():
-    items = [Item("file", f"{o}.fits", o, ()) for o in (1, 2, 2, 3)] + [Item("file", "x.fits", None, ())]
+    items = [FileItem(source=f"{o}.fits", objid=o, path=f"{o}.fits") for o in (1, 2, 2, 3)]
+    items.append(FileItem(source="x.fits", objid=None, path="x.fits"))
     ledger = _ledger(done=[2])
     assert ledger.todo(items) == [0, 2, 3, 4]  # the second 2 is left for take(), which quarantines it
     assert ledger.skipped == 1 and ledger.take(2, "2.fits")[1] is not None

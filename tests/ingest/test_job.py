@@ -10,13 +10,19 @@ from astropy.table import Table
 from encoders.embedder import OnnxEmbedder
 from encoders.stamps import read_stamp
 from ingest.job import ModelMismatch, default_workers, find_stamps, ingest
+from ingest.options import IngestInput, IngestOptions
 from ssald_index.store import ObjectStore, read_models, read_quarantine
 from tests.conftest import SURVEY_N
 
 
 def test_ingest_joins_catalogue_and_is_idempotent(survey, tiny_model, tmp_path):
     db = tmp_path / "db"
-    summary = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False, chunk_size=100)
+    summary = ingest(
+        IngestInput(survey, catalogue=survey / "catalogue.fits"),
+        tiny_model,
+        db,
+        IngestOptions(progress=False, chunk_size=100),
+    )
     assert summary.ingested == SURVEY_N and summary.quarantined == 0
     assert summary.without_catalogue_row == 0 and summary.catalogue_rows_without_stamp == 0
     store = ObjectStore.open(db)
@@ -35,9 +41,16 @@ def test_ingest_joins_catalogue_and_is_idempotent(survey, tiny_model, tmp_path):
     assert np.allclose(row["embedding"], embedder.embed_raw(stamp.data[None])[0], atol=1e-5)
     assert np.linalg.norm(row["embedding"]) == pytest.approx(1.0, abs=1e-5)
 
-    again = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False)
+    again = ingest(
+        IngestInput(survey, catalogue=survey / "catalogue.fits"), tiny_model, db, IngestOptions(progress=False)
+    )
     assert again.ingested == 0 and again.skipped == SURVEY_N  # a re-run resumes: nothing left to do
-    again = ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False, refresh=True)
+    again = ingest(
+        IngestInput(survey, catalogue=survey / "catalogue.fits"),
+        tiny_model,
+        db,
+        IngestOptions(progress=False, refresh=True),
+    )
     assert again.ingested == SURVEY_N and again.skipped == 0
     store = ObjectStore.open(db)
     assert store.count() == SURVEY_N
@@ -64,7 +77,7 @@ def test_bad_stamps_are_quarantined_and_good_ones_kept(survey, tiny_model, tmp_p
     dup = fits.getheader(stamps[2])
     fits.writeto(data / "zz_duplicate.fits", cube, dup)  # same OBJID as stamps[2]
 
-    summary = ingest(data, tiny_model, tmp_path / "db", progress=False)
+    summary = ingest(data, tiny_model, tmp_path / "db", IngestOptions(progress=False))
     assert summary.ingested == 20 and summary.quarantined == 5
     assert summary.without_catalogue_row == 20
     q = {r["source"].split("/")[-1]: r for r in read_quarantine(tmp_path / "db").to_pylist()}
@@ -85,14 +98,14 @@ def test_refuses_to_mix_models(survey, tiny_model, tmp_path):
     data.mkdir()
     for p in sorted((survey / "stamps").glob("*.fits"))[:5]:
         shutil.copy(p, data / p.name)
-    ingest(data, tiny_model, db, progress=False)
+    ingest(data, tiny_model, db, IngestOptions(progress=False))
     other = onnx.load(tiny_model)
     for prop in other.metadata_props:
         if prop.key == "model_id":
             prop.value = "another-model"
     onnx.save(other, tmp_path / "other.onnx")
     with pytest.raises(ModelMismatch, match="refusing to add model another-model"):
-        ingest(data, tmp_path / "other.onnx", db, progress=False)
+        ingest(data, tmp_path / "other.onnx", db, IngestOptions(progress=False))
 
 
 def test_default_workers_decode_inline_where_inference_holds_every_core():
@@ -131,10 +144,10 @@ def test_reembed_replaces_every_embedding_and_records_both_models(survey, tiny_m
     stamps = sorted((survey / "stamps").glob("*.fits"))[:8]
     for p in stamps:
         shutil.copy(p, data / p.name)
-    assert ingest(data, tiny_model, db, progress=False, workers=0).ingested == 8
+    assert ingest(data, tiny_model, db, IngestOptions(progress=False, workers=0)).ingested == 8
     (data / stamps[-1].name).unlink()  # this object has no stamp in the re-embedding input
     other = _other_model(tiny_model, tmp_path)
-    summary = ingest(data, other, db, progress=False, reembed=True, workers=0)
+    summary = ingest(data, other, db, IngestOptions(progress=False, reembed=True, workers=0))
     assert summary.ingested == 7 and summary.removed_other_model == 1
     store = ObjectStore.open(db)
     assert store.model_ids() == ["another-model"] and store.count() == 7
@@ -178,7 +191,7 @@ def test_ingest_applies_the_models_own_normalisation(survey, tiny_model, tmp_pat
     data.mkdir()
     first = sorted((survey / "stamps").glob("*.fits"))[0]
     shutil.copy(first, data / first.name)
-    ingest(data, tmp_path / "identity.onnx", tmp_path / "db", progress=False)
+    ingest(data, tmp_path / "identity.onnx", tmp_path / "db", IngestOptions(progress=False))
     embedder = OnnxEmbedder(tmp_path / "identity.onnx")
     assert embedder.normalisation == "identity"
     stamp = read_stamp(first)
@@ -216,12 +229,12 @@ def test_new_objids_are_appended_and_existing_ones_merged(survey, tiny_model, tm
 
     monkeypatch.setattr(ObjectStore, "write", classmethod(spy))
     kwargs = {"progress": False, "workers": 0, "chunk_size": 40}
-    assert ingest(half, tiny_model, db, **kwargs).ingested == 100
+    assert ingest(half, tiny_model, db, IngestOptions(**kwargs)).ingested == 100
     assert len(writes) == 2 and all(new for _, new in writes)  # chunks close on 64-item task boundaries
     assert _operations(db, 2) == ["Overwrite", "Append"]  # the first chunk creates the table, no merge
 
     writes.clear()
-    resumed = ingest(data, tiny_model, db, **kwargs)
+    resumed = ingest(data, tiny_model, db, IngestOptions(**kwargs))
     assert (resumed.ingested, resumed.skipped) == (SURVEY_N - 100, 100)
     assert writes and all(new for _, new in writes) and sum(n for n, _ in writes) == SURVEY_N - 100
     store = ObjectStore.open(db)
@@ -229,7 +242,7 @@ def test_new_objids_are_appended_and_existing_ones_merged(survey, tiny_model, tm
 
     writes.clear()
     before = {r["objid"]: r["ingested_at"] for r in store.table.to_arrow().select(["objid", "ingested_at"]).to_pylist()}
-    refreshed = ingest(data, tiny_model, db, refresh=True, **kwargs)
+    refreshed = ingest(data, tiny_model, db, IngestOptions(refresh=True, **kwargs))
     assert refreshed.ingested == SURVEY_N and writes and not any(new for _, new in writes)
     after = ObjectStore.open(db).table.to_arrow()
     assert after.num_rows == SURVEY_N == len(np.unique(after.column("objid").to_numpy()))
@@ -240,7 +253,7 @@ def test_reembed_merges_rows_of_the_other_model(survey, tiny_model, tmp_path, mo
     """--reembed writes over rows that exist under another model: merge-insert, never append."""
     data = _copy(survey, tmp_path / "data", sorted((survey / "stamps").glob("*.fits"))[:30])
     db = tmp_path / "db"
-    ingest(data, tiny_model, db, progress=False, workers=0)
+    ingest(data, tiny_model, db, IngestOptions(progress=False, workers=0))
     writes: list[bool] = []
     write = ObjectStore.write.__func__
 
@@ -249,7 +262,9 @@ def test_reembed_merges_rows_of_the_other_model(survey, tiny_model, tmp_path, mo
         return write(cls, db_path, rows, new=new)
 
     monkeypatch.setattr(ObjectStore, "write", classmethod(spy))
-    summary = ingest(data, _other_model(tiny_model, tmp_path), db, progress=False, workers=0, reembed=True)
+    summary = ingest(
+        data, _other_model(tiny_model, tmp_path), db, IngestOptions(progress=False, workers=0, reembed=True)
+    )
     assert summary.ingested == 30 and summary.removed_other_model == 0 and writes == [False]
     table = ObjectStore.open(db).table.to_arrow()
     assert table.num_rows == 30 == len(np.unique(table.column("objid").to_numpy()))
@@ -267,7 +282,7 @@ def test_concurrent_ingests_into_one_db_are_serialised(survey, tiny_model, tmp_p
     results = {}
 
     def run(name, data):
-        results[name] = ingest(data, tiny_model, db, progress=False, workers=0, chunk_size=16)
+        results[name] = ingest(data, tiny_model, db, IngestOptions(progress=False, workers=0, chunk_size=16))
 
     threads = [threading.Thread(target=run, args=(name, data)) for name, data in (("a", a), ("b", b))]
     for t in threads:
@@ -288,7 +303,8 @@ def test_ingest_lock_waits_for_the_holder(survey, tiny_model, tmp_path):
     data = _copy(survey, tmp_path / "data", sorted((survey / "stamps").glob("*.fits"))[:5])
     db = tmp_path / "db"
     with ingest_lock(db):
-        worker = threading.Thread(target=ingest, args=(data, tiny_model, db), kwargs={"progress": False, "workers": 0})
+        options = IngestOptions(progress=False, workers=0)
+        worker = threading.Thread(target=ingest, args=(data, tiny_model, db, options))
         worker.start()
         worker.join(timeout=2)
         assert worker.is_alive() and not (db / "objects.lance").exists()

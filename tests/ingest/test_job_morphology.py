@@ -7,13 +7,19 @@ import numpy as np
 from encoders.morphology import measure
 from encoders.stamps import read_stamp
 from ingest.job import ingest
+from ingest.options import IngestInput, IngestOptions
 from ssald_index.schema import MORPHOLOGY_COLUMNS, MORPHOLOGY_FEATURES
 from ssald_index.store import ObjectStore
 from tests.conftest import SURVEY_N
 
 
 def test_ingest_fills_the_morphology_columns(survey, tiny_model, tmp_path):
-    ingest(survey, tiny_model, tmp_path / "db", catalogue=survey / "catalogue.fits", progress=False)
+    ingest(
+        IngestInput(survey, catalogue=survey / "catalogue.fits"),
+        tiny_model,
+        tmp_path / "db",
+        IngestOptions(progress=False),
+    )
     table = ObjectStore.open(tmp_path / "db").read(["objid", "source", *MORPHOLOGY_COLUMNS])
     assert table.num_rows == SURVEY_N
     assert table.column("morph_flag").null_count == 0
@@ -30,7 +36,7 @@ def test_ingest_fills_the_morphology_columns(survey, tiny_model, tmp_path):
 
 
 def test_no_morphology_leaves_the_columns_null(survey, tiny_model, tmp_path):
-    ingest(survey, tiny_model, tmp_path / "db", progress=False, morphology=False)
+    ingest(survey, tiny_model, tmp_path / "db", IngestOptions(progress=False, morphology=False))
     store = ObjectStore.open(tmp_path / "db")
     assert store.count() == SURVEY_N
     for name in MORPHOLOGY_COLUMNS:

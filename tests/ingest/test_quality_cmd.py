@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from clients.cli import main
-from encoders.diagnostics import quality_report
+from encoders.training.diagnostics import quality_report
 from ssald_index.schema import objects_schema
 from ssald_index.store import ObjectStore
 
@@ -45,7 +45,7 @@ def test_quality_of_a_run_on_a_survey_then_plot(
     survey: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from encoders.normalise import LuptonParams
-    from encoders.train import TrainConfig, load_stamps, train
+    from encoders.training.train import TrainConfig, load_stamps, train
 
     paths = sorted((survey / "stamps").glob("*.fits"))[:64]
     stamps = load_stamps(paths, LuptonParams(), progress=False)

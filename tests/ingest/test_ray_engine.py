@@ -9,6 +9,7 @@ import pytest
 from astropy.io import fits
 
 from ingest.job import ingest
+from ingest.options import IngestInput, IngestOptions
 from ssald_index.store import ObjectStore, read_quarantine
 
 
@@ -31,8 +32,15 @@ def test_ray_engine_equals_local_engine(survey, tiny_model, tmp_path, local_ray)
     fits.writeto(data / "zz_duplicate.fits", fits.getdata(stamps[3]), fits.getheader(stamps[3]))
     catalogue = survey / "catalogue.fits"
 
-    local = ingest(data, tiny_model, tmp_path / "local", catalogue=catalogue, progress=False, workers=0)
-    ray_run = ingest(data, tiny_model, tmp_path / "ray", catalogue=catalogue, progress=False, engine="ray")
+    local = ingest(
+        IngestInput(data, catalogue=catalogue), tiny_model, tmp_path / "local", IngestOptions(progress=False, workers=0)
+    )
+    ray_run = ingest(
+        IngestInput(data, catalogue=catalogue),
+        tiny_model,
+        tmp_path / "ray",
+        IngestOptions(progress=False, engine="ray"),
+    )
     for summary in (local, ray_run):
         assert (summary.ingested, summary.quarantined, summary.without_catalogue_row) == (24, 2, 0)
     assert ray_run.engine == "ray" and not (tmp_path / "ray" / "_staging").exists()
@@ -51,5 +59,10 @@ def test_ray_engine_equals_local_engine(survey, tiny_model, tmp_path, local_ray)
         r.split(": ")[-1][:20] for r in read_quarantine(tmp_path / "local").column("reason").to_pylist()
     )
 
-    again = ingest(data, tiny_model, tmp_path / "ray", catalogue=catalogue, progress=False, engine="ray")
+    again = ingest(
+        IngestInput(data, catalogue=catalogue),
+        tiny_model,
+        tmp_path / "ray",
+        IngestOptions(progress=False, engine="ray"),
+    )
     assert again.ingested == 0 and again.skipped == 24 and ObjectStore.open(tmp_path / "ray").count() == 24

@@ -208,16 +208,3 @@ def test_embeddings_are_read_once_per_table_version(tmp_path):
     assert second is not first and second.version == handle.store().version and len(second.objids) == len(rows) + 1
     np.testing.assert_array_equal(second.rows_of([1, 2, rows[5]["objid"]])[[0, 1]], [second.rows_of([1])[0], -1])
     assert second.objids[second.rows_of([rows[5]["objid"]])[0]] == rows[5]["objid"]
-
-
-def test_stamp_png_is_north_up_and_enlarged(tmp_path):
-    from PIL import Image
-
-    from server.stamps import png_of_stamp
-
-    cube = np.full((3, 64, 48), 0.01, np.float32)
-    cube[:, -8:, :] = 50.0  # the last rows are north: the top of the picture
-    np.save(tmp_path / "north.npy", cube)
-    image = np.asarray(Image.open(io.BytesIO(png_of_stamp(str(tmp_path / "north.npy"), 7))))
-    assert image.shape == (256, 192, 3)  # enlarged 4x to reach 256 pixels
-    assert image[:32].min() > image[32:].max()

@@ -94,10 +94,11 @@ def test_an_uploaded_image_finds_itself(fitted) -> None:
 
 def test_an_explicit_fit_that_differs_from_the_model_warns(fitted, tmp_path) -> None:
     from ingest.job import ingest
+    from ingest.options import IngestOptions
 
     images, model, _ = fitted
     with pytest.warns(UserWarning, match=r"fit crop differs from model .*contract \(fit resample 0.5"):
-        summary = ingest(images, model, tmp_path / "db", fit="crop", workers=0, progress=False)
+        summary = ingest(images, model, tmp_path / "db", IngestOptions(fit="crop", workers=0, progress=False))
     assert summary.ingested == N_IMAGES  # crop also gives 16 px stamps: the override is honoured
     with pytest.warns(UserWarning, match="fit resample 0.8 differs"):
-        ingest(images, model, tmp_path / "db2", fit_fraction=0.8, workers=0, progress=False)
+        ingest(images, model, tmp_path / "db2", IngestOptions(fit_fraction=0.8, workers=0, progress=False))

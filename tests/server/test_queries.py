@@ -22,9 +22,10 @@ TIMEOUT = 30.0
 def ingested(survey, tiny_model, tmp_path_factory):
     """(db path, table rows as a pyarrow Table) of the survey ingested with the tiny model."""
     from ingest.job import ingest
+    from ingest.options import IngestInput, IngestOptions
 
     db = tmp_path_factory.mktemp("ingested") / "db"
-    ingest(survey, tiny_model, db, catalogue=survey / "catalogue.fits", progress=False)
+    ingest(IngestInput(survey, catalogue=survey / "catalogue.fits"), tiny_model, db, IngestOptions(progress=False))
     return db, ObjectStore.open(db).table.to_arrow()
 
 
@@ -185,20 +186,6 @@ def test_gallery_command_draws_query_and_neighbours(ingested, tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"objid {objid} and 5 neighbours" in out.stdout
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_rgb_stamp_is_lupton_of_i_r_g(survey):
-    from encoders.normalise import lupton_asinh
-    from encoders.stamps import read_stamp
-    from server.gallery_cmd import rgb_stamp
-
-    path = sorted((survey / "stamps").glob("*.fits"))[0]
-    stamp = read_stamp(path)
-    norm = lupton_asinh(stamp.data)
-    rgb = rgb_stamp(str(path))
-    names = list(stamp.bands)
-    for j, band in enumerate(("i", "r", "g")):
-        assert np.allclose(rgb[..., j], np.clip(norm[names.index(band)], 0, 1))
 
 
 def test_grid_sample_picks_the_point_nearest_each_cell_centre():

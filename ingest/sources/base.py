@@ -1,0 +1,103 @@
+"""What every input kind shares: the :class:`Item` record, the :class:`Source` protocol and object names.
+
+Kept apart from the package's ``__init__`` so that each kind's module can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from encoders.stamps import Stamp
+
+__all__ = [
+    "ARRAY_SUFFIXES",
+    "STAMP_SUFFIXES",
+    "Item",
+    "Source",
+    "file_stem",
+    "objid_from_name",
+    "radec_from_iau",
+]
+
+STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
+ARRAY_SUFFIXES = (".h5", ".hdf5", ".npz", ".npy")
+_IAU = re.compile(r"^J?(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One object to load; each input kind extends it with where its pixels are.
+
+    Items are cheap and picklable: :meth:`Source.discover` makes them in the main process, and
+    :func:`ingest.sources.load_item` reads them in worker processes or Ray tasks.
+
+    Attributes
+    ----------
+    kind : str
+        The input kind (class attribute): ``"file"``, ``"bands"``, ``"array"`` or ``"cutout"``.
+    source : str
+        Human-readable origin, written to the ``source`` column and the quarantine table.
+    objid : int or None
+        Known at discovery (array, per-band with ``{objid}``, cutout, numeric file name), else ``None``.
+    ra, dec : float or None
+        Coordinates known at discovery (IAU name, catalogue for cutouts).
+    """
+
+    kind: ClassVar[str] = ""
+    source: str
+    objid: int | None
+    ra: float | None = None
+    dec: float | None = None
+
+
+class Source(Protocol):
+    """One input kind: list its objects cheaply, then read one object's pixels.
+
+    ``discover`` runs once, in the main process, and touches no pixels (headers at most); ``load`` is a
+    static method so that workers need only the item, never the source object.
+    """
+
+    item_type: ClassVar[type[Item]]
+
+    def discover(self) -> list[Item]:
+        """The input's objects, in a stable order."""
+        ...
+
+    @staticmethod
+    def load(item: Item, bands: tuple[str, ...] | None = None, images_key: str = "images") -> Stamp:
+        """The pixels of one of this kind's items; raises :class:`~encoders.stamps.StampError` naming it."""
+        ...
+
+
+def radec_from_iau(name: str) -> tuple[float, float] | None:
+    """RA, Dec in degrees from an IAU name ``JHHMMSS.ss+DDMMSS.s`` (``None`` if it is not one)."""
+    m = _IAU.match(name)
+    if m is None:
+        return None
+    hh, mm, ss, sign, dd, dm, ds = m.groups()
+    ra = 15.0 * (int(hh) + int(mm) / 60 + float(ss) / 3600)
+    dec = int(dd) + int(dm) / 60 + float(ds) / 3600
+    return ra, -dec if sign == "-" else dec
+
+
+def objid_from_name(name: str) -> int:
+    """A stable positive int64 objid for an object known only by name (e.g. an IAU name).
+
+    The first 8 bytes of the name's SHA-256 with the sign bit cleared: the same name
+    always gives the same objid, on every machine.
+    """
+    return int.from_bytes(hashlib.sha256(name.strip().encode()).digest()[:8], "big") & (2**63 - 1)
+
+
+def file_stem(path: Path) -> str:
+    """A stamp file's name without its (possibly double, e.g. ``.fits.gz``) stamp suffix."""
+    name = path.name
+    for suffix in sorted(STAMP_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
