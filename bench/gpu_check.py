@@ -355,8 +355,10 @@ def _summary(results: dict) -> list[str]:
     c = results.get("ceiling", {})
     for p in ("fp32", "fp16"):
         if p in c:
-            lines.append(f"ceiling {p}: {c[p]['rates']} stamps/s by batch; best {c[p]['best_batch']} "
-                         f"({c[p]['best_rate']}/s); without IO binding {c[p].get('no_io_binding_rate_at_best')}")  # fmt: skip
+            lines.append(
+                f"ceiling {p}: {c[p]['rates']} stamps/s by batch; best {c[p]['best_batch']} ({c[p]['best_rate']}/s); "
+                f"without IO binding {c[p].get('no_io_binding_rate_at_best')}"
+            )
     if "cpu_ep_fp32_rate" in c:
         lines.append(f"CPU provider fp32: {c['cpu_ep_fp32_rate']} stamps/s")
     for name in ("ingest_npy", "ingest_fits", "ingest_morph"):
@@ -372,7 +374,8 @@ def _summary(results: dict) -> list[str]:
             lines.append(f"{name}: {r.get('status')}")
     t = results.get("train", {})
     if t.get("status") == "ok":
-        lines.append(f"train: {t['stamps_per_s_median']} stamps/s ({t['device']}, {t['precision']}, batch {t['batch']})")
+        rate = t["stamps_per_s_median"]
+        lines.append(f"train: {rate} stamps/s ({t['device']}, {t['precision']}, batch {t['batch']})")
     a = results.get("agree", {})
     for key in ("cpu_vs_cuda", "cpu_vs_reference", "cuda_vs_reference"):
         if key in a:
@@ -404,7 +407,8 @@ def orchestrate(args: argparse.Namespace) -> int:
             (args.workdir / "ceiling.json").write_text(json.dumps(results[name]))
         results["summary"] = _summary(results)
         (out_dir / "gpu_check.json").write_text(json.dumps(results, indent=1))
-    print("\n".join(["", "=== gpu_check summary ===", *results["summary"], f"(full results: {out_dir}/gpu_check.json)"]))
+    print("\n=== gpu_check summary ===\n" + "\n".join(results["summary"]))
+    print(f"(full results: {out_dir}/gpu_check.json)")
     bad = [s for s in stages if results[s]["status"] != "ok"]
     if bad:
         print("stages not ok: " + ", ".join(f"{s} ({results[s]['status']})" for s in bad))
