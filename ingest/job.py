@@ -2,11 +2,13 @@
 
 Stamps are discovered (:mod:`ingest.readers`), then loaded, validated and normalised in
 worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
-session, and committed one chunk at a time by a writer thread, so decoding, inference and
-writing overlap while memory stays bounded. A chunk of objids absent from the table is
-appended; one that may replace rows (``refresh``, ``reembed``) is merge-inserted by objid
-(:mod:`ingest.bookkeeping` decides, under a lock that serialises ingest runs on one database).
-A crash loses at most the chunk being committed and the one being embedded; a re-run skips
+session (the CUDA provider when there is a GPU), and committed one chunk at a time by a writer
+thread that also builds the chunk's Arrow rows, so decoding, inference and writing overlap while memory
+stays bounded (worker processes hand stamps over in shared memory: :class:`ingest.pipeline.Prefetcher`).
+A chunk of objids absent from the table is appended; one that may replace rows (``refresh``, ``reembed``)
+is merge-inserted by objid (:mod:`ingest.bookkeeping` decides, under a lock that serialises ingest runs
+on one database).
+A crash loses at most the chunks being committed (two at most) and the one being embedded; a re-run skips
 objids already embedded by the same model, so it neither duplicates nor loses rows. Bad stamps
 go to the ``quarantine`` table with a reason and the job carries on. A table never mixes two
 models' embeddings.
@@ -19,6 +21,7 @@ import json
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -202,10 +205,30 @@ class _Chunk:
         self.cubes = [cubes[n:]] if n < waiting else []
 
 
-def _write(db: Path, rows: Any, new: bool, bad: list[dict[str, Any]]) -> None:
-    if rows is not None and rows.num_rows:
+#: Commits queued for the writer thread before the embedding thread waits for one: deep enough to absorb
+#: a slow commit (Lance manifest writes vary), shallow enough to bound memory and what a crash loses.
+MAX_PENDING_COMMITS = 2
+
+
+def _write(
+    db: Path,
+    objids: list[int],
+    meta: list[dict[str, Any]],
+    embeddings: np.ndarray | None,
+    cat: Catalogue | None,
+    model_id: str,
+    new: bool,
+    bad: list[dict[str, Any]],
+) -> int:
+    """The writer thread's work for one chunk: its Arrow rows (catalogue join included), the table commit and
+    the quarantine rows. Returns how many of its objids have no catalogue row."""
+    missing = 0
+    if objids:
+        rows = rows_table(objids, meta, embeddings, cat, model_id)
+        missing = sum(cat is None or cat.row(o) is None for o in objids)
         ObjectStore.write(db, rows, new=new)
     append_quarantine(db, bad)
+    return missing
 
 
 def ingest(
@@ -213,7 +236,7 @@ def ingest(
     model: str | os.PathLike[str],
     db: str | os.PathLike[str],
     catalogue: str | os.PathLike[str] | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     chunk_size: int = 2048,
     progress: bool = True,
     *,
@@ -233,6 +256,7 @@ def ingest(
     intra_op_threads: int | None = None,
     engine: str = "local",
     morphology: bool = True,
+    providers: str | Sequence[str] | None = None,
 ) -> IngestSummary:
     """Embed every stamp of an input and merge them into the ``objects`` table of ``db``.
 
@@ -247,8 +271,8 @@ def ingest(
         LanceDB database directory (created if missing).
     catalogue : path, optional
         Catalogue joined on objid (see :func:`ingest.catalogue.read_catalogue`).
-    batch_size : int
-        Stamps per ONNX Runtime call.
+    batch_size : int, optional
+        Stamps per ONNX Runtime call (default: the embedder's, 256 on the CPU, 1024 on CUDA).
     chunk_size : int
         Stamps per table commit: a crash loses at most the chunk in flight.
     progress : bool
@@ -286,6 +310,9 @@ def ingest(
     morphology : bool
         Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
         the local engine only: the Ray engine leaves them null).
+    providers : str or sequence of str, optional
+        ONNX Runtime execution providers (:func:`encoders.embedder.resolve_providers`): ``"cuda"`` insists on
+        the GPU and fails when it cannot start; default ``SSALD_PROVIDERS``, else CUDA when usable, else CPU.
 
     Returns
     -------
@@ -296,13 +323,14 @@ def ingest(
     ModelMismatch
         If the table already holds embeddings of another model and ``reembed`` is false.
     """
-    if batch_size < 1 or chunk_size < 1:
+    if (batch_size is not None and batch_size < 1) or chunk_size < 1:
         raise ValueError(f"batch_size and chunk_size must be >= 1, got {batch_size} and {chunk_size}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     start = time.perf_counter()
     model, db = Path(model), Path(db)
-    embedder = OnnxEmbedder(model, intra_op_threads=intra_op_threads)
+    embedder = OnnxEmbedder(model, providers=providers, intra_op_threads=intra_op_threads)
+    batch_size = batch_size or embedder.default_batch_size
     cat: Catalogue | None = read_catalogue(catalogue, column_map) if catalogue is not None else None
     items = discover(
         data_dir if data_dir is not None else ".",
@@ -397,21 +425,21 @@ def _run_local(
     task_size = min(batch_size, 64)
     window = max(2 * workers + 1, 2 * -(-batch_size // task_size) + 1)
     writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
-    pending: Future | None = None
+    pending: deque[Future] = deque()
     chunk = _Chunk()
 
     def flush() -> None:
-        nonlocal pending, chunk
-        rows = None
+        nonlocal chunk
+        embeddings = None
         if chunk.objids:
             chunk.embed(embedder, batch_size, rest=True)
             embeddings = np.concatenate(chunk.embeddings)
-            rows = rows_table(chunk.objids, chunk.meta, embeddings, cat, embedder.model_id)
             summary.ingested += len(chunk.objids)
-            summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in chunk.objids)
-        if pending is not None:
-            pending.result()  # one commit in flight at a time; re-raises a failed write
-        pending = writer.submit(_write, db, rows, ledger.all_new(chunk.objids), chunk.bad)
+        while len(pending) >= MAX_PENDING_COMMITS:
+            summary.without_catalogue_row += pending.popleft().result()  # re-raises a failed write
+        new = ledger.all_new(chunk.objids)
+        args = (db, chunk.objids, chunk.meta, embeddings, cat, embedder.model_id, new, chunk.bad)
+        pending.append(writer.submit(_write, *args))
         summary.count(chunk.bad)
         summary.skipped = ledger.skipped
         chunk = _Chunk()
@@ -427,8 +455,8 @@ def _run_local(
                 if chunk.items >= chunk_size:
                     flush()
         flush()
-        if pending is not None:
-            pending.result()
+        while pending:
+            summary.without_catalogue_row += pending.popleft().result()
     finally:
         writer.shutdown(wait=True)
         bar.close()

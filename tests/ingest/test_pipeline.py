@@ -1,0 +1,95 @@
+"""The ingest stages: shared-memory hand-over from worker processes, the writer thread off the critical path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from encoders.embedder import OnnxEmbedder
+from ingest.job import ingest, resolve_fit
+from ingest.pipeline import Prefetcher, Spec
+from ingest.readers import discover
+from ssald_index.store import ObjectStore, read_quarantine
+from tests.conftest import SURVEY_N
+
+
+def _spec(model) -> Spec:
+    emb = OnnxEmbedder(model, providers="cpu")
+    return Spec(tuple(emb.bands), emb.stamp_size, emb.lupton, fit=resolve_fit(emb), morphology=False)
+
+
+@pytest.fixture(scope="module")
+def data_with_a_bad_stamp(survey, tmp_path_factory):
+    data = tmp_path_factory.mktemp("data") / "stamps"
+    data.mkdir()
+    for path in sorted((survey / "stamps").glob("*.fits"))[:60]:
+        shutil.copy(path, data / path.name)
+    (data / "999.fits").write_bytes(b"not a FITS file")
+    return data.parent
+
+
+def _run(prefetcher: Prefetcher, items) -> tuple[list[int], np.ndarray, list[dict]]:
+    objids, cubes, bad = [], [], []
+    with prefetcher:
+        for _, prepared in prefetcher.map(items):
+            objids += prepared.objids
+            bad += prepared.bad
+            if prepared.cubes is not None:
+                cubes.append(prepared.cubes)
+    return objids, np.concatenate(cubes), bad
+
+
+def test_shared_memory_pickle_and_thread_hand_over_the_same_stamps(tiny_model, data_with_a_bad_stamp) -> None:
+    spec = _spec(tiny_model)
+    items = discover(data_with_a_bad_stamp, bands=spec.bands)
+    thread = Prefetcher(spec, 0, task_size=8)
+    shared = Prefetcher(spec, 2, task_size=8, window=3, shared=True)
+    pickled = Prefetcher(spec, 1, task_size=8, shared=False)
+    assert (thread.transport, shared.transport, pickled.transport) == ("thread", "shared memory", "pickle")
+    ring = f"/dev/shm/{shared._ring.memory.name}"
+    expected = _run(thread, items)
+    assert len(expected[0]) == 60 and len(expected[2]) == 1 and expected[2][0]["objid"] is not None
+    for prefetcher in (shared, pickled):
+        objids, cubes, bad = _run(prefetcher, items)
+        assert objids == expected[0] and bad == expected[2]
+        np.testing.assert_array_equal(cubes, expected[1])
+    assert not os.path.exists(ring)  # closing frees the shared memory
+
+
+def test_ingest_with_workers_equals_ingest_inline(survey, tiny_model, tmp_path) -> None:
+    kwargs = {"progress": False, "batch_size": 16, "chunk_size": 40, "providers": "cpu", "morphology": False}
+    inline = ingest(survey, tiny_model, tmp_path / "a", workers=0, **kwargs)
+    workers = ingest(survey, tiny_model, tmp_path / "b", workers=2, **kwargs)
+    assert inline.ingested == workers.ingested == SURVEY_N
+    a, b = ObjectStore.open(tmp_path / "a"), ObjectStore.open(tmp_path / "b")
+    ids = np.sort(a.objids())
+    np.testing.assert_array_equal(ids, np.sort(b.objids()))
+    for objid in ids[:: len(ids) // 8]:
+        ra, rb = a.get(int(objid), with_embedding=True), b.get(int(objid), with_embedding=True)
+        np.testing.assert_allclose(ra["embedding"], rb["embedding"], atol=1e-5)
+
+
+def test_a_failed_commit_stops_the_job_and_a_rerun_loses_nothing(survey, tiny_model, tmp_path, monkeypatch) -> None:
+    import ingest.job as job
+
+    real, calls = ObjectStore.write, []
+
+    def failing(db, rows, new):
+        calls.append(rows.num_rows)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(db, rows, new=new)
+
+    monkeypatch.setattr(job.ObjectStore, "write", staticmethod(failing))
+    kwargs = {"progress": False, "batch_size": 16, "chunk_size": 40, "providers": "cpu", "morphology": False}
+    with pytest.raises(OSError, match="disk full"):
+        ingest(survey, tiny_model, tmp_path / "db", workers=0, **kwargs)
+    monkeypatch.setattr(job.ObjectStore, "write", staticmethod(real))
+    again = ingest(survey, tiny_model, tmp_path / "db", workers=0, **kwargs)
+    assert again.skipped >= 80 and again.skipped + again.ingested == SURVEY_N
+    store = ObjectStore.open(tmp_path / "db")
+    assert store.count() == SURVEY_N == len(np.unique(store.objids()))
+    assert read_quarantine(tmp_path / "db").num_rows == 0
