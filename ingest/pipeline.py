@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -287,19 +288,21 @@ def rows_table(
 _ATTACHED: dict[str, np.ndarray] = {}
 
 
-def _slots(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The slot ring ``name`` in this worker process, mapped once (as a file of /dev/shm: attaching through
-    ``SharedMemory`` would register it with the resource tracker, which unlinks it when the worker exits)."""
-    ring = _ATTACHED.get(name)
+def _slots(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The slot ring at ``path`` in this worker process, mapped once (a /dev/shm file is mapped as a file:
+    attaching through ``SharedMemory`` would register it with the resource tracker, which unlinks it when the
+    worker exits)."""
+    ring = _ATTACHED.get(path)
     if ring is None:
         _ATTACHED.clear()  # a new job's ring replaces the old one in a reused worker
-        ring = _ATTACHED[name] = np.memmap(f"/dev/shm/{name}", dtype=np.float32, mode="r+", shape=shape)
+        ring = _ATTACHED[path] = np.memmap(path, dtype=np.float32, mode="r+", shape=shape)
     return ring
 
 
 def prepare_into_slot(items: Sequence[Item], spec: Spec, ring: str, shape: tuple[int, ...], slot: int) -> Prepared:
-    """:func:`prepare`, with the normalised stamps written into ``slot`` of the shared ring ``ring`` instead of
-    returned: ``cubes`` comes back as ``None`` and the good stamps are the first ``len(objids)`` of the slot."""
+    """:func:`prepare`, with the normalised stamps written into ``slot`` of the shared ring at path ``ring``
+    instead of returned: ``cubes`` comes back as ``None`` and the good stamps are the first ``len(objids)`` of
+    the slot."""
     out = prepare(items, spec)
     if out.cubes is not None:
         _slots(ring, shape)[slot, : len(out.cubes)] = out.cubes
@@ -308,34 +311,42 @@ def prepare_into_slot(items: Sequence[Item], spec: Spec, ring: str, shape: tuple
 
 
 class _SlotRing:
-    """``slots`` shared-memory blocks of ``task_size`` stamps, one per task in flight."""
+    """``slots`` blocks of ``task_size`` stamps shared with the workers, one per task in flight.
+
+    In /dev/shm (POSIX shared memory, removed by the resource tracker even if the job is killed) when it has
+    room for the ring twice over; containers often give it 64 MiB, and then the ring is a memory-mapped file
+    in the temporary folder (the same pages, kept in the page cache; removed when the job closes it).
+    """
 
     def __init__(self, slots: int, task_size: int, stamp_shape: tuple[int, ...]) -> None:
         self.shape = (slots, task_size, *stamp_shape)
         nbytes = int(np.prod(self.shape)) * 4
-        self.memory = shared_memory.SharedMemory(create=True, size=nbytes)
-        self.array: np.ndarray | None = np.ndarray(self.shape, np.float32, buffer=self.memory.buf)
+        self.memory: shared_memory.SharedMemory | None = None
+        if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free >= 2 * nbytes:
+            self.memory = shared_memory.SharedMemory(create=True, size=nbytes)
+            self.path = f"/dev/shm/{self.memory.name}"
+            self.array: np.ndarray | None = np.ndarray(self.shape, np.float32, buffer=self.memory.buf)
+        else:
+            handle, self.path = tempfile.mkstemp(prefix="ssald-ingest-ring-", suffix=".f32")
+            os.ftruncate(handle, nbytes)
+            os.close(handle)
+            self.array = np.memmap(self.path, dtype=np.float32, mode="r+", shape=self.shape)
         self.free = list(range(slots))
-
-    @staticmethod
-    def fits(slots: int, task_size: int, stamp_shape: tuple[int, ...]) -> bool:
-        """Whether /dev/shm exists and has room for the ring twice over (containers often give it 64 MiB)."""
-        if not os.path.isdir("/dev/shm"):
-            return False
-        need = slots * task_size * int(np.prod(stamp_shape)) * 4
-        return shutil.disk_usage("/dev/shm").free >= 2 * need
 
     def take(self, slot: int, n: int) -> np.ndarray:
         """A copy of the first ``n`` stamps of ``slot``, which is free again."""
         assert self.array is not None
-        out = self.array[slot, :n].copy()
+        out = np.array(self.array[slot, :n])
         self.free.append(slot)
         return out
 
     def close(self) -> None:
         self.array = None  # release the buffer's export before closing
-        self.memory.close()
-        self.memory.unlink()
+        if self.memory is not None:
+            self.memory.close()
+            self.memory.unlink()
+        else:
+            os.unlink(self.path)
 
 
 class Prefetcher:
@@ -354,9 +365,9 @@ class Prefetcher:
     window : int, optional
         Tasks in flight (default ``2 * workers + 1``): bounds memory whatever the input size, and is the
         prefetch depth that keeps stamps ready while the caller embeds.
-    shared : bool, optional
-        Worker processes hand stamps over in shared memory (default: when /dev/shm has room); otherwise
-        they are pickled back.
+    shared : bool
+        Worker processes hand stamps over in shared memory (:class:`_SlotRing`); ``False``: they are pickled
+        back.
 
     Attributes
     ----------
@@ -365,7 +376,7 @@ class Prefetcher:
     """
 
     def __init__(
-        self, spec: Spec, workers: int, task_size: int = 64, window: int | None = None, shared: bool | None = None
+        self, spec: Spec, workers: int, task_size: int = 64, window: int | None = None, shared: bool = True
     ) -> None:
         self.spec = spec
         self.task_size = max(1, int(task_size))
@@ -375,10 +386,8 @@ class Prefetcher:
             # forkserver: workers fork from a clean process, not from one holding ORT and writer threads.
             context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
             self._executor: Executor = ProcessPoolExecutor(workers, mp_context=context)
-            stamp = (len(spec.bands), spec.stamp_size, spec.stamp_size)
-            if shared is None:
-                shared = _SlotRing.fits(self.window, self.task_size, stamp)
             if shared:
+                stamp = (len(spec.bands), spec.stamp_size, spec.stamp_size)
                 self._ring = _SlotRing(self.window, self.task_size, stamp)
             self.transport = "shared memory" if shared else "pickle"
         else:
@@ -389,8 +398,8 @@ class Prefetcher:
         if self._ring is None:
             return len(task), None, self._executor.submit(prepare, task, self.spec)
         slot = self._ring.free.pop()
-        name, shape = self._ring.memory.name, self._ring.shape
-        return len(task), slot, self._executor.submit(prepare_into_slot, task, self.spec, name, shape, slot)
+        path, shape = self._ring.path, self._ring.shape
+        return len(task), slot, self._executor.submit(prepare_into_slot, task, self.spec, path, shape, slot)
 
     def _result(self, slot: int | None, future: Future) -> Prepared:
         try:

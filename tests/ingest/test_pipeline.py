@@ -49,7 +49,7 @@ def test_shared_memory_pickle_and_thread_hand_over_the_same_stamps(tiny_model, d
     shared = Prefetcher(spec, 2, task_size=8, window=3, shared=True)
     pickled = Prefetcher(spec, 1, task_size=8, shared=False)
     assert (thread.transport, shared.transport, pickled.transport) == ("thread", "shared memory", "pickle")
-    ring = f"/dev/shm/{shared._ring.memory.name}"
+    ring = shared._ring.path
     expected = _run(thread, items)
     assert len(expected[0]) == 60 and len(expected[2]) == 1 and expected[2][0]["objid"] is not None
     for prefetcher in (shared, pickled):
@@ -57,6 +57,23 @@ def test_shared_memory_pickle_and_thread_hand_over_the_same_stamps(tiny_model, d
         assert objids == expected[0] and bad == expected[2]
         np.testing.assert_array_equal(cubes, expected[1])
     assert not os.path.exists(ring)  # closing frees the shared memory
+
+
+def test_the_ring_falls_back_to_a_file_when_dev_shm_is_small(tiny_model, data_with_a_bad_stamp, monkeypatch):
+    import ingest.pipeline as pipeline
+
+    spec = _spec(tiny_model)
+    items = discover(data_with_a_bad_stamp, bands=spec.bands)[:20]
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(64, 0, 64))
+    prefetcher = Prefetcher(spec, 1, task_size=8)
+    path = prefetcher._ring.path
+    assert not path.startswith("/dev/shm") and os.path.exists(path)
+    monkeypatch.undo()
+    objids, cubes, _ = _run(prefetcher, items)
+    expected = _run(Prefetcher(spec, 0, task_size=8), items)
+    assert objids == expected[0]
+    np.testing.assert_array_equal(cubes, expected[1])
+    assert not os.path.exists(path)
 
 
 def test_ingest_with_workers_equals_ingest_inline(survey, tiny_model, tmp_path) -> None:
