@@ -6,7 +6,7 @@
 an Arrow table of the ``objects`` schema. :class:`Prefetcher` keeps a bounded number of
 ``prepare`` tasks in flight so memory stays flat however large the input.
 
-With worker processes, each task in flight owns one slot of a shared-memory ring (Linux ``/dev/shm``):
+With worker processes, each task in flight owns one slot of a shared-memory ring (a file in ``/dev/shm``):
 the worker writes its normalised stamps there and sends back only objids, metadata and quarantine rows,
 instead of pickling ~80 kB per 5x64x64 stamp through a pipe (three copies and a pipe write per stamp, on
 the main process's critical path when a GPU embeds 10^4 stamps a second).
@@ -23,7 +23,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
@@ -289,9 +288,7 @@ _ATTACHED: dict[str, np.ndarray] = {}
 
 
 def _slots(path: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The slot ring at ``path`` in this worker process, mapped once (a /dev/shm file is mapped as a file:
-    attaching through ``SharedMemory`` would register it with the resource tracker, which unlinks it when the
-    worker exits)."""
+    """The slot ring at ``path`` in this worker process, mapped once."""
     ring = _ATTACHED.get(path)
     if ring is None:
         _ATTACHED.clear()  # a new job's ring replaces the old one in a reused worker
@@ -313,24 +310,24 @@ def prepare_into_slot(items: Sequence[Item], spec: Spec, ring: str, shape: tuple
 class _SlotRing:
     """``slots`` blocks of ``task_size`` stamps shared with the workers, one per task in flight.
 
-    In /dev/shm (POSIX shared memory, removed by the resource tracker even if the job is killed) when it has
-    room for the ring twice over; containers often give it 64 MiB, and then the ring is a memory-mapped file
-    in the temporary folder (the same pages, kept in the page cache; removed when the job closes it).
+    A file mapped by the job and its workers: in /dev/shm (memory) when it has room for the ring twice over,
+    else in the temporary folder (containers often give /dev/shm 64 MiB; the pages then stay in the page cache).
+    The file is removed when the job closes the ring; a job killed before that leaves it, and the next ring
+    created on the machine removes the files of jobs that are no longer running (the name holds the pid).
     """
+
+    PREFIX = "ssald-ingest-ring-"
 
     def __init__(self, slots: int, task_size: int, stamp_shape: tuple[int, ...]) -> None:
         self.shape = (slots, task_size, *stamp_shape)
         nbytes = int(np.prod(self.shape)) * 4
-        self.memory: shared_memory.SharedMemory | None = None
-        if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free >= 2 * nbytes:
-            self.memory = shared_memory.SharedMemory(create=True, size=nbytes)
-            self.path = f"/dev/shm/{self.memory.name}"
-            self.array: np.ndarray | None = np.ndarray(self.shape, np.float32, buffer=self.memory.buf)
-        else:
-            handle, self.path = tempfile.mkstemp(prefix="ssald-ingest-ring-", suffix=".f32")
-            os.ftruncate(handle, nbytes)
-            os.close(handle)
-            self.array = np.memmap(self.path, dtype=np.float32, mode="r+", shape=self.shape)
+        shm = os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free >= 2 * nbytes
+        folder = "/dev/shm" if shm else tempfile.gettempdir()
+        _remove_stale_rings(folder, self.PREFIX)
+        handle, self.path = tempfile.mkstemp(prefix=f"{self.PREFIX}{os.getpid()}-", suffix=".f32", dir=folder)
+        os.ftruncate(handle, nbytes)
+        os.close(handle)
+        self.array: np.ndarray | None = np.memmap(self.path, dtype=np.float32, mode="r+", shape=self.shape)
         self.free = list(range(slots))
 
     def take(self, slot: int, n: int) -> np.ndarray:
@@ -341,12 +338,21 @@ class _SlotRing:
         return out
 
     def close(self) -> None:
-        self.array = None  # release the buffer's export before closing
-        if self.memory is not None:
-            self.memory.close()
-            self.memory.unlink()
-        else:
-            os.unlink(self.path)
+        self.array = None
+        os.unlink(self.path)
+
+
+def _remove_stale_rings(folder: str, prefix: str) -> None:
+    """Remove ring files of processes that no longer exist (jobs killed before closing their ring)."""
+    for name in os.listdir(folder):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                continue
 
 
 class Prefetcher:

@@ -76,6 +76,22 @@ def test_the_ring_falls_back_to_a_file_when_dev_shm_is_small(tiny_model, data_wi
     assert not os.path.exists(path)
 
 
+def test_a_killed_jobs_ring_is_removed_by_the_next_one(tiny_model, tmp_path, monkeypatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    import ingest.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(64, 0, 64))
+    stale = tmp_path / "ssald-ingest-ring-999999999-abc.f32"  # no such pid
+    live = tmp_path / f"ssald-ingest-ring-{os.getpid()}-abc.f32"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    with Prefetcher(_spec(tiny_model), 1, task_size=4) as prefetcher:
+        assert prefetcher._ring.path.startswith(str(tmp_path))
+    assert not stale.exists() and live.exists()
+
+
 def test_ingest_with_workers_equals_ingest_inline(survey, tiny_model, tmp_path) -> None:
     kwargs = {"progress": False, "batch_size": 16, "chunk_size": 40, "providers": "cpu", "morphology": False}
     inline = ingest(survey, tiny_model, tmp_path / "a", workers=0, **kwargs)
