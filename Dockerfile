@@ -11,6 +11,7 @@ COPY encoders encoders
 COPY ingest ingest
 COPY server server
 COPY clients clients
-RUN pip install --no-cache-dir .
+# .[cpu]: the CPU build of ONNX Runtime (.[gpu] on a CUDA base image instead; never both).
+RUN pip install --no-cache-dir ".[cpu]"
 EXPOSE 50051
 CMD ["ssald", "serve", "--db", "/data/db", "--model", "/data/model.onnx", "--host", "0.0.0.0", "--port", "50051"]

@@ -74,6 +74,7 @@ def ingest_options(args: argparse.Namespace) -> IngestOptions:
         reembed=args.reembed,
         refresh=args.refresh,
         morphology=not args.no_morphology,
+        providers=args.providers,
     )
 
 
@@ -127,7 +128,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=_DEFAULTS.batch_size,
-        help="stamps per ONNX Runtime call (default %(default)s)",
+        help="stamps per ONNX Runtime call (default: 256 on the CPU, 1024 on CUDA)",
+    )
+    p.add_argument(
+        "--providers",
+        default=None,
+        help="ONNX Runtime providers: auto, cpu, cuda or tensorrt (cuda fails when the GPU cannot start; "
+        "default $SSALD_PROVIDERS, else auto)",
     )
     p.add_argument(
         "--chunk-size", type=int, default=_DEFAULTS.chunk_size, help="stamps per table commit (default %(default)s)"

@@ -2,11 +2,13 @@
 
 Stamps are discovered (:mod:`ingest.sources`), then loaded, validated and normalised in
 worker processes (:mod:`ingest.pipeline`), embedded in batches by one ONNX Runtime
-session, and committed one chunk at a time by a writer thread, so decoding, inference and
-writing overlap while memory stays bounded. A chunk of objids absent from the table is
-appended; one that may replace rows (``refresh``, ``reembed``) is merge-inserted by objid
-(:mod:`ingest.bookkeeping` decides, under a lock that serialises ingest runs on one database).
-A crash loses at most the chunk being committed and the one being embedded; a re-run skips
+session (the CUDA provider when there is a GPU), and committed one chunk at a time by a writer
+thread that also builds the chunk's Arrow rows, so decoding, inference and writing overlap while memory
+stays bounded (worker processes hand stamps over in shared memory: :class:`ingest.pipeline.Prefetcher`).
+A chunk of objids absent from the table is appended; one that may replace rows (``refresh``, ``reembed``)
+is merge-inserted by objid (:mod:`ingest.bookkeeping` decides, under a lock that serialises ingest runs
+on one database).
+A crash loses at most the chunks being committed (two at most) and the one being embedded; a re-run skips
 objids already embedded by the same model, so it neither duplicates nor loses rows. Bad stamps
 go to the ``quarantine`` table with a reason and the job carries on. A table never mixes two
 models' embeddings.
@@ -14,11 +16,13 @@ models' embeddings.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import time
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -205,10 +209,30 @@ class _Chunk:
         self.cubes = [cubes[n:]] if n < waiting else []
 
 
-def _write(db: Path, rows: Any, new: bool, bad: list[dict[str, Any]]) -> None:
-    if rows is not None and rows.num_rows:
+#: Commits queued for the writer thread before the embedding thread waits for one: deep enough to absorb
+#: a slow commit (Lance manifest writes vary), shallow enough to bound memory and what a crash loses.
+MAX_PENDING_COMMITS = 2
+
+
+def _write(
+    db: Path,
+    objids: list[int],
+    meta: list[dict[str, Any]],
+    embeddings: np.ndarray | None,
+    cat: Catalogue | None,
+    model_id: str,
+    new: bool,
+    bad: list[dict[str, Any]],
+) -> int:
+    """The writer thread's work for one chunk: its Arrow rows (catalogue join included), the table commit and
+    the quarantine rows. Returns how many of its objids have no catalogue row."""
+    missing = 0
+    if objids:
+        rows = rows_table(objids, meta, embeddings, cat, model_id)
+        missing = sum(cat is None or cat.row(o) is None for o in objids)
         ObjectStore.write(db, rows, new=new)
     append_quarantine(db, bad)
+    return missing
 
 
 def ingest(
@@ -243,7 +267,9 @@ def ingest(
     options = options or IngestOptions()
     start = time.perf_counter()
     model, db = Path(model), Path(db)
-    embedder = OnnxEmbedder(model, intra_op_threads=options.intra_op_threads)
+    embedder = OnnxEmbedder(model, providers=options.providers, intra_op_threads=options.intra_op_threads)
+    if options.batch_size is None:
+        options = dataclasses.replace(options, batch_size=embedder.default_batch_size)
     cat: Catalogue | None = None
     if source.catalogue is not None:
         cat = read_catalogue(source.catalogue, source.column_map)
@@ -346,21 +372,21 @@ def _run_local(
     task_size = min(batch_size, 64)
     window = max(2 * workers + 1, 2 * -(-batch_size // task_size) + 1)
     writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-writer")
-    pending: Future | None = None
+    pending: deque[Future] = deque()
     chunk = _Chunk()
 
     def flush() -> None:
-        nonlocal pending, chunk
-        rows = None
+        nonlocal chunk
+        embeddings = None
         if chunk.objids:
             chunk.embed(embedder, batch_size, rest=True)
             embeddings = np.concatenate(chunk.embeddings)
-            rows = rows_table(chunk.objids, chunk.meta, embeddings, cat, embedder.model_id)
             summary.ingested += len(chunk.objids)
-            summary.without_catalogue_row += sum(cat is None or cat.row(o) is None for o in chunk.objids)
-        if pending is not None:
-            pending.result()  # one commit in flight at a time; re-raises a failed write
-        pending = writer.submit(_write, db, rows, ledger.all_new(chunk.objids), chunk.bad)
+        while len(pending) >= MAX_PENDING_COMMITS:
+            summary.without_catalogue_row += pending.popleft().result()  # re-raises a failed write
+        new = ledger.all_new(chunk.objids)
+        args = (db, chunk.objids, chunk.meta, embeddings, cat, embedder.model_id, new, chunk.bad)
+        pending.append(writer.submit(_write, *args))
         summary.count(chunk.bad)
         summary.skipped = ledger.skipped
         chunk = _Chunk()
@@ -376,8 +402,8 @@ def _run_local(
                 if chunk.items >= chunk_size:
                     flush()
         flush()
-        if pending is not None:
-            pending.result()
+        while pending:
+            summary.without_catalogue_row += pending.popleft().result()
     finally:
         writer.shutdown(wait=True)
         bar.close()

@@ -70,8 +70,8 @@ class IngestOptions:
 
     Parameters
     ----------
-    batch_size : int
-        Stamps per ONNX Runtime call.
+    batch_size : int, optional
+        Stamps per ONNX Runtime call (default: the embedder's, 256 on the CPU, 1024 on CUDA).
     chunk_size : int
         Stamps per table commit: a crash loses at most the chunk in flight.
     progress : bool
@@ -98,6 +98,9 @@ class IngestOptions:
     morphology : bool
         Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
         the local engine only: the Ray engine leaves them null).
+    providers : str or sequence of str, optional
+        ONNX Runtime execution providers (:func:`encoders.embedder.resolve_providers`): ``"cuda"`` insists on
+        the GPU and fails when it cannot start; default ``SSALD_PROVIDERS``, else CUDA when usable, else CPU.
 
     Raises
     ------
@@ -105,7 +108,7 @@ class IngestOptions:
         If ``batch_size`` or ``chunk_size`` is below 1, or ``engine`` is unknown.
     """
 
-    batch_size: int = 256
+    batch_size: int | None = None
     chunk_size: int = 2048
     progress: bool = True
     workers: int | None = None
@@ -117,9 +120,10 @@ class IngestOptions:
     reembed: bool = False
     refresh: bool = False
     morphology: bool = True
+    providers: str | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.chunk_size < 1:
+        if (self.batch_size is not None and self.batch_size < 1) or self.chunk_size < 1:
             raise ValueError(f"batch_size and chunk_size must be >= 1, got {self.batch_size} and {self.chunk_size}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be 'local' or 'ray', got {self.engine!r}")
