@@ -64,7 +64,7 @@ def make_stamps(n: int, seed: int, size: int = 64, bands: int = 5) -> np.ndarray
 
 def sdss_objids(n: int, start: int = 0) -> np.ndarray:
     """``n`` distinct objids in the SDSS 64-bit layout (run 94, rerun 301, camcol 1-6, fields 11-..., obj 1-1000)."""
-    from ingest.sdss import encode_objid
+    from ingest.synthetic.sdss import encode_objid
 
     k = np.arange(start, start + n)
     obj, field = k % 1000 + 1, k // 1000
