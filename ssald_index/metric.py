@@ -54,8 +54,13 @@ class TooFewLabels(ValueError):
 
 
 def check_choice(value: str, choices: tuple[str, ...], default: str, what: str) -> str:
-    """``value``, or ``default`` for ``""``, if among ``choices``; else a ``ValueError`` naming ``what`` and
-    listing the choices."""
+    """``value``, or ``default`` for ``""``, if among ``choices``.
+
+    Raises
+    ------
+    ValueError
+        Otherwise, naming ``what`` and listing the choices.
+    """
     value = value or default
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
