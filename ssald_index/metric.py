@@ -18,8 +18,8 @@ every object:
     directions than the probe, so it needs more labels to be stable.
 ``head``
     A small MLP (one hidden layer of ``hidden`` ReLU units) trained on the labels over the frozen
-    embeddings; the hidden activations are the new space: the "fine-tune the encoder's head on the labels"
-    plan without touching the encoder.
+    embeddings; the hidden activations are the new space: a head fitted to the labels, the encoder
+    untouched.
 
 Extra per-object features (e.g. morphology columns) can be given beside the embeddings: every kind learns
 from their concatenation, standardised; the probe appends its decision value to the unit embedding only.
