@@ -217,15 +217,6 @@ def train_centroids(table: Any, params: AnnParams = AnnParams(), seed: int = 0) 
     it trained far fewer partitions than asked for, and the index on them needed many more probes for the
     same recall (docs/BENCHMARKS.md).
 
-    Parameters
-    ----------
-    table : lancedb.table.Table
-        The ``objects`` table.
-    params : AnnParams
-        Gives the number of partitions and the sample size.
-    seed : int
-        Seed of the k-means.
-
     Returns
     -------
     ndarray of float32, shape (partitions, D)

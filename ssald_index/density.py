@@ -190,16 +190,7 @@ def top_anomalies(store: StoreView, n: int, filter: Filter | None = None) -> lis
     Unfiltered, the served metadata cache already holds the objects sorted by score. Filtered (or without
     a cache), rows with ``density_score >= t`` are read through the BTree index on ``density_score``,
     ``t`` being the ``M``-th highest score, with ``M`` growing from ``n`` until ``n`` rows pass the filter:
-    no request scores objects or scans the table.
-
-    Parameters
-    ----------
-    store : StoreView
-        The scored store (an :class:`ssald_index.store.ObjectStore`).
-    n : int
-        Objects returned at most, in ``[1, MAX_K]``.
-    filter : Filter, optional
-        Metadata filter; objects without a score never come back.
+    no request scores objects or scans the table. Objects without a score never come back.
 
     Raises
     ------
