@@ -143,7 +143,7 @@ def create_server(
     refresh_s : float
         Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
     al_features : {"embedding", "morphology", "embedding+morphology"}
-        What the active-learning classifiers see (:class:`server.al_service.ActiveLearning`).
+        What the active-learning classifiers see (:class:`ssald_index.active.session.ActiveLearning`).
 
     Returns
     -------
@@ -196,7 +196,7 @@ def serve(
     from threadpoolctl import threadpool_limits
 
     # The server answers many small queries at once from several threads: BLAS threads inside each kNN
-    # scan only contend and spin (1M rows, 8 clients: 158 queries/s with OpenBLAS's 2 threads, 350 with 1).
+    # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
     server, bound, health_servicer = _build(
         db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features

@@ -53,9 +53,11 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
         return LearnedSpaces(self.handle.db_path)
 
     def _neighbours_of(self, objid: int, request: Any) -> list[dict[str, Any]]:
-        """Neighbours of a catalogued object for a FindSimilar or ConeSearch request (k, filter,
-        exclude_radius_arcsec, metric, space): by cosine in the embedding, or in a morphology space or a
-        learned metric's space."""
+        """Neighbours of a catalogued object for a FindSimilar or ConeSearch request.
+
+        The request gives k, filter, exclude_radius_arcsec, metric and space: neighbours by cosine in the
+        embedding, or in a morphology space or a learned metric's space.
+        """
         store, metric = self.handle.store(), request.metric
         space, weight = resolve_space(request.space, request.morphology_weight, metric=bool(metric.label))
         kwargs = {"filter": filter_from_proto(request.filter), "exclude_radius_arcsec": request.exclude_radius_arcsec}

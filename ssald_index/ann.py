@@ -1,15 +1,12 @@
 """Indexes of the ``objects`` table: the ANN index on embeddings and scalar indexes on filter columns.
 
-The ANN index is Lance's IVF_RQ (IVF partitions + 4-bit RaBitQ codes) with cosine distance, its IVF
-centroids trained by scikit-learn's MiniBatchKMeans (:func:`train_centroids`; Lance's own k-means gave
-poor partitions, see there). It was chosen by measured recall (``bench/bench_knn.py``, docs/BENCHMARKS.md):
-on 1M clustered 128-d vectors the default IVF_PQ reaches recall@10 ~0.08, IVF_SQ ~0.97 at ~20 ms,
-IVF_HNSW_SQ ~0.95 after a ~500 s build, and IVF_RQ with these centroids (1,000 partitions, 20 probes,
-exact re-rank of 4k candidates) 0.997 at ~3-4 ms in-process (0.990 at 10M), built in ~30 s (1-bit RaBitQ, LanceDB's
-default, needs a 20x re-rank for 0.95). Search re-ranks ``refine_factor * k`` candidates with exact
-distances, so returned distances are exact cosine distances. A server that keeps the embeddings in
-memory scans the index's partitions in its own copy for queries without a metadata filter
-(:class:`SearchParams` ``scan``; 1.4 ms against 3.9 ms at 1M in-process), and asks Lance for filtered ones.
+The ANN index is Lance's IVF_RQ (IVF partitions + 4-bit RaBitQ codes) with cosine distance: of the index
+types measured with ``bench/bench_knn.py``, the best recall per millisecond (see docs/BENCHMARKS.md). Its
+IVF centroids are trained by scikit-learn's MiniBatchKMeans (:func:`train_centroids`), as Lance's own
+k-means gave poor partitions. Search re-ranks ``refine_factor * k`` candidates with exact distances, so
+returned distances are exact cosine distances. A server that keeps the embeddings in memory scans the
+index's partitions in its own copy for queries without a metadata filter (:class:`SearchParams` ``scan``;
+faster than Lance's own search of the index), and asks Lance for filtered ones.
 
 Scalar indexes: BTree on objid (lookups never scan), on ra/dec (cone search prefilter), on the
 numeric filter columns and on ``density_score`` (Anomalies); Bitmap on the low-cardinality class columns.
@@ -63,8 +60,8 @@ class AnnParams:
     num_partitions : int, optional
         IVF partitions; default ``round(sqrt(n_rows))`` (1000 at 1M rows).
     num_bits : int
-        RaBitQ bits per dimension: 4 reaches recall@10 0.97 with a 2x exact re-rank at 1M, where
-        LanceDB's default of 1 bit needs a 20x re-rank for 0.95 (bench/bench_knn.py).
+        RaBitQ bits per dimension: 4 needs a far smaller exact re-rank for the same recall than LanceDB's
+        default of 1 bit (docs/BENCHMARKS.md).
     sample_rate : int
         Training points per partition for k-means.
     """
@@ -89,11 +86,8 @@ class AnnParams:
 
 
 MIN_AUTO_PROBES = 10
-# Largest expected in-memory scan per query (floats; ~20 ms of memory reads here), beyond which Lance's
-# 4-bit codes (8x fewer bytes) are left to answer. 1M x 128 at 10 probes expects 4.5M floats (gRPC p50 3.3 ms
-# against Lance's 6.7); 10M x 128 at 32 probes 29M (13.3 / 32.8 ms p50 / p99 against Lance's 10-19 / 45-168,
-# whose index pages compete with the cache for this machine's page cache); a 1M-row table without an index
-# 128M (an exact scan: Lance's). bench/bench_knn.py, docs/BENCHMARKS.md.
+# Largest expected in-memory scan per query, in floats, beyond which Lance's 4-bit codes (8x fewer bytes
+# to read) answer faster than the server's float32 copy; set from bench/bench_knn.py (docs/BENCHMARKS.md).
 MEMORY_SCAN_MAX_FLOATS = 64_000_000
 
 
@@ -105,18 +99,18 @@ class SearchParams:
     ----------
     nprobes : int, optional
         IVF partitions visited per query; by default 1% of the partitions an index of the table's size has
-        (:meth:`AnnParams.partitions`), at least 10: 10 at 1M rows (recall@10 0.993 with the 4k re-rank),
-        32 at 10M (bench/bench_knn.py), so recall holds as the table and its partition count grow.
+        (:meth:`AnnParams.partitions`), at least 10, so recall holds as the table and its partition count
+        grow.
     refine_factor : int
         ``refine_factor * k`` candidates are re-ranked with exact distances.
     rerank : {"memory", "lance"}
-        Where the server re-ranks: from embeddings it keeps in memory (4 D bytes per object; about 2 ms a
-        query faster at 1M here) or by Lance's ``refine_factor`` (random reads of the table, no memory).
+        Where the server re-ranks: from embeddings it keeps in memory (4 D bytes per object; faster) or by
+        Lance's ``refine_factor`` (random reads of the table, no memory).
     scan : {"auto", "memory", "lance"}
         With the embeddings in memory, where a query without a metadata filter visits its IVF partitions:
         the server's copy, grouped by the index's partitions (an IVF-flat scan with exact distances, no
-        Lance query: 1.4 ms against 3.9 ms for Lance's at 1M x 128 here), or Lance's index, whose 4-bit
-        codes are 8x fewer bytes to read. ``auto`` scans in memory while a query's expected scan is at most
+        Lance query, faster while the scan is small), or Lance's index, whose 4-bit codes are 8x fewer
+        bytes to read. ``auto`` scans in memory while a query's expected scan is at most
         :data:`MEMORY_SCAN_MAX_FLOATS` (:meth:`scans_in_memory`). Filtered queries always go to Lance (its
         SQL prefilter).
     """
@@ -135,10 +129,12 @@ class SearchParams:
             raise ValueError(f"nprobes must be >= 1 and refine_factor >= 0, got {self.nprobes}, {self.refine_factor}")
 
     def scans_in_memory(self, sizes: np.ndarray, dim: int) -> bool:
-        """Whether queries scan an in-memory copy grouped into partitions of these ``sizes``: always with
-        ``scan="memory"``, never with ``"lance"``; with ``"auto"`` when a query's expected scan (``nprobes``
-        partitions, each drawn in proportion to its size, as queries follow the data) is at most
-        :data:`MEMORY_SCAN_MAX_FLOATS`."""
+        """Whether queries scan an in-memory copy grouped into partitions of these ``sizes``.
+
+        Always with ``scan="memory"``, never with ``"lance"``; with ``"auto"`` when a query's expected scan
+        (``nprobes`` partitions, each drawn in proportion to its size, as queries follow the data) times
+        ``dim`` is at most :data:`MEMORY_SCAN_MAX_FLOATS`.
+        """
         if self.scan != "auto":
             return self.scan == "memory"
         total = float(sizes.sum())
@@ -217,10 +213,14 @@ def build_indexes(
 def train_centroids(table: Any, params: AnnParams = AnnParams(), seed: int = 0) -> np.ndarray:
     """IVF centroids of the embeddings: scikit-learn MiniBatchKMeans on ``sample_rate`` rows per partition.
 
-    On the unit sphere (cosine): the sample and the centroids are L2-normalised. Why not Lance's own
-    k-means: on 1M clustered 128-d vectors (bench/bench_knn.py) LanceDB 0.40 / Lance 14 trained 457 of the
-    1,000 partitions asked for, and IVF_RQ on them reached recall@10 0.86 at 20 probes (0.95 only at ~200 of
-    457); with these centroids the same index reaches 0.98-1.00 at 10-20 probes, as FAISS's IVF does.
+    On the unit sphere (cosine): the sample and the centroids are L2-normalised. Not Lance's own k-means:
+    it trained far fewer partitions than asked for, and the index on them needed many more probes for the
+    same recall (docs/BENCHMARKS.md).
+
+    Returns
+    -------
+    ndarray of float32, shape (partitions, D)
+        Unit-length centroids.
     """
     from sklearn.cluster import MiniBatchKMeans
 
@@ -228,8 +228,8 @@ def train_centroids(table: Any, params: AnnParams = AnnParams(), seed: int = 0) 
     parts = params.partitions(n)
     n_sample = min(n, parts * params.sample_rate)
     sample = table.to_lance().sample(n_sample, columns=[ANN_COLUMN], randomize_order=False)
-    # float64: scikit-learn's k-means++ seeding upcasts float32 rows chunk by chunk to compute distances
-    # (7 of 9 s at 100k x 256); given float64 it runs the same algorithm in 5 s in all.
+    # float64: scikit-learn's k-means++ seeding upcasts float32 rows chunk by chunk, which costs more than
+    # the whole fit on float64 input.
     x = unit_rows(embedding_matrix(sample, ANN_COLUMN)).astype(np.float64)
     km = MiniBatchKMeans(parts, batch_size=8192, n_init=1, max_iter=20, random_state=seed).fit(x)
     centroids = km.cluster_centers_.astype(np.float32)
@@ -253,11 +253,11 @@ def create_ann_index(table: Any, params: AnnParams = AnnParams()) -> None:
 
 
 def ivf_partitions(dataset: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(centroids, sizes)`` of the IVF partitions of the embedding index of a Lance dataset (one version),
-    or None without an index.
+    """``(centroids, sizes)`` of the IVF partitions of a Lance dataset's embedding index, or None without one.
 
-    Read from Lance's index statistics (they carry the centroids while ``LANCE_INCLUDE_VECTOR_CENTROIDS``
-    is true, which this sets); the server scans the same partitions in memory (:mod:`ssald_index.cache`).
+    ``dataset`` is one version of the ``objects`` table. Read from Lance's index statistics (they carry
+    the centroids while ``LANCE_INCLUDE_VECTOR_CENTROIDS`` is true, which this sets); the server scans the
+    same partitions in memory (:mod:`ssald_index.cache`).
     """
     names = [i.name for i in dataset.describe_indices() if list(i.field_names) == [ANN_COLUMN]]
     if not names:
@@ -282,11 +282,21 @@ def refresh_indexes(
     """Bring the indexes up to date after writes, without a full rebuild where LanceDB allows it.
 
     ``optimize`` first compacts the fragments that chunked writes leave, adds new rows to the existing
-    indexes (new rows go into the existing IVF partitions, no re-training) and removes versions older
-    than ``keep_versions_for`` (a running server may still read a recent one). Missing scalar indexes
-    are then created, and the ANN index once the table reaches ``min_rows``: built after compaction,
-    they cover every row and need no optimising (at 100k rows, optimising the indexes just built cost
-    ~4 s and compacting before them 0.4 s).
+    indexes (new rows go into the existing IVF partitions, no re-training) and removes old versions.
+    Missing scalar indexes are then created, and the ANN index once the table reaches ``min_rows``:
+    built after compaction, they cover every row and need no optimising, which would cost more than the
+    compaction.
+
+    Parameters
+    ----------
+    table : lancedb.table.Table
+        The ``objects`` table.
+    min_rows : int
+        Rows the table needs before a missing ANN index is built.
+    params : AnnParams
+        Build parameters of that index.
+    keep_versions_for : timedelta
+        Versions older than this are removed; a running server may still read a recent one.
     """
     table.optimize(cleanup_older_than=keep_versions_for)
     have = _indices(table)

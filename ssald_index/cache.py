@@ -1,19 +1,16 @@
-"""In-memory copy of the ``objects`` metadata columns, for serving.
+"""In-memory copy of the ``objects`` metadata columns (and optionally the embeddings), for serving.
 
 A kNN answer is ``k`` objids; reading ~20 metadata columns of ``k`` random rows from Lance costs more
-than the ANN search itself (about 20 ms for 10 rows at 1M on 2 cores, against a few ms for the search).
-The server therefore keeps the metadata (~150 bytes a row, ~150 MB at 1M) sorted by objid in memory and
-joins ANN results to it with a binary search. With ``vectors=True`` it also keeps the L2-normalised
-embeddings (4 D bytes a row: 512 MB at 1M x 128), so the exact re-rank of the ANN candidates and the
-query object's own embedding come from memory instead of random reads of the table (about 2 ms a query
-at 1M here), and queries without a metadata filter are answered from them alone: the rows are grouped by
-the IVF partitions of the table's Lance index (its centroids, every row assigned to the nearest), and a
-query scans the partitions nearest to it with exact distances (:meth:`MetadataCache.scan`; 1.4 ms
-in-process at 1M x 128 and 10 probes against 3.9 ms for Lance's own search of the same index, same recall).
-Loading pays for the assignment (~5 s at 1M x 128 with 1,000 partitions on 2 cores, minutes at 10M x 128
-with 3,935 on a busy page cache; it grows with rows x partitions). The cache belongs to one table version;
-:meth:`ObjectStore.refresh` rebuilds it when the table moves on, and rows it does not hold yet are read
-from the table.
+than the ANN search itself. The server therefore keeps the metadata (~150 bytes a row) sorted by objid
+in memory and joins ANN results to it with a binary search. With ``vectors=True`` it also keeps the
+L2-normalised embeddings (4 D bytes a row), so the exact re-rank of the ANN candidates and the query
+object's own embedding come from memory instead of random reads of the table, and queries without a
+metadata filter are answered from them alone: the rows are grouped by the IVF partitions of the table's
+Lance index (its centroids, every row assigned to the nearest), and a query scans the partitions nearest
+to it with exact distances (:meth:`MetadataCache.scan`), faster than Lance's own search of the same index
+at the same recall. Loading pays for that assignment, which grows with rows x partitions (figures in
+docs/BENCHMARKS.md). The cache belongs to one table version; :meth:`ObjectStore.refresh` rebuilds it when
+the table moves on, and rows it does not hold yet are read from the table.
 """
 
 from __future__ import annotations
@@ -37,8 +34,10 @@ __all__ = ["MetadataCache", "RowReader"]
 def _find(
     sorted_values: np.ndarray, keys: np.ndarray, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each key in ``sorted_values`` (mapped through ``order`` when given) and the mask of keys
-    present; indices are valid where present."""
+    """Index of each key in ``sorted_values`` (through ``order`` when given) and the mask of keys present.
+
+    Indices are valid where present.
+    """
     if not len(sorted_values):
         return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
     i = np.minimum(np.searchsorted(sorted_values, keys), len(sorted_values) - 1)
@@ -179,6 +178,9 @@ class MetadataCache:
         The ``objects`` table; its current version is read in full (metadata columns only).
     vectors : bool
         Also keep the L2-normalised embeddings (see the module docstring).
+    scan : callable, optional
+        ``scan(partition_sizes, dim)``: whether queries scan the cached embeddings by IVF partition
+        (:meth:`ssald_index.ann.SearchParams.scans_in_memory`); default always.
     """
 
     def __init__(
@@ -212,13 +214,13 @@ class MetadataCache:
         return len(self._objids)
 
     def _read_vectors(self, table: Any, n: int, scan: Callable[[np.ndarray, int], bool]) -> None:
-        """Cache the L2-normalised embeddings, grouped by IVF partition (:class:`_Partitions`) when ``scan``
-        (given the partition sizes and the dimension) says queries are to scan them here.
+        """Cache the L2-normalised embeddings, grouped by IVF partition when queries are to scan them here.
 
-        They are streamed batch by batch into one preallocated array (reading them whole and then
-        reordering peaked at 18.7 GB for 6.5 GB of cache at 10M rows): a first pass assigns every row to
-        its nearest centroid of the table's IVF index, a second writes each row at its place in its
-        partition. Without an index the whole table is one partition (an exact scan).
+        ``scan`` decides that from the partition sizes and the dimension. The embeddings are streamed batch
+        by batch into one preallocated array, since reading them whole and then reordering needs several
+        times the cache's memory: a first pass assigns every row to its nearest centroid of the table's IVF
+        index, a second writes each row at its place in its partition. Without an index the whole table is
+        one partition (an exact scan).
         """
         dataset = table.to_lance()
         if dataset.version != self.version:
@@ -265,11 +267,28 @@ class MetadataCache:
     def scan(
         self, query: np.ndarray, k: int, nprobes: int, exclude: np.ndarray, candidates: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` cached objects nearest to ``query`` by cosine distance, visiting the ``nprobes`` IVF
-        partitions nearest to it (more while they hold fewer than ``k`` objects not in ``exclude``).
+        """The ``k`` cached objects nearest to ``query`` by cosine distance, from the nearest IVF partitions.
 
         The partitions are scored in float32; their best ``candidates`` are re-ranked in float64, ties
-        broken by objid. Returns cache positions and exact cosine distances, nearest first.
+        broken by objid.
+
+        Parameters
+        ----------
+        query : ndarray, shape (D,)
+            Query embedding (any norm).
+        k : int
+            Objects returned at most.
+        nprobes : int
+            Partitions visited; more while they hold fewer than ``k`` objects not in ``exclude``.
+        exclude : ndarray of int
+            Cache positions never returned.
+        candidates : int
+            Scored rows re-ranked in float64 (at least ``k``).
+
+        Returns
+        -------
+        (positions, distances) : ndarrays of int64 and float64
+            Cache positions and exact cosine distances, nearest first.
         """
         parts = self._partitions
         q = (query / np.linalg.norm(query)).astype(np.float32)

@@ -89,8 +89,11 @@ def knn_scores(
 def _sklearn_scores(
     method: str, store: StoreView, where: str | None, sample: int, seed: int, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit on ``sample`` random rows of the whole table, then score the rows matching ``where`` batch by
-    batch, so memory stays at one batch of embeddings whatever the table size."""
+    """IsolationForest or LocalOutlierFactor scores of the rows matching ``where``.
+
+    The model is fit on ``sample`` random rows of the whole table, then scores the rows batch by batch, so
+    memory stays at one batch of embeddings whatever the table size.
+    """
     from sklearn.ensemble import IsolationForest
     from sklearn.neighbors import LocalOutlierFactor
 
@@ -186,7 +189,8 @@ def top_anomalies(store: StoreView, n: int, filter: Filter | None = None) -> lis
 
     Unfiltered, the served metadata cache already holds the objects sorted by score. Filtered (or without
     a cache), rows with ``density_score >= t`` are read through the BTree index on ``density_score``,
-    ``t`` being the ``M``-th highest score, with ``M`` growing from ``n`` until ``n`` rows pass the filter.
+    ``t`` being the ``M``-th highest score, with ``M`` growing from ``n`` until ``n`` rows pass the filter:
+    no request scores objects or scans the table. Objects without a score never come back.
 
     Raises
     ------

@@ -18,8 +18,8 @@ every object:
     directions than the probe, so it needs more labels to be stable.
 ``head``
     A small MLP (one hidden layer of ``hidden`` ReLU units) trained on the labels over the frozen
-    embeddings; the hidden activations are the new space: the "fine-tune the encoder's head on the labels"
-    plan without touching the encoder.
+    embeddings; the hidden activations are the new space: a head fitted to the labels, the encoder
+    untouched.
 
 Extra per-object features (e.g. morphology columns) can be given beside the embeddings: every kind learns
 from their concatenation, standardised; the probe appends its decision value to the unit embedding only.
@@ -54,8 +54,13 @@ class TooFewLabels(ValueError):
 
 
 def check_choice(value: str, choices: tuple[str, ...], default: str, what: str) -> str:
-    """``value``, or ``default`` for ``""``, if among ``choices``; else a ``ValueError`` naming ``what`` and
-    listing the choices."""
+    """``value``, or ``default`` for ``""``, if among ``choices``.
+
+    Raises
+    ------
+    ValueError
+        Otherwise, naming ``what`` and listing the choices.
+    """
     value = value or default
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")

@@ -120,9 +120,11 @@ class ObjectStore:
         return self._dataset
 
     def in_memory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(objids, normalised embeddings, density_score)`` of every object from the served cache (in the
-        cache's row order, grouped by IVF partition), or None when the embeddings are not kept in memory (the
-        active-learning session shares them)."""
+        """``(objids, normalised embeddings, density_score)`` of every object from the served cache, or None.
+
+        In the cache's row order (grouped by IVF partition); None when the embeddings are not kept in
+        memory. The active-learning session shares them rather than reading a second copy.
+        """
         if self._cache is None or self._cache.vectors is None:
             return None
         cache = self._cache

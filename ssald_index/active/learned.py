@@ -44,12 +44,15 @@ def training_rows(latest: dict[int, str], label: str, emb: EmbeddingRows) -> tup
 
 @dataclass(frozen=True)
 class LearnedSpace(ExactSpace):
-    """Every object mapped by one learned metric; ``key`` is (label, kind, labels version, objects version,
-    features: ``"embedding"`` or ``"embedding+extra"``).
+    """Every object mapped by one learned metric.
+
+    ``key`` is (label, kind, labels version, objects version, features: ``"embedding"`` or
+    ``"embedding+extra"``).
 
     Attributes
     ----------
     metric : LearnedMetric
+        The fitted map.
     """
 
     metric: LearnedMetric | None = None

@@ -142,7 +142,10 @@ def simulate(
     progress: bool = True,
     **kwargs,
 ) -> dict[str, Curve]:
-    """:func:`simulate_strategy` for each strategy, with a progress bar."""
+    """:func:`simulate_strategy` for each strategy, with a progress bar.
+
+    ``kwargs`` go to :func:`simulate_strategy` unchanged, so every strategy runs under the same settings.
+    """
     curves = {}
     for name in tqdm(strategies, desc="strategies", unit="strategy", disable=not progress):
         curves[name] = simulate_strategy(x, truth, name, **kwargs)
@@ -158,7 +161,28 @@ def write_report(
     budget: int = 200,
     target_recall: float = 0.9,
 ) -> str:
-    """Write ``out.csv`` (every curve point) and ``out.png`` (recall vs labels); return a Markdown table."""
+    """Write ``out.csv`` (every curve point) and ``out.png`` (recall vs labels); return a Markdown table.
+
+    Parameters
+    ----------
+    curves : dict of str to Curve
+        :func:`simulate`'s output.
+    n_objects, n_targets : int
+        Objects in the pool and targets among them, for the expected curve of random inspection.
+    out : path
+        Stem of the two files written.
+    label : str
+        The target class, for the plot's labels.
+    budget : int
+        Labels at which the table reports each strategy's recall.
+    target_recall : float
+        Recall at which the table compares the labels each strategy needed with random inspection's.
+
+    Returns
+    -------
+    str
+        One Markdown row per strategy, plus random inspection's expected row.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

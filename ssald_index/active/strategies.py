@@ -56,6 +56,7 @@ class Pool:
     reduced: np.ndarray | None = None
 
     def unlabelled(self) -> np.ndarray:
+        """Rows not labelled yet, ascending."""
         mask = np.ones(len(self.x), bool)
         mask[self.labelled] = False
         return np.flatnonzero(mask)
@@ -108,8 +109,11 @@ def entropy(pool: Pool, n: int) -> np.ndarray:
 
 
 def committee(pool: Pool, n: int, members: int = 5) -> np.ndarray:
-    """Query-by-committee: the ``logistic`` classifier (:func:`ssald_index.active.classify.make_classifier`) fitted on
-    bootstrap resamples; largest spread of their probabilities."""
+    """Query-by-committee: the largest spread of probabilities among classifiers fitted on resamples.
+
+    Each of the ``members`` is the ``logistic`` classifier (:func:`ssald_index.active.classify.make_classifier`)
+    fitted on a bootstrap resample of the labels.
+    """
     from ssald_index.active.classify import make_classifier
 
     rng = np.random.default_rng(pool.seed)
@@ -160,8 +164,10 @@ def anomaly_guided(pool: Pool, n: int) -> np.ndarray:
 
 
 def reduce_for_gp(x: np.ndarray, dims: int = GP_DIMS, seed: int = 0) -> np.ndarray:
-    """Embeddings projected on their first ``dims`` principal components (PCA fitted on at most
-    ``GP_PCA_SAMPLE`` random rows), the space the ``gp_ei`` strategy's Gaussian process works in."""
+    """Embeddings projected on their first ``dims`` principal components: the ``gp_ei`` strategy's space.
+
+    The PCA is fitted on at most :data:`GP_PCA_SAMPLE` random rows, then applied to all.
+    """
     k = min(dims, x.shape[1], len(x))
     rng = np.random.default_rng(seed)
     fit_rows = x if len(x) <= GP_PCA_SAMPLE else x[np.sort(rng.choice(len(x), GP_PCA_SAMPLE, replace=False))]
@@ -173,8 +179,8 @@ def gp_expected_improvement(pool: Pool, n: int, xi: float = 0.01) -> np.ndarray:
 
     EI = (mu - y_best - xi) Phi(z) + sigma phi(z), z = (mu - y_best - xi) / sigma. The RBF length scale is
     the median distance between labelled points in the PCA space and the noise level is fixed (0.05):
-    with tens of binary labels, fitting them by maximum likelihood collapses the length scale to zero
-    (seen here), and a fixed kernel keeps each round cheap. Walmsley et al.'s Protege ranks candidates by
+    with tens of binary labels, fitting them by maximum likelihood collapses the length scale to zero,
+    and a fixed kernel keeps each round cheap. Walmsley et al.'s Protege ranks candidates by
     a GP's expected improvement the same way.
     """
     cand = pool.unlabelled()
