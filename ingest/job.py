@@ -291,8 +291,8 @@ def default_workers(n_items: int, batch_size: int, providers: Sequence[str], cor
     None (``0``: a thread of this process prepares stamps while the caller embeds) for small inputs, where
     process start-up costs more than it saves, and with ONNX Runtime on the CPU of a machine with at most
     2 cores, where inference already keeps every core busy and a worker process only adds the cost of
-    pickling each stamp across (measured slower there for FITS and arrays alike: docs/BENCHMARKS.md,
-    issue 4). Otherwise (a GPU, or cores to spare) ``cores - 1`` workers.
+    pickling each stamp across (slower there for FITS and arrays alike: docs/BENCHMARKS.md). Otherwise (a
+    GPU, or cores to spare) ``cores - 1`` workers.
     """
     cores = cores or os.cpu_count() or 1
     if n_items <= 4 * batch_size:

@@ -8,8 +8,8 @@ an Arrow table of the ``objects`` schema. :class:`Prefetcher` keeps a bounded nu
 
 With worker processes, each task in flight owns one slot of a shared-memory ring (a file in ``/dev/shm``):
 the worker writes its normalised stamps there and sends back only objids, metadata and quarantine rows,
-instead of pickling ~80 kB per 5x64x64 stamp through a pipe (three copies and a pipe write per stamp, on
-the main process's critical path when a GPU embeds 10^4 stamps a second).
+instead of pickling every stamp through a pipe (three copies and a pipe write per stamp, on the main
+process's critical path, which a GPU embedder cannot afford).
 """
 
 from __future__ import annotations
