@@ -261,7 +261,27 @@ def rows_table(
     catalogue: Any,
     model_id: str,
 ) -> pa.Table:
-    """Arrow rows of the ``objects`` schema: catalogue values first, stamp header values where it has none."""
+    """Arrow rows of the ``objects`` schema: catalogue values first, stamp header values where it has none.
+
+    Parameters
+    ----------
+    objids : sequence of int
+        One per row.
+    meta : sequence of dict
+        Per row, what the stamp told (:attr:`Prepared.meta`): ``ra``, ``dec``, ``survey``, ``bands``,
+        ``source`` and, when measured, ``morphology``.
+    embeddings : numpy.ndarray
+        ``(len(objids), D)``.
+    catalogue : Catalogue or None
+        :class:`ingest.catalogue.Catalogue` whose row of each objid fills the catalogue columns.
+    model_id : str
+        The embedding model of every row.
+
+    Returns
+    -------
+    pyarrow.Table
+        In the column order of :func:`ssald_index.schema.objects_schema`, ``ingested_at`` now.
+    """
     dim = int(embeddings.shape[1])
     schema = objects_schema(dim)
     now = datetime.now(UTC)
