@@ -18,7 +18,7 @@ Stages, each in its own process with a hard time limit (``--budget STAGE=SECONDS
 ``env``          versions, providers, GPU, cores, free disk and /dev/shm.
 ``model``        the default encoder (ResNet, 5 bands, 64x64, D = 256) with seeded weights, exported fp32 and fp16
                  by ``encoders.training.onnx_export.export_onnx`` (``--model`` uses a given fp32 model instead).
-``ceiling``      inference alone: ``encoders.embedder.sweep_batch_size`` over ``--batches`` for fp32 and fp16 on
+``ceiling``      inference alone: ``encoders.providers.sweep_batch_size`` over ``--batches`` for fp32 and fp16 on
                  the CUDA provider with IO binding (and without, at the best batch), the CPU provider on a small
                  sample, TensorRT with ``--tensorrt``.
 ``ingest_npy``   ``ssald ingest`` (the product's command, ``SSALD_PROVIDERS=cuda``) of ``--n`` stamps from one
@@ -115,7 +115,8 @@ def _models(args: argparse.Namespace) -> dict:
 
 
 def stage_ceiling(args: argparse.Namespace) -> dict:
-    from encoders.embedder import OnnxEmbedder, ProviderUnavailable, sweep_batch_size
+    from encoders.embedder import OnnxEmbedder
+    from encoders.providers import ProviderUnavailable, sweep_batch_size
 
     models = {p: m for p, m in _models(args).items() if p in ("fp32", "fp16")}
     batches = [int(b) for b in args.batches.split(",")]

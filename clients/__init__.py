@@ -6,7 +6,25 @@
 ...     batch = client.next_to_label("dual_nucleus", n=10)
 ...     client.submit_labels([(batch.items[0].objid, "dual_nucleus")], retrain=True)
 
-Imports only the generated ``proto`` stubs and ``grpc``: never the server, storage or encoder packages.
+Modules
+-------
+client
+    :class:`~clients.client.SsaldClient`: one method per RPC, each with a timeout.
+labelling
+    The active-learning calls of the client and the objects they return.
+objects
+    Plain Python objects returned by the client (objects, neighbours, candidates).
+conversions
+    Conversions between those objects and the protobuf messages.
+errors
+    Typed exceptions, one per gRPC status the service returns.
+tables
+    Write results to Parquet, CSV, FITS or VOTable.
+cli
+    The ``ssald`` command line, one module per subcommand group (library modules never import it).
+
+The library modules import only the generated ``proto`` stubs and ``grpc``: never the server, storage or
+encoder packages.
 """
 
 from clients.client import (

@@ -228,8 +228,16 @@ class SsaldClient(LabellingCalls):
         morphology_weight: float | None = None,
         **filters: Any,
     ) -> ConeMatch:
-        """The object nearest to (ra, dec) within ``radius_arcsec``, and its ``k`` neighbours (in a learned
-        metric with ``metric_label``, in a morphology ``space``, as for :meth:`find_similar`).
+        """The object nearest to a sky position, and its ``k`` neighbours.
+
+        Parameters
+        ----------
+        ra, dec : float
+            ICRS degrees.
+        radius_arcsec : float
+            Match radius around (ra, dec).
+        k, exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, **filters
+            As for :meth:`find_similar`.
 
         Raises
         ------

@@ -3,26 +3,18 @@
 :class:`OnnxEmbedder` loads a model written by :func:`encoders.training.onnx_export.export_onnx`,
 reads its preprocessing contract from the ONNX ``metadata_props`` (bands, stamp size,
 Lupton parameters, embedding dimension, model id, how images are fitted to the stamp size)
-and refuses input that breaks it.
-Imports only onnxruntime and numpy (plus :mod:`encoders.normalise`), so the server
-and ingest workers run without torch.
+and refuses input that breaks it. Imports only onnxruntime and numpy (plus :mod:`encoders.normalise`),
+so the server and ingest workers run without torch.
 
-Execution providers: ``"cpu"``, ``"cuda"`` or ``"tensorrt"`` (or ONNX Runtime's own names and
-``(name, options)`` pairs). ONNX Runtime quietly falls back to the CPU when an accelerator it was
-asked for cannot start; the embedder checks the session it got and raises :class:`ProviderUnavailable`
-naming what is missing instead. On CUDA each batch goes through IO binding: the stamps are copied
-once into a device buffer, the embeddings are bound on the device and copied back once, and every
-batch has the same shape (the last one is padded) so cuDNN tunes its convolutions once.
+The session runs on the execution providers of :mod:`encoders.providers`. On CUDA each batch goes through
+IO binding: the stamps are copied once into a device buffer, the embeddings are bound on the device and
+copied back once, and every batch has the same shape (the last one is padded) so cuDNN tunes its
+convolutions once.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +30,9 @@ except ImportError as _exc:  # neither extra installed
 
 from encoders.fit import Fit
 from encoders.normalise import NORMALISATIONS, LuptonParams, normaliser
+from encoders.providers import ACCELERATORS, DEFAULT_BATCH_SIZE, Provider, open_session
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "PROVIDER_ALIASES",
-    "REQUIRED_METADATA",
-    "BatchSweep",
-    "OnnxEmbedder",
-    "ProviderUnavailable",
-    "default_providers",
-    "resolve_providers",
-    "sweep_batch_size",
-]
+__all__ = ["REQUIRED_METADATA", "OnnxEmbedder"]
 
 #: Metadata keys every SSALD model must carry (docs/CONTRACTS.md).
 REQUIRED_METADATA = (
@@ -62,160 +45,6 @@ REQUIRED_METADATA = (
     "model_id",
 )
 
-#: Short provider names accepted wherever providers are given (``--providers``, ``SSALD_PROVIDERS``).
-PROVIDER_ALIASES = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
-
-#: Stamps per ONNX Runtime call when the caller gives none, by device. CPU: the batch the ingestion
-#: figures were measured at; CUDA: large enough to fill an H100-class GPU with the default 64x64 ResNet
-#: (:func:`sweep_batch_size` measures the best for a given model and card; docs/BENCHMARKS.md).
-DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 1024}
-
-_ACCELERATORS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-
-Provider = str | tuple[str, dict[str, Any]]
-
-
-class ProviderUnavailable(RuntimeError):
-    """An execution provider that was asked for is not in this ONNX Runtime build or could not start."""
-
-
-def default_providers() -> list[str]:
-    """``["CUDAExecutionProvider", "CPUExecutionProvider"]`` when CUDA is available, else CPU only."""
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def _provider_name(provider: Provider) -> str:
-    return provider[0] if isinstance(provider, tuple) else provider
-
-
-def resolve_providers(providers: str | Sequence[Provider] | None = None) -> tuple[list[Provider], bool]:
-    """The provider list for a session, and whether its accelerators are required.
-
-    Parameters
-    ----------
-    providers : str or sequence, optional
-        ``None``: the ``SSALD_PROVIDERS`` environment variable when set, else ``"auto"``.
-        ``"auto"``: :func:`default_providers` (CUDA when this build has it, not required).
-        ``"cpu"``, ``"cuda"``, ``"tensorrt"`` or a comma-separated list of them: those, then the ones below
-        them (TensorRT falls back to CUDA for the nodes it does not take, both to the CPU), required.
-        A sequence: ONNX Runtime names, aliases or ``(name, options)`` pairs, in order, required.
-
-    Returns
-    -------
-    list
-        Providers in order of preference, ending with ``CPUExecutionProvider``.
-    bool
-        True when the caller named the providers: an accelerator among them that does not start is an error.
-
-    Raises
-    ------
-    ValueError
-        If a name is neither an alias nor an ONNX Runtime provider name.
-    """
-    if providers is None:
-        providers = os.environ.get("SSALD_PROVIDERS", "").strip() or "auto"
-    if isinstance(providers, str):
-        if providers.strip().lower() == "auto":
-            return list(default_providers()), False
-        providers = [p.strip() for p in providers.split(",") if p.strip()]
-        chain: list[Provider] = []
-        for name in providers:
-            key = name.lower()
-            below = {"tensorrt": ["tensorrt", "cuda", "cpu"], "cuda": ["cuda", "cpu"]}.get(key, [key])
-            chain += [PROVIDER_ALIASES.get(k, k) for k in below]
-        providers = chain
-    out: list[Provider] = []
-    for provider in providers:
-        name = _provider_name(provider)
-        name = PROVIDER_ALIASES.get(name.lower(), name)
-        if name not in PROVIDER_ALIASES.values() and not name.endswith("ExecutionProvider"):
-            raise ValueError(
-                f"unknown execution provider {name!r}: expected one of {', '.join(PROVIDER_ALIASES)}, 'auto', "
-                "or an ONNX Runtime provider name"
-            )
-        if name not in [_provider_name(p) for p in out]:
-            out.append((name, provider[1]) if isinstance(provider, tuple) else name)
-    if "CPUExecutionProvider" not in [_provider_name(p) for p in out]:
-        out.append("CPUExecutionProvider")
-    return out, True
-
-
-def _preload_cuda_libraries() -> None:
-    """Load the CUDA and cuDNN libraries of ``nvidia-*`` wheels wherever they are on ``sys.path``.
-
-    ``onnxruntime.preload_dlls`` looks only in the site-packages beside onnxruntime itself; a CUDA torch
-    installed elsewhere (another prefix, ``--target`` folders on ``PYTHONPATH``) brings the same libraries,
-    which the CUDA provider then finds by soname once loaded. Libraries that fail to load are left to the
-    provider, whose own error names them.
-    """
-    import ctypes
-
-    spec = importlib.util.find_spec("nvidia")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    order = ("libcudart.so", "libcublasLt.so", "libcublas.so", "libcurand.so", "libcufft.so", "libnvrtc.so",
-             "libcudnn_graph.so", "libcudnn_engines", "libcudnn_ops.so", "libcudnn_cnn.so", "libcudnn_adv.so",
-             "libcudnn_heuristic.so", "libcudnn.so")  # fmt: skip
-    libraries = [p for root in spec.submodule_search_locations for p in Path(root).glob("*/lib/lib*.so.*")]
-    for prefix in order:
-        for path in sorted(p for p in libraries if p.name.startswith(prefix)):
-            try:
-                ctypes.CDLL(os.fspath(path), mode=ctypes.RTLD_GLOBAL)
-            except OSError:
-                continue
-
-
-def _with_options(providers: list[Provider], device_id: int) -> list[Provider]:
-    """Give CUDA its device and TensorRT a device, fp16 and an engine cache (building engines takes minutes)."""
-    out: list[Provider] = []
-    for provider in providers:
-        if isinstance(provider, tuple):
-            out.append(provider)
-        elif provider == "CUDAExecutionProvider":
-            out.append((provider, {"device_id": device_id}))
-        elif provider == "TensorrtExecutionProvider":
-            cache = os.environ.get("SSALD_TRT_CACHE", os.path.join(tempfile.gettempdir(), "ssald_trt_cache"))
-            options = {"device_id": device_id, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                       "trt_engine_cache_path": cache}  # fmt: skip
-            out.append((provider, options))
-        else:
-            out.append(provider)
-    return out
-
-
-def _check_started(requested: list[Provider], started: list[str], path: Path) -> None:
-    """Raise :class:`ProviderUnavailable` for an accelerator that was asked for but did not start."""
-    available = ort.get_available_providers()
-    build = f"onnxruntime {ort.__version__} (providers {', '.join(available)})"
-    for name in (_provider_name(p) for p in requested):
-        if name == "CPUExecutionProvider" or name in started:
-            continue
-        if name not in available:
-            hint = (
-                "install ssald[gpu] (onnxruntime-gpu) in place of ssald[cpu]"
-                if name in _ACCELERATORS
-                else "install an ONNX Runtime build that has it"
-            )
-            raise ProviderUnavailable(f"{name} was asked for but this ONNX Runtime build has none: {build}; {hint}")
-        missing = (
-            "TensorRT 10 libraries (libnvinfer) on the library path"
-            if name == "TensorrtExecutionProvider"
-            else "a visible NVIDIA GPU (nvidia-smi, CUDA_VISIBLE_DEVICES), a CUDA 13 driver, and the CUDA 13 "
-            "runtime, cuBLAS, cuRAND and cuDNN 9 libraries (pip install nvidia-cuda-runtime nvidia-cublas "
-            "nvidia-curand nvidia-cudnn-cu13, or a CUDA build of torch)"
-        )
-        raise ProviderUnavailable(
-            f"{name} is in {build} but could not start for model {path} (the session fell back to "
-            f"{', '.join(started)}; ONNX Runtime's warning above says why). It needs {missing}"
-        )
-
 
 class OnnxEmbedder:
     """Embed normalised stamps with an exported SSALD ONNX model.
@@ -226,8 +55,8 @@ class OnnxEmbedder:
         The ``.onnx`` file.
     providers : str or list, optional
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"tensorrt"``, or a list of ONNX Runtime execution providers in
-        order of preference (see :func:`resolve_providers`). Default: ``SSALD_PROVIDERS`` when set, else
-        ``"auto"`` (CUDA first when this ONNX Runtime build has it).
+        order of preference (see :func:`encoders.providers.resolve_providers`). Default:
+        ``SSALD_PROVIDERS`` when set, else ``"auto"`` (CUDA first when this ONNX Runtime build has it).
     intra_op_threads : int, optional
         Threads of the CPU provider; default lets ONNX Runtime use every core.
     io_binding : bool, optional
@@ -244,7 +73,7 @@ class OnnxEmbedder:
     ValueError
         If the model lacks the metadata of the contract or its values are malformed, or a provider name
         is unknown.
-    ProviderUnavailable
+    encoders.providers.ProviderUnavailable
         If an accelerator was named (not ``"auto"``) and this ONNX Runtime build lacks it or it could not
         start (ONNX Runtime itself would quietly run on the CPU).
 
@@ -265,25 +94,8 @@ class OnnxEmbedder:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX model {self.path} does not exist")
-        requested, required = resolve_providers(providers)
-        names = [_provider_name(p) for p in requested]
-        if any(n in _ACCELERATORS for n in names) and any(n in ort.get_available_providers() for n in _ACCELERATORS):
-            _preload_cuda_libraries()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle intra-op threads sleep instead of spinning: ingestion decodes stamps on the same cores, and a
-        # spinning pool burns the CPU time the decoding workers need between batches.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = int(intra_op_threads)
-        if required:  # not in this build at all: say so before ONNX Runtime warns and falls back
-            _check_started(requested, ort.get_available_providers(), self.path)
-        self.session = ort.InferenceSession(
-            os.fspath(self.path), sess_options=options, providers=_with_options(requested, device_id)
-        )
-        if required:
-            _check_started(requested, self.session.get_providers(), self.path)
-        self.device = "cuda" if any(p in _ACCELERATORS for p in self.session.get_providers()) else "cpu"
+        self.session = open_session(self.path, providers, intra_op_threads, device_id)
+        self.device = "cuda" if any(p in ACCELERATORS for p in self.session.get_providers()) else "cpu"
         self.device_id = int(device_id)
         self.io_binding = self.device == "cuda" if io_binding is None else bool(io_binding)
         self._binding: Any = None
@@ -367,7 +179,7 @@ class OnnxEmbedder:
 
     @property
     def default_batch_size(self) -> int:
-        """Stamps per call when none is given: :data:`DEFAULT_BATCH_SIZE` of :attr:`device`."""
+        """Stamps per call when none is given: :data:`encoders.providers.DEFAULT_BATCH_SIZE` of :attr:`device`."""
         return DEFAULT_BATCH_SIZE[self.device]
 
     def __repr__(self) -> str:
@@ -500,95 +312,3 @@ class OnnxEmbedder:
             chunk = self._normalise(array[start : start + batch_size])
             out[start : start + len(chunk)] = self.embed(chunk, batch_size=batch_size)
         return out
-
-
-@dataclass(frozen=True)
-class BatchSweep:
-    """What :func:`sweep_batch_size` measured.
-
-    Attributes
-    ----------
-    best : int
-        The smallest batch size within ``tolerance`` of the fastest rate (smaller batches hold less memory
-        and wait less for the stamps to fill them).
-    rates : dict of int to float
-        Stamps per second at each batch size tried, in the order tried.
-    stopped : str
-        Why the sweep stopped before its last candidate (``""`` when it did not): out of memory, time, or
-        the rate falling.
-    """
-
-    best: int
-    rates: dict[int, float]
-    stopped: str = ""
-
-
-def sweep_batch_size(
-    embedder: OnnxEmbedder,
-    candidates: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192),
-    seconds_per_size: float = 1.0,
-    max_seconds: float = 60.0,
-    tolerance: float = 0.03,
-    seed: int = 0,
-) -> BatchSweep:
-    """Measure the embedder's throughput at each batch size and return the best.
-
-    Each size gets one warm-up call (memory allocation, cuDNN's algorithm search) and then as many timed
-    calls as fit in ``seconds_per_size`` (at least two), on random stamps in [0, 1] resident in host memory:
-    the cost of moving them to the device is part of what is measured, as it is in ingestion.
-
-    Parameters
-    ----------
-    embedder : OnnxEmbedder
-        The model and providers to measure.
-    candidates : sequence of int
-        Batch sizes, in increasing order.
-    seconds_per_size : float
-        Timed seconds per batch size.
-    max_seconds : float
-        Stop trying larger sizes once the sweep has run this long.
-    tolerance : float
-        ``best`` is the smallest size whose rate is within this fraction of the fastest.
-    seed : int
-        Seeds the random stamps.
-
-    Returns
-    -------
-    BatchSweep
-
-    Raises
-    ------
-    ValueError
-        If ``candidates`` is empty or holds a size below 1.
-    """
-    sizes = [int(c) for c in candidates]
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"candidates must be batch sizes >= 1, got {list(candidates)}")
-    shape = (len(embedder.bands), embedder.stamp_size, embedder.stamp_size)
-    stamps = np.random.default_rng(seed).random((max(sizes), *shape), dtype=np.float32)
-    rates: dict[int, float] = {}
-    stopped = ""
-    start = time.perf_counter()
-    for size in sizes:
-        if time.perf_counter() - start > max_seconds:
-            stopped = f"time: {max_seconds:.0f} s spent before batch {size}"
-            break
-        batch = stamps[:size]
-        try:
-            embedder.embed(batch, batch_size=size, check_range=False)
-            calls, t0 = 0, time.perf_counter()
-            while calls < 2 or time.perf_counter() - t0 < seconds_per_size:
-                embedder.embed(batch, batch_size=size, check_range=False)
-                calls += 1
-            rates[size] = calls * size / (time.perf_counter() - t0)
-        except (MemoryError, RuntimeError) as exc:  # ORT raises RuntimeError subclasses when memory runs out
-            stopped = f"batch {size} failed: {str(exc).splitlines()[0][:200]}"
-            break
-        if len(rates) >= 3 and rates[size] < 0.8 * max(rates.values()):
-            stopped = f"rate falling at batch {size}"
-            break
-    if not rates:
-        raise RuntimeError(f"no batch size could be measured: {stopped}")
-    fastest = max(rates.values())
-    best = min(b for b, r in rates.items() if r >= (1 - tolerance) * fastest)
-    return BatchSweep(best, rates, stopped)

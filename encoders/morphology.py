@@ -15,8 +15,8 @@ package of record for them, on a segmentation of the band-summed stamp made with
 
 statmorph itself is not called: it spends its time in continuous optimisers (the asymmetry centre by
 Nelder-Mead over interpolated rotations, Petrosian radii by root finding over exact aperture photometry,
-basin hopping for M) and fits Sérsic profiles it cannot skip, which makes it two orders of magnitude slower
-than ingestion (see docs/BENCHMARKS.md). Here the asymmetry centre is searched on the half-pixel grid, where
+basin hopping for M) and fits Sérsic profiles it cannot skip, which makes it far too slow to run inside
+ingestion (docs/BENCHMARKS.md). Here the asymmetry centre is searched on the half-pixel grid, where
 a 180° rotation is an exact index flip; radii come from cumulative radial profiles; M from a brute-force
 quantile scan. The tests compare every value with statmorph's on the same images.
 

@@ -53,28 +53,19 @@ class LuptonParams:
 
     Notes
     -----
-    The default ``stretch = 50`` suits sky-subtracted fluxes whose sky noise is
-    sigma ~ 1 per band and whose galaxy peaks are tens to thousands (the synthetic
-    survey's units: sky sigma 1.2-1.5 in u,g,r, 2.9 in i, 5.9 in z; central peaks
-    of the band-mean intensity 60 median, 200 at the 90th percentile):
+    The default ``stretch = 50`` suits sky-subtracted fluxes whose sky noise is sigma ~ 1 per band and
+    whose galaxy peaks are tens to thousands (the synthetic survey's units). It balances two needs:
 
-    * saturation must be rare, because colour-preserving saturation flattens a core
-      into a plateau and two nuclei a few pixels apart into one blob. What
-      saturates first is the reddest band of a red core, where the band is ~2x the
-      band-mean intensity ``I``; that happens at ``f(I) = 0.5``, i.e. ``I ~ 120`` for
-      ``stretch = 50`` (``I ~ 50`` for 20, ``~ 240`` for 100). On the synthetic survey
-      20 saturates pixels in 80% of stamps, 50 in 20% (10% with more than 4 pixels,
-      mostly bright point sources and ellipticals), 100 in 4%;
-    * faint structure must stay visible: the stretch is linear below
-      ``stretch / q = 6`` flux units and logarithmic above, so sky noise maps to
-      ~0.03 (g, r) - 0.13 (z) and tidal features of a few sigma remain above it.
-      The network sees float32, so the small amplitude of faint light costs no
-      precision.
+    * saturation must be rare, because colour-preserving saturation flattens a core into a plateau and
+      two nuclei a few pixels apart into one blob. The reddest band of a red core, about twice the
+      band-mean intensity ``I``, saturates first, at ``f(I) = 0.5``: ``I ~ 120`` for ``stretch = 50``;
+    * faint structure must stay visible: the stretch is linear below ``stretch / q = 6`` flux units and
+      logarithmic above, so tidal features a few sigma above the sky stay above its noise. The network
+      sees float32, so the small amplitude of faint light costs no precision.
 
-    A 2,000-stamp VICReg run on the synthetic survey ranked dual nuclei and mergers
-    as most anomalous (median rank top 5-6%) with 50, against 7-15% with 20 and
-    7-20% with 100. For real nanomaggy cutouts (Legacy Survey, sky sigma ~ 0.005)
-    scale ``stretch`` by the ratio of noise levels (``stretch ~ 0.2``).
+    Of the stretches compared it let the encoder rank dual nuclei and mergers as most anomalous
+    (docs/BENCHMARKS.md). For real nanomaggy cutouts (Legacy Survey, sky sigma ~ 0.005) scale ``stretch``
+    by the ratio of noise levels (``stretch ~ 0.2``).
     """
 
     q: float = 8.0
@@ -160,8 +151,8 @@ class PixelStats:
 
 def _compiled(fn: Callable) -> Callable:
     """``fn`` compiled by numba without the GIL, its machine code cached on disk (beside this file, else in
-    the user's cache folder) so that later processes skip the ~1 s compilation; where neither folder is
-    writable (a read-only install and home), compiled afresh in each process instead of failing at import."""
+    the user's cache folder) so that later processes (every ingest worker) skip the compilation; where neither
+    folder is writable (a read-only install and home), compiled afresh in each process instead of failing."""
     try:
         return njit(nogil=True, cache=True)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
@@ -256,7 +247,7 @@ def lupton_stats(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> tup
     out, y, stats = _offset(x, params.minimum, soften / x.shape[1])  # y = soften * band-mean intensity
     if len(x):
         with np.errstate(invalid="ignore", over="ignore"):
-            asinh_y = np.arcsinh(y)  # NumPy's vectorised arcsinh: ~20x a compiled scalar loop
+            asinh_y = np.arcsinh(y)  # NumPy's vectorised arcsinh beats numba's scalar one
         gain = np.float32(soften * _FRAC / math.asinh(_FRAC * params.q))
         _stretch_pass(out, y, asinh_y, gain, np.empty_like(y))
     return out.reshape(shape), stats
@@ -299,8 +290,8 @@ def lupton_asinh(cube: np.ndarray, params: LuptonParams = LuptonParams()) -> np.
     For three bands, ``255 * lupton_asinh(stack([r, g, b]))`` matches astropy's
     ``make_lupton_rgb(r, g, b, minimum=minimum, stretch=stretch, Q=q)`` to within
     the uint8 rounding. Steps 1-2 and 4-6 run as two compiled passes (numba) over each
-    stamp and step 3 as one NumPy call: ~0.1 ms for a 5 x 64 x 64 stamp on one core,
-    a third of the element-wise NumPy version, which made ingestion wait on it.
+    stamp and step 3 as one NumPy call, so that normalisation keeps up with inference during
+    ingestion (an element-wise NumPy version did not).
     """
     return lupton_stats(cube, params)[0]
 

@@ -1,4 +1,4 @@
-"""Which input objids an ingest run embeds, skips or quarantines, and which commits may append.
+"""Which input objids an ingest run embeds, skips or quarantines, which commits may append, and what it counted.
 
 Both engines (:mod:`ingest.job`, :mod:`ingest.ray_engine`) walk the input in order through one
 :class:`Ledger`: the first occurrence of an objid this model has already embedded is skipped
@@ -6,7 +6,8 @@ Both engines (:mod:`ingest.job`, :mod:`ingest.ray_engine`) walk the input in ord
 quarantined as a duplicate, and everything else is embedded. Because the ledger also knows
 every objid the table held when the run started, it can tell the writer when a chunk is made
 only of objids absent from the table: such a chunk is appended (one atomic Lance commit, no
-join against the table's objids) rather than merge-inserted.
+join against the table's objids) rather than merge-inserted. An engine receives the ledger with the
+rest of the run's state in one :class:`IngestRun` and counts what it did in its :class:`IngestSummary`.
 
 Notes
 -----
@@ -31,10 +32,12 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from ingest.catalogue import Catalogue
+from ingest.pipeline import Spec
 from ingest.sources import Item
 from ssald_index.store import ObjectStore, TableNotReady
 
-__all__ = ["LOCK_NAME", "Ledger", "ingest_lock", "table_objids"]
+__all__ = ["LOCK_NAME", "IngestRun", "IngestSummary", "Ledger", "ingest_lock", "table_objids"]
 
 #: File in the database directory whose lock serialises ingest runs.
 LOCK_NAME = "_ingest.lock"
@@ -128,6 +131,80 @@ class Ledger:
         ids = np.asarray(objids, np.int64)
         pos = np.minimum(np.searchsorted(self.present, ids), len(self.present) - 1)
         return not bool(np.any(self.present[pos] == ids))
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    ingested: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    without_catalogue_row: int = 0
+    catalogue_rows_without_stamp: int = 0
+    removed_other_model: int = 0
+    seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    finalize_seconds: float = 0.0
+    model_id: str = ""
+    engine: str = "local"
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Ingested stamps per second."""
+        return self.ingested / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """One-line summary for the terminal."""
+        return (
+            f"ingested {self.ingested} stamps, quarantined {self.quarantined}, skipped {self.skipped} "
+            f"(already embedded), {self.without_catalogue_row} without catalogue row, "
+            f"{self.catalogue_rows_without_stamp} catalogue rows without stamp, "
+            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s; read-to-commit {self.pipeline_seconds:.1f} s, "
+            f"indexes and scores {self.finalize_seconds:.1f} s), model {self.model_id}, engine {self.engine}"
+        )
+
+    def count(self, bad: Sequence[dict[str, Any]]) -> None:
+        """Add quarantine rows to the counts (reasons keyed without the source name)."""
+        self.quarantined += len(bad)
+        for row in bad:
+            reason = str(row["reason"]).removeprefix(f"{row['source']}: ")
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+@dataclass
+class IngestRun:
+    """What :func:`ingest.job.ingest` resolved before an engine starts: the work, the rules and the counts.
+
+    Both engines take one, so they see the same input, apply the same :class:`Ledger` and fill the same
+    :class:`IngestSummary`.
+
+    Attributes
+    ----------
+    items : list of Item
+        Every discovered item, in input order.
+    spec : Spec
+        The model's contract and the reader options, for :func:`ingest.pipeline.prepare`.
+    model : Path
+        The ``.onnx`` file (the Ray engine's actors load their own sessions from it).
+    db : Path
+        The database directory.
+    catalogue : Catalogue or None
+        Joined on objid into every row.
+    ledger : Ledger
+        The skip/duplicate rules, applied in input order.
+    summary : IngestSummary
+        What the run did so far.
+    """
+
+    items: list[Item]
+    spec: Spec
+    model: Path
+    db: Path
+    catalogue: Catalogue | None
+    ledger: Ledger
+    summary: IngestSummary
 
 
 @contextmanager

@@ -25,7 +25,6 @@ import warnings
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,11 @@ from tqdm import tqdm
 from encoders.embedder import OnnxEmbedder
 from encoders.fit import DEFAULT_FIT_FRACTION, Fit
 from encoders.stamps import Stamp
-from ingest.bookkeeping import Ledger, ingest_lock, table_objids
+from ingest.bookkeeping import IngestRun, IngestSummary, Ledger, ingest_lock, table_objids
 from ingest.catalogue import Catalogue, read_catalogue
 from ingest.options import MAX_NAN_FRACTION, IngestInput, IngestOptions
 from ingest.pipeline import Prefetcher, Prepared, Spec, rows_table, validate
-from ingest.sources import STAMP_SUFFIXES, Item, discover, find_stamps
+from ingest.sources import STAMP_SUFFIXES, discover, find_stamps
 from ssald_index.store import ObjectStore, TableNotReady, append_quarantine, register_model
 
 __all__ = [
@@ -59,46 +58,6 @@ __all__ = [
 
 class ModelMismatch(RuntimeError):
     """The table already holds embeddings from another model."""
-
-
-@dataclass
-class IngestSummary:
-    """What one ingest run did."""
-
-    ingested: int = 0
-    quarantined: int = 0
-    skipped: int = 0
-    without_catalogue_row: int = 0
-    catalogue_rows_without_stamp: int = 0
-    removed_other_model: int = 0
-    seconds: float = 0.0
-    pipeline_seconds: float = 0.0
-    finalize_seconds: float = 0.0
-    model_id: str = ""
-    engine: str = "local"
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        """Ingested stamps per second."""
-        return self.ingested / self.seconds if self.seconds > 0 else 0.0
-
-    def line(self) -> str:
-        """One-line summary for the terminal."""
-        return (
-            f"ingested {self.ingested} stamps, quarantined {self.quarantined}, skipped {self.skipped} "
-            f"(already embedded), {self.without_catalogue_row} without catalogue row, "
-            f"{self.catalogue_rows_without_stamp} catalogue rows without stamp, "
-            f"in {self.seconds:.1f} s ({self.rate:.0f} stamps/s; read-to-commit {self.pipeline_seconds:.1f} s, "
-            f"indexes and scores {self.finalize_seconds:.1f} s), model {self.model_id}, engine {self.engine}"
-        )
-
-    def count(self, bad: Sequence[dict[str, Any]]) -> None:
-        """Add quarantine rows to the counts (reasons keyed without the source name)."""
-        self.quarantined += len(bad)
-        for row in bad:
-            reason = str(row["reason"]).removeprefix(f"{row['source']}: ")
-            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
 def check_stamp(stamp: Stamp, embedder: OnnxEmbedder, max_nan_fraction: float = MAX_NAN_FRACTION) -> str | None:
@@ -302,15 +261,14 @@ def ingest(
         _register(db, model, embedder)
         done, present = table_objids(db, embedder.model_id)
         ledger = Ledger(np.empty(0, np.int64) if options.refresh else done, present)
+        run = IngestRun(items, spec, model, db, cat, ledger, summary)
         pipeline_start = time.perf_counter()
         if engine == "ray":
             from ingest.ray_engine import run_ray
 
-            run_ray(
-                items, spec, model, db, cat, ledger, summary, batch_size=options.batch_size, progress=options.progress
-            )
+            run_ray(run, options)
         else:
-            _run_local(items, spec, embedder, db, cat, ledger, summary, options)
+            _run_local(run, embedder, options)
         summary.pipeline_seconds = time.perf_counter() - pipeline_start
         finalize_start = time.perf_counter()
         if other and summary.ingested + summary.skipped:
@@ -333,8 +291,8 @@ def default_workers(n_items: int, batch_size: int, providers: Sequence[str], cor
     None (``0``: a thread of this process prepares stamps while the caller embeds) for small inputs, where
     process start-up costs more than it saves, and with ONNX Runtime on the CPU of a machine with at most
     2 cores, where inference already keeps every core busy and a worker process only adds the cost of
-    pickling each stamp across (measured slower there for FITS and arrays alike: docs/BENCHMARKS.md,
-    issue 4). Otherwise (a GPU, or cores to spare) ``cores - 1`` workers.
+    pickling each stamp across (slower there for FITS and arrays alike: docs/BENCHMARKS.md). Otherwise (a
+    GPU, or cores to spare) ``cores - 1`` workers.
     """
     cores = cores or os.cpu_count() or 1
     if n_items <= 4 * batch_size:
@@ -345,17 +303,9 @@ def default_workers(n_items: int, batch_size: int, providers: Sequence[str], cor
     return max(1, cores - 1)
 
 
-def _run_local(
-    items: list[Item],
-    spec: Spec,
-    embedder: OnnxEmbedder,
-    db: Path,
-    cat: Catalogue | None,
-    ledger: Ledger,
-    summary: IngestSummary,
-    options: IngestOptions,
-) -> None:
+def _run_local(run: IngestRun, embedder: OnnxEmbedder, options: IngestOptions) -> None:
     """The local engine: worker processes prepare, this thread embeds, a writer thread commits."""
+    items, db, cat, ledger, summary = run.items, run.db, run.catalogue, run.ledger, run.summary
     batch_size, chunk_size, progress, workers = (
         options.batch_size,
         options.chunk_size,
@@ -393,7 +343,7 @@ def _run_local(
         bar.set_postfix(quarantined=summary.quarantined, skipped=summary.skipped, refresh=False)
 
     try:
-        with Prefetcher(spec, workers, task_size=task_size, window=window) as prefetcher:
+        with Prefetcher(run.spec, workers, task_size=task_size, window=window) as prefetcher:
             for n, prepared in prefetcher.map(todo):
                 _take(prepared, chunk, ledger)
                 chunk.items += n

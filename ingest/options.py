@@ -99,7 +99,7 @@ class IngestOptions:
         Measure each stamp's non-parametric morphology into the ``morph_*`` columns (:mod:`encoders.morphology`;
         the local engine only: the Ray engine leaves them null).
     providers : str or sequence of str, optional
-        ONNX Runtime execution providers (:func:`encoders.embedder.resolve_providers`): ``"cuda"`` insists on
+        ONNX Runtime execution providers (:func:`encoders.providers.resolve_providers`): ``"cuda"`` insists on
         the GPU and fails when it cannot start; default ``SSALD_PROVIDERS``, else CUDA when usable, else CPU.
 
     Raises

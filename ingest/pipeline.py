@@ -8,8 +8,8 @@ an Arrow table of the ``objects`` schema. :class:`Prefetcher` keeps a bounded nu
 
 With worker processes, each task in flight owns one slot of a shared-memory ring (a file in ``/dev/shm``):
 the worker writes its normalised stamps there and sends back only objids, metadata and quarantine rows,
-instead of pickling ~80 kB per 5x64x64 stamp through a pipe (three copies and a pipe write per stamp, on
-the main process's critical path when a GPU embeds 10^4 stamps a second).
+instead of pickling every stamp through a pipe (three copies and a pipe write per stamp, on the main
+process's critical path, which a GPU embedder cannot afford).
 """
 
 from __future__ import annotations
@@ -261,7 +261,27 @@ def rows_table(
     catalogue: Any,
     model_id: str,
 ) -> pa.Table:
-    """Arrow rows of the ``objects`` schema: catalogue values first, stamp header values where it has none."""
+    """Arrow rows of the ``objects`` schema: catalogue values first, stamp header values where it has none.
+
+    Parameters
+    ----------
+    objids : sequence of int
+        One per row.
+    meta : sequence of dict
+        Per row, what the stamp told (:attr:`Prepared.meta`): ``ra``, ``dec``, ``survey``, ``bands``,
+        ``source`` and, when measured, ``morphology``.
+    embeddings : numpy.ndarray
+        ``(len(objids), D)``.
+    catalogue : Catalogue or None
+        :class:`ingest.catalogue.Catalogue` whose row of each objid fills the catalogue columns.
+    model_id : str
+        The embedding model of every row.
+
+    Returns
+    -------
+    pyarrow.Table
+        In the column order of :func:`ssald_index.schema.objects_schema`, ``ingested_at`` now.
+    """
     dim = int(embeddings.shape[1])
     schema = objects_schema(dim)
     now = datetime.now(UTC)

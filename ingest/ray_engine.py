@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from ingest.bookkeeping import Ledger
+from encoders.providers import DEFAULT_BATCH_SIZE
+from ingest.bookkeeping import IngestRun
+from ingest.options import IngestOptions
 from ingest.pipeline import Spec, prepare, rows_table
 from ingest.sources import Item
 from ssald_index.store import ObjectStore, append_quarantine
@@ -107,30 +108,24 @@ def _init_ray(num_cpus: int | None) -> Any:
 
 
 def run_ray(
-    items: list[Item],
-    spec: Spec,
-    model: Path,
-    db: Path,
-    cat: Any,
-    ledger: Ledger,
-    summary: Any,
+    run: IngestRun,
+    options: IngestOptions,
     *,
-    batch_size: int = 256,
-    progress: bool = True,
     wave: int = RAY_WAVE,
     num_cpus: int | None = None,
     actors: int | None = None,
 ) -> None:
-    """Run ingestion as Ray Data; same arguments and effects as the local engine (see :func:`ingest.job.ingest`).
+    """Run ingestion as Ray Data, with the local engine's effects (see :func:`ingest.job.ingest`).
 
     Parameters
     ----------
-    items, spec, model, db, cat, ledger, summary
-        As prepared by :func:`ingest.job.ingest`; ``ledger`` collects every objid met in the input.
-    batch_size : int
-        Stamps per ONNX Runtime call in each actor.
-    progress : bool
-        Show Ray Data's progress bars.
+    run : IngestRun
+        As prepared by :func:`ingest.job.ingest`; ``run.ledger`` collects every objid met in the input and
+        ``run.summary`` the counts.
+    options : IngestOptions
+        ``batch_size`` (stamps per ONNX Runtime call in each actor; default the CPU's
+        :data:`~encoders.providers.DEFAULT_BATCH_SIZE`) and ``progress`` (Ray Data's progress bars) apply;
+        the local engine's process and thread settings do not.
     wave : int
         Items per staging dataset and commit.
     num_cpus : int, optional
@@ -141,13 +136,15 @@ def run_ray(
     import lance
     from lance_ray import write_lance
 
+    items, spec, ledger = run.items, run.spec, run.ledger
+    batch_size = options.batch_size if options.batch_size is not None else DEFAULT_BATCH_SIZE["cpu"]
     ray = _init_ray(num_cpus)
-    ray.data.DataContext.get_current().enable_progress_bars = progress
+    ray.data.DataContext.get_current().enable_progress_bars = options.progress
     gpus = int(ray.cluster_resources().get("GPU", 0))
     actors = actors or (gpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // 4))
     todo = [(i, items[i]) for i in ledger.todo(items)]
-    summary.skipped = ledger.skipped
-    staging_root = db / "_staging"
+    run.summary.skipped = ledger.skipped
+    staging_root = run.db / "_staging"
     for lo in range(0, len(todo), wave):
         part = todo[lo : lo + wave]
         staging = staging_root / f"wave-{lo // wave:06d}.lance"
@@ -156,20 +153,21 @@ def run_ray(
         ds = ds.map_batches(_Prepare, fn_constructor_args=(spec,), batch_size=64, concurrency=(1, max(1, actors * 4)))
         ds = ds.map_batches(
             _Embed,
-            fn_constructor_args=(os.fspath(model), batch_size),
+            fn_constructor_args=(os.fspath(run.model), batch_size),
             batch_size=batch_size,
             concurrency=actors,
             num_gpus=1 if gpus else 0,
         )
         write_lance(ds, os.fspath(staging), mode="create")
         table = lance.dataset(os.fspath(staging)).to_table().sort_by("idx")
-        _commit(table, spec, db, cat, ledger, summary)
+        _commit(table, run)
         shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(staging_root, ignore_errors=True)
 
 
-def _commit(table: pa.Table, spec: Spec, db: Path, cat: Any, ledger: Ledger, summary: Any) -> None:
+def _commit(table: pa.Table, run: IngestRun) -> None:
     """Apply the ledger's rules in input order and write one wave (appended when all its objids are new)."""
+    spec, db, cat, ledger, summary = run.spec, run.db, run.catalogue, run.ledger, run.summary
     keep, bad = [], []
     columns = {k: table.column(k).to_pylist() for k in _META}
     for i in range(table.num_rows):

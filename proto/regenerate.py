@@ -46,18 +46,24 @@ def protoc_command(out_dir: str = ".") -> list[str]:
 
 
 def regenerate(out_dir: str | Path = ".") -> None:
-    """Run protoc from the repository root; raises ``subprocess.CalledProcessError`` if it fails.
+    """Run protoc from the repository root.
 
     Parameters
     ----------
     out_dir : str or Path
         Output root; the stubs land in ``out_dir/proto/``. Relative paths are relative to the
         repository root.
+
+    Raises
+    ------
+    subprocess.CalledProcessError
+        If protoc fails (a syntax error in the ``.proto``, ``grpcio-tools`` missing).
     """
     subprocess.run(protoc_command(str(out_dir)), cwd=REPO_ROOT, check=True)
 
 
 def main() -> int:
+    """Regenerate the stubs in place and say where they went."""
     regenerate()
     print(f"regenerated stubs from {PROTO_FILE} in {REPO_ROOT / 'proto'}")
     return 0

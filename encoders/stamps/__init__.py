@@ -2,11 +2,22 @@
 
 One reader for training and ingestion: :func:`read_stamp` takes a path or the raw bytes of a file
 (as uploaded to ``FindSimilarToImage``) and returns a :class:`Stamp`. Formats are tried in the order
-of :data:`READERS`, one module per format (:mod:`~encoders.stamps.fits`, :mod:`~encoders.stamps.npy`,
-:mod:`~encoders.stamps.images`); a new format is one :class:`StampReader` passed to
-:func:`register_reader`. :func:`load_stamps` reads many files of one shape and normalises them.
-:mod:`~encoders.stamps.render` draws a stamp for people. NumPy, astropy and Pillow only: this package
-is on the serving path and must not import torch.
+of :data:`READERS`; a new format is one :class:`StampReader` passed to :func:`register_reader`.
+:func:`load_stamps` reads many files of one shape and normalises them. NumPy, astropy and Pillow only:
+this package is on the serving path and must not import torch.
+
+Modules
+-------
+stamp
+    The :class:`Stamp` record, the :class:`StampReader` description and the checks readers share.
+fits
+    FITS stamps (a fast path for plain primary-HDU images, astropy for the rest).
+npy
+    NumPy ``.npy`` stamps.
+images
+    PNG/JPEG colour composites.
+render
+    A stamp drawn for people: Lupton RGB arrays and enlarged PNGs.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from encoders.training.config import AugmentParams
+from encoders.training.config import AugmentParams, TrainConfig
 
 __all__ = [
     "EXTINCTION_COEFFS",
@@ -342,6 +342,11 @@ class GalaxyAugment(AugmentParams):
     flip: bool = True
     rotate: bool = True
     bands: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> GalaxyAugment:
+        """The augmentation a training config describes (its augmentation fields and bands)."""
+        return cls(**config.augment_params(), bands=config.bands)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Return an augmented copy of the batch ``x`` (same shape and dtype)."""

@@ -8,6 +8,7 @@ state dicts, ``epoch``, ``step``, ``seconds`` and the config as a dict), so
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,17 +18,23 @@ from encoders.training.backbone import ResNetEncoder
 from encoders.training.config import ARCH_FIELDS, TrainConfig
 from encoders.training.vicreg import Expander
 
-__all__ = ["CHECKPOINT_FILE", "build", "load_backbone", "resume", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "atomic_write", "build", "load_backbone", "resume", "save_checkpoint"]
 
+#: The latest checkpoint's file name in a run directory.
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def build(config: TrainConfig) -> tuple[ResNetEncoder, Expander]:
+    """A fresh backbone and expander of the architecture ``config`` describes."""
     model = ResNetEncoder(len(config.bands), config.widths, config.blocks, config.stem_stride)
     return model, Expander(model.out_dim, config.expander_dims)
 
 
-def atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place.
+
+    A run killed mid-write leaves the previous file whole, so a resume never reads half a checkpoint.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
     os.replace(tmp, path)
@@ -36,6 +43,19 @@ def atomic_write(path: Path, write) -> None:
 def resume(
     path: Path, config: TrainConfig, model: nn.Module, expander: nn.Module, opt: torch.optim.Optimizer
 ) -> tuple[int, int, float]:
+    """Load the checkpoint at ``path`` into ``model``, ``expander`` and ``opt``.
+
+    Returns
+    -------
+    (int, int, float)
+        The epoch, step and training seconds the checkpoint was saved at.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint's architecture fields (:data:`~encoders.training.config.ARCH_FIELDS`) differ
+        from ``config``'s: its weights would not fit.
+    """
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
     saved = TrainConfig.from_dict(ckpt["config"])
     for name in ARCH_FIELDS:
@@ -60,6 +80,7 @@ def save_checkpoint(
     seconds: float,
     config: TrainConfig,
 ) -> None:
+    """Write the training state to ``path`` atomically (see :func:`atomic_write`), as plain tensors and values."""
     state = {
         "model": model.state_dict(),
         "expander": expander.state_dict(),
@@ -79,7 +100,7 @@ def load_backbone(run_dir: str | Path) -> tuple[ResNetEncoder, TrainConfig]:
     Parameters
     ----------
     run_dir : str or Path
-        A run directory written by :func:`train`, or one checkpoint file (e.g. a kept
+        A run directory written by :func:`encoders.training.train.train`, or one checkpoint file (e.g. a kept
         ``checkpoints/epoch_XXX.pt``).
 
     Returns

@@ -230,12 +230,6 @@ class TrainConfig(AugmentParams):
         """The :class:`~encoders.fit.Fit` of ``fit`` and ``fit_fraction``."""
         return Fit(self.fit, self.fit_fraction)
 
-    def augment(self) -> Any:
-        """The :class:`~encoders.training.augment.GalaxyAugment` this config describes (imports torch)."""
-        from encoders.training.augment import GalaxyAugment
-
-        return GalaxyAugment(**self.augment_params(), bands=self.bands)
-
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/``torch.load(weights_only=True)``-safe values."""
         out = asdict(self)

@@ -46,7 +46,9 @@ class StampSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def get(self, indices: Sequence[int]) -> np.ndarray: ...
+    def get(self, indices: Sequence[int]) -> np.ndarray:
+        """Normalised float32 stamps ``(len(indices), B, H, W)`` at ``indices``, in that order."""
+        ...
 
 
 class ArraySource:

@@ -18,8 +18,9 @@ def run_embeddings(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Embeddings of ``data/stamps`` (at most ``limit``, a seeded subset) by the backbone of ``run``, and the
     ``label_column`` of ``data/catalogue.fits`` for them (``None`` without one)."""
+    from encoders.training.checkpoint import load_backbone
     from encoders.training.data import FileSource, normaliser
-    from encoders.training.train import embed_backbone, load_backbone
+    from encoders.training.train import embed_backbone
 
     model, config = load_backbone(run)
     paths = sorted(p for p in (data / "stamps").iterdir() if not p.name.startswith("."))

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from encoders.stamps import load_stamps
+from encoders.training.augment import GalaxyAugment
 from encoders.training.checkpoint import CHECKPOINT_FILE, atomic_write, build, load_backbone, resume, save_checkpoint
 from encoders.training.config import TrainConfig
 from encoders.training.data import ArraySource, StampSource, TwoViewBatches, epoch_keys
@@ -267,7 +268,7 @@ def _train(source: StampSource, run_dir: Path, config: TrainConfig, progress: bo
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     warmup = max(1, round(config.warmup_epochs * steps_per_epoch))
-    dataset = TwoViewBatches(source, config.augment(), config.seed, config.centre_prob)
+    dataset = TwoViewBatches(source, GalaxyAugment.from_config(config), config.seed, config.centre_prob)
     params = [p for m in (model, expander) for p in m.parameters()]
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     amp_dtype = torch.float16 if config.precision == "fp16" else torch.bfloat16

@@ -2,12 +2,20 @@
 
 Discovery (:func:`discover`) is cheap and runs once in the main process; it returns picklable
 :class:`Item` records, one subclass per kind. Loading (:func:`load_item`) reads one object's pixels and
-runs in worker processes (or Ray tasks). The kinds:
+runs in worker processes (or Ray tasks).
 
-* :mod:`~ingest.sources.files`: a folder of per-object files (FITS cubes, ``.npy``, PNG/JPEG);
-* :mod:`~ingest.sources.bands`: a folder of per-band FITS files matched by a pattern (``{objid}_{band}.fits``);
-* :mod:`~ingest.sources.arrays`: an HDF5/NPZ/NPY array file of stamps;
-* :mod:`~ingest.sources.cutouts`: survey frames with a WCS, cut at catalogue positions.
+Modules
+-------
+base
+    The :class:`Source` protocol, the :class:`Item` record and the objid/position helpers they share.
+files
+    A folder of per-object files (FITS cubes, ``.npy``, PNG/JPEG).
+bands
+    A folder of per-band FITS files matched by a pattern (``{objid}_{band}.fits``).
+arrays
+    An HDF5/NPZ/NPY array file of stamps.
+cutouts
+    Survey frames with a WCS, cut at catalogue positions.
 """
 
 from __future__ import annotations

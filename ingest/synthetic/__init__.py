@@ -5,13 +5,23 @@
 ``seed``: the class of each object comes from an exact, shuffled allocation of the target
 prevalences; each object's physics comes from its own generator, seeded by
 ``SeedSequence(seed, spawn_key=(1, index))``, so the output is identical for any number of
-worker processes. Objects are rendered with GalSim (:mod:`ingest.synthetic.render`) from the
-class models of :mod:`ingest.synthetic.profiles`.
+worker processes.
 
 Magnitudes are AB, ``mag = zero_point - 2.5 log10(flux)``, with the flux the object's total
 model flux in the stamp's units (neighbouring sources excluded). The default zero point 26.0
 makes one flux unit 0.04 nanomaggy, so the r-band sky noise is ~1.2 units per pixel (the
 scale ``encoders.normalise`` is tuned for); ``zero_point=22.5`` gives nanomaggies.
+
+Modules
+-------
+profiles
+    Physical models of each class: colours, sizes, PSFs, one builder per class.
+render
+    GalSim rendering: PSF-convolved, noisy multi-band stamps.
+meta
+    Catalogue metadata: SDSS-like identifiers, sky positions, redshifts and spectra.
+sdss
+    SDSS 64-bit identifiers (photometric ``objID``, spectroscopic ``specObjID``).
 """
 
 from __future__ import annotations

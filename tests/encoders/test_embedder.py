@@ -1,4 +1,4 @@
-"""OnnxEmbedder: contract properties, shape checks with clear messages, providers, IO binding, no torch import."""
+"""OnnxEmbedder: contract properties, shape checks with clear messages, IO binding, no torch import."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-import encoders.embedder as embedder_module
-from encoders.embedder import (
-    DEFAULT_BATCH_SIZE,
-    OnnxEmbedder,
-    ProviderUnavailable,
-    default_providers,
-    resolve_providers,
-    sweep_batch_size,
-)
+from encoders.embedder import OnnxEmbedder
 from encoders.normalise import LuptonParams, lupton_asinh
+from encoders.providers import DEFAULT_BATCH_SIZE, ProviderUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,15 +32,6 @@ def test_properties_come_from_the_metadata(embedder: OnnxEmbedder) -> None:
     assert len(embedder.model_id) == 16 and embedder.metadata["model_id"] == embedder.model_id
     assert embedder.providers == ["CPUExecutionProvider"]
     assert embedder.model_id in repr(embedder)
-
-
-def test_default_providers_prefer_cuda() -> None:
-    import onnxruntime as ort
-
-    providers = default_providers()
-    assert providers[-1] == "CPUExecutionProvider"
-    cuda = "CUDAExecutionProvider"
-    assert (cuda in providers) == (cuda in ort.get_available_providers())
 
 
 def test_embed_batches_and_single_stamps(embedder: OnnxEmbedder, tiny_stamps: np.ndarray) -> None:
@@ -124,7 +108,7 @@ def test_refuses_models_without_the_contract(tmp_path: Path) -> None:
 
 def test_serving_modules_do_not_import_torch() -> None:
     code = (
-        "import encoders.embedder, encoders.normalise, encoders.stamps, encoders.cli, sys; "
+        "import encoders.embedder, encoders.providers, encoders.normalise, encoders.stamps, encoders.cli, sys; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -132,54 +116,11 @@ def test_serving_modules_do_not_import_torch() -> None:
     assert result.returncode == 0, result.stderr
 
 
-CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
-
-
 def _cuda_works(model: Path) -> bool:
     try:
         return OnnxEmbedder(model, providers="cuda").device == "cuda"
     except ProviderUnavailable:
         return False
-
-
-def test_provider_names_and_lists_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SSALD_PROVIDERS", raising=False)
-    assert resolve_providers("cpu") == ([CPU], True)
-    assert resolve_providers("cuda") == ([CUDA, CPU], True)
-    assert resolve_providers("tensorrt") == ([TRT, CUDA, CPU], True)
-    assert resolve_providers("CUDA, cpu") == ([CUDA, CPU], True)
-    assert resolve_providers([CUDA]) == ([CUDA, CPU], True)
-    assert resolve_providers([(CUDA, {"device_id": 1}), "cpu"]) == ([(CUDA, {"device_id": 1}), CPU], True)
-    assert resolve_providers("auto") == (default_providers(), False)
-    assert resolve_providers(None) == (default_providers(), False)
-    monkeypatch.setenv("SSALD_PROVIDERS", "cuda")
-    assert resolve_providers(None) == ([CUDA, CPU], True)
-    with pytest.raises(ValueError, match="unknown execution provider 'gpu'"):
-        resolve_providers("gpu")
-
-
-def test_cuda_asked_for_without_it_is_a_clear_error(exported_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import onnxruntime as ort
-
-    if CUDA in ort.get_available_providers():
-        pytest.skip("this ONNX Runtime build has CUDA: the missing-build message cannot be seen here")
-    with pytest.raises(ProviderUnavailable, match=r"CUDAExecutionProvider was asked for .* install ssald\[gpu\]"):
-        OnnxEmbedder(exported_model, providers="cuda")
-    monkeypatch.setenv("SSALD_PROVIDERS", "cuda")
-    with pytest.raises(ProviderUnavailable):
-        OnnxEmbedder(exported_model)
-    # A build that has CUDA but cannot start it (no GPU, no libraries): ONNX Runtime falls back to the CPU quietly.
-    monkeypatch.setattr(embedder_module.ort, "get_available_providers", lambda: [CUDA, CPU])
-    with pytest.raises(ProviderUnavailable, match=r"is in onnxruntime .* but could not start .* cuDNN 9"):
-        OnnxEmbedder(exported_model, providers="cuda")
-
-
-def test_auto_falls_back_to_the_cpu_without_error(exported_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SSALD_PROVIDERS", raising=False)
-    emb = OnnxEmbedder(exported_model, providers="auto")
-    if emb.device == "cpu":
-        assert emb.providers == [CPU] and not emb.io_binding
-        assert emb.default_batch_size == DEFAULT_BATCH_SIZE["cpu"]
 
 
 def test_io_binding_path_matches_the_plain_call(exported_model: Path, tiny_stamps: np.ndarray) -> None:
@@ -191,14 +132,6 @@ def test_io_binding_path_matches_the_plain_call(exported_model: Path, tiny_stamp
     np.testing.assert_allclose(bound.embed(tiny_stamps, batch_size=5), expected, atol=1e-6)
     np.testing.assert_allclose(bound.embed(tiny_stamps), expected, atol=1e-6)
     assert bound.embed(tiny_stamps[:0]).shape == (0, 16)
-
-
-def test_sweep_batch_size_returns_a_measured_size(embedder: OnnxEmbedder) -> None:
-    sweep = sweep_batch_size(embedder, (2, 4, 8), seconds_per_size=0.01)
-    assert list(sweep.rates) == [2, 4, 8][: len(sweep.rates)] and sweep.best in sweep.rates
-    assert all(r > 0 for r in sweep.rates.values())
-    with pytest.raises(ValueError, match="batch sizes >= 1"):
-        sweep_batch_size(embedder, ())
 
 
 def test_cuda_embeddings_match_the_cpu(exported_model: Path, tiny_stamps: np.ndarray) -> None:

@@ -15,7 +15,7 @@ def test_augmentation_defaults_come_from_one_place() -> None:
     defaults = AugmentParams()
     for name in names:
         assert getattr(TrainConfig(), name) == getattr(defaults, name) == getattr(GalaxyAugment(), name)
-    aug = TrainConfig(max_angle=90.0, band_drop=0.1).augment()
+    aug = GalaxyAugment.from_config(TrainConfig(max_angle=90.0, band_drop=0.1))
     assert isinstance(aug, GalaxyAugment) and aug.max_angle == 90.0 and aug.band_drop == 0.1
     assert aug.bands == TrainConfig().bands
 
