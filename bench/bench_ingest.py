@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: the job's)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--ceiling-n", type=int, default=10_000, help="stamps per ceiling measurement (default 10000)")
+    p.add_argument("--no-morphology", action="store_true", help="leave the morph_* columns empty (ssald ingest's flag)")
     args = p.parse_args(argv)
 
     t = time.perf_counter()
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, "-m", "clients.cli", "ingest", "--data", os.fspath(data), "--model", os.fspath(args.model)]
     cmd += ["--db", os.fspath(db), "--catalogue", os.fspath(args.survey / "catalogue.fits")]
     cmd += ["--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size), "--no-progress"]
+    cmd += ["--no-morphology"] if args.no_morphology else []
     cmd += ["--workers", str(args.workers)] if args.workers is not None else []
     cmd += ["--threads", str(args.threads)] if args.threads is not None else []
     load = os.getloadavg()[0]
