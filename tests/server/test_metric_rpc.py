@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clients import FailedPrecondition, InvalidArgument, SsaldClient
-from clients.similar_cmd import add_parsers
+from clients.cli.similar import add_parsers
 from server.handle import StoreHandle
 from ssald_index.active.labels import Label, add_labels
 from ssald_index.active.learned import LearnedSpaces

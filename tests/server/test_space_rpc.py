@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from clients import FailedPrecondition, InvalidArgument, SsaldClient
-from clients.similar_cmd import add_parsers
+from clients.cli.similar import add_parsers
 from ssald_index.metric import fit_metric
 from ssald_index.schema import MORPHOLOGY_COLUMNS, MORPHOLOGY_FEATURES, OBJECTS, objects_schema
 from tests.server.helpers import make_rows, running_server, write_db

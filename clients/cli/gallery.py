@@ -1,7 +1,7 @@
 """``ssald gallery OBJID --db DB --out gallery.png``: the query stamp and its neighbours as Lupton RGB images.
 
-Stamps are drawn by :func:`encoders.stamps.render.rgb_stamp` (numpy/astropy only, never torch).
-Module import pulls in argparse only.
+Stamps are drawn by :func:`encoders.stamps.render.rgb_stamp` (numpy/astropy only, never torch). Only
+argparse and pathlib load at import time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parsers", "write_gallery", "run_gallery"]
+from clients.cli.args import add_db, add_exclude_radius, add_k, add_out
+
+__all__ = ["add_parsers", "run_gallery", "write_gallery"]
 
 
 def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: str | Path) -> Path:
@@ -49,10 +51,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Read the stamps named in the table's `source` column and draw them as Lupton RGB images.",
     )
     p.add_argument("objid", type=int, help="objid of the query object")
-    p.add_argument("--db", required=True, help="LanceDB database directory")
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("-k", type=int, default=11, help="number of neighbours (default: %(default)s)")
-    p.add_argument("--exclude-radius", type=float, default=0.0, help="arcsec around the query left out")
+    add_db(p, as_path=False)
+    add_out(p, "output PNG", required=True, as_path=False)
+    add_k(p, 11)
+    add_exclude_radius(p, "arcsec around the query left out")
     p.set_defaults(func=run_gallery)
 
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from clients.cli.args import add_seed
+
 __all__ = ["add_parsers", "run_demo", "start_server", "stop_server"]
 
 TARGET = "dual_nucleus"
@@ -67,7 +69,7 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
     from astropy.table import Table
 
     from clients import SsaldClient
-    from clients.similar_cmd import format_neighbours
+    from clients.cli.similar import format_neighbours
 
     workdir.mkdir(parents=True, exist_ok=True)
     survey, run, model, db = workdir / "survey", workdir / "run", workdir / "model.onnx", workdir / "db"
@@ -130,6 +132,7 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Handler of ``ssald demo``."""
     run_demo(args.workdir, n=args.n, seed=args.seed, epochs=args.epochs)
     return 0
 
@@ -144,6 +147,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="folder for the demo's survey, run, model and table (default ./ssald_demo)",
     )
     p.add_argument("--n", type=int, default=5000, help="objects in the synthetic survey (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(p, help="random seed (default 0)")
     p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
     p.set_defaults(func=_demo)

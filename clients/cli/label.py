@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from clients.client import SsaldClient, SubmitResult, ToLabel
 
-__all__ = ["ANSWERS", "add_parsers", "describe", "label_session", "run_label"]
+from clients.cli.args import add_label, add_server, add_timeout
+
+__all__ = ["ANSWERS", "add_parsers", "describe", "label_session", "negative_of", "run_label"]
 
 # What a person may type, and what it means.
 ANSWERS = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "s": "skip", "skip": "skip", "q": "quit", "quit": "quit"}
@@ -187,15 +189,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "for each, submit the answers and retrain the classifier after each batch."
         ),
     )
-    p.add_argument("--server", required=True, help="HOST:PORT of a running `ssald serve`")
-    p.add_argument("--label", required=True, help="the label to find, e.g. dual_nucleus")
+    add_server(p, "HOST:PORT of a running `ssald serve`", metavar=None)
+    add_label(p, "the label to find, e.g. dual_nucleus", default=None, required=True)
     p.add_argument("--n", type=int, default=10, help="objects per batch (default: %(default)s)")
     p.add_argument("--strategy", default="", help="active-learning strategy (default: the server's, gp_ei)")
     p.add_argument("--seed-objid", type=int, default=None, help="a known example to start from")
     p.add_argument("--classifier", default="", help="logistic (default) or forest")
     p.add_argument("--user", default="", help="your name, stored with every label (default: login name)")
     p.add_argument("--out-dir", type=Path, default=Path("label_stamps"), help="where stamps go (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per RPC, retraining included")
+    add_timeout(p, 120.0, "seconds per RPC, retraining included")
     p.set_defaults(func=run_label)
 
 

@@ -1,6 +1,7 @@
-"""``ssald simulate`` and ``ssald ingest``: argument parsing only; the work is in :mod:`ingest.synthetic` and
-:mod:`ingest.job`. Flag defaults come from :class:`~ingest.options.IngestInput` and
-:class:`~ingest.options.IngestOptions` (standard library only, so ``ssald --help`` stays light).
+"""``ssald ingest``: embed stamps into the objects table; the work is in :mod:`ingest.job`.
+
+The flags build an :class:`~ingest.options.IngestInput` and :class:`~ingest.options.IngestOptions`, whose
+defaults they show (standard library only, so ``ssald --help`` stays light).
 """
 
 from __future__ import annotations
@@ -9,29 +10,13 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
+from clients.cli.args import add_db, add_fit, add_model, add_no_progress
 from ingest.options import ENGINES, MAX_NAN_FRACTION, IngestInput, IngestOptions
 
-__all__ = ["add_parsers", "ingest_input", "ingest_options"]
+__all__ = ["add_parsers", "ingest_input", "ingest_options", "run_ingest"]
 
 _DEFAULTS = IngestOptions()
 _INPUT_DEFAULTS = {f.name: f.default for f in fields(IngestInput)}
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from ingest.synthetic import simulate
-
-    summary = simulate(
-        args.out,
-        n=args.n,
-        seed=args.seed,
-        stamp_size=args.size,
-        workers=args.workers,
-        gothic_csv=args.gothic,
-        overwrite=args.overwrite,
-    )
-    counts = ", ".join(f"{name} {count}" for name, count in summary.counts.items())
-    print(f"simulated {summary.n} objects into {summary.out_dir} in {summary.seconds:.1f} s: {counts}")
-    return 0
 
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
@@ -78,7 +63,9 @@ def ingest_options(args: argparse.Namespace) -> IngestOptions:
     )
 
 
-def _ingest(args: argparse.Namespace) -> int:
+def run_ingest(args: argparse.Namespace) -> int:
+    """Handler of ``ssald ingest``: 1 when nothing was embedded, 2 with ``--strict`` and quarantined stamps,
+    3 when the table holds another model's embeddings (without ``--reembed``)."""
     from ingest.job import ModelMismatch, ingest
 
     if args.data is None and not args.frames:
@@ -103,27 +90,12 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``simulate`` and ``ingest`` subcommands."""
-    p = subparsers.add_parser("simulate", help="generate the deterministic synthetic survey (stamps + catalogue)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (stamps/ and catalogue.fits)")
-    p.add_argument("--n", type=int, default=5000, help="number of objects (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same survey")
-    p.add_argument("--size", type=int, default=64, help="stamp size in pixels (default 64)")
-    p.add_argument("--workers", type=int, default=None, help="rendering processes (default: up to 2)")
-    p.add_argument(
-        "--gothic",
-        type=Path,
-        default=None,
-        help="GOTHIC catalogue CSV to draw dual-nucleus redshifts and BPT classes from",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing survey in --out")
-    p.set_defaults(func=_simulate)
-
+    """Add the ``ingest`` subcommand."""
     p = subparsers.add_parser("ingest", help="embed stamps with an ONNX model into the LanceDB objects table")
     p.add_argument("--data", type=Path, default=None, help="stamp folder (DATA/stamps/* or DATA/*) or HDF5/NPY file")
     p.add_argument("--catalogue", type=Path, default=None, help="catalogue (FITS/CSV/Parquet) joined on objid")
-    p.add_argument("--model", type=Path, required=True, help="ONNX model from `ssald export`")
-    p.add_argument("--db", type=Path, required=True, help="LanceDB database folder (created if missing)")
+    add_model(p, "ONNX model from `ssald export`", required=True)
+    add_db(p, "LanceDB database folder (created if missing)")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -157,18 +129,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")
     g.add_argument("--frames", type=Path, nargs="+", default=None, help="survey frames with WCS to cut stamps from")
     g.add_argument("--cutout-size", type=int, default=None, help="cutout side in pixels (default: the model's)")
-    g.add_argument(
-        "--fit",
-        choices=("none", "crop", "bin", "resample"),  # encoders.fit.FIT_MODES, not imported: no numpy here
-        default=None,
+    add_fit(
+        g,
+        None,
         help="bring stamps to the model's size: central crop, block mean, or resample (central --fit-fraction "
         "area-averaged); default: the model's contract (as its training stamps were fitted)",
-    )
-    g.add_argument(
-        "--fit-fraction",
-        type=float,
-        default=None,
-        help="resample: central square kept, as a fraction of the shorter side (default: the model's, else 0.5)",
+        fraction_help="resample: central square kept, as a fraction of the shorter side (default: the model's, "
+        "else 0.5)",
     )
     g.add_argument(
         "--images-key",
@@ -192,5 +159,5 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--reembed", action="store_true", help="replace another model's embeddings in the table with this model's"
     )
     g.add_argument("--refresh", action="store_true", help="re-embed objids this model already embedded")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_ingest)
+    add_no_progress(g)
+    p.set_defaults(func=run_ingest)

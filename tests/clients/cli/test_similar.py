@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from clients import GalaxyObject, Neighbour
-from clients.similar_cmd import COLUMNS, add_parsers, format_neighbours
+from clients.cli.similar import COLUMNS, add_parsers, format_neighbours
 
 
 def _parse(*argv: str) -> argparse.Namespace:

@@ -1,8 +1,9 @@
-"""The ``ssald`` command line: one dispatcher over every package's subcommands.
+"""The ``ssald`` command line: one module per subcommand, named as the user types it.
 
-This is the only module where the packages meet. Each package owns its
-subcommands in a ``cli`` module that imports nothing heavy at import time, so
-``ssald --help`` is instant and ``ssald serve`` never loads torch.
+This package is the one place where every other package meets. Each command module
+adds its parser with ``add_parsers`` and imports nothing heavy at import time (the
+work loads inside its handler), so ``ssald --help`` is instant and ``ssald serve``
+never loads torch. Flags that several commands share are declared in :mod:`clients.cli.args`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,14 @@ from collections.abc import Sequence
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-# In the order a user meets them: make data, train, export, ingest, serve, query, all at once.
-COMMAND_MODULES = (
-    "ingest.cli",
-    "encoders.cli",
-    "ingest.quality_cmd",
-    "ssald_index.cli",
-    "ssald_index.al_cmd",
-    "ssald_index.candidates_cmd",
-    "server.cli",
-    "server.gallery_cmd",
-    "server.map_cmd",
-    "clients.similar_cmd",
-    "clients.label_cmd",
-    "clients.demo",
-)
+#: In the order a user meets them: make data, ingest, train, export, check, index, find, serve, query, all at once.
+COMMAND_MODULES = tuple(
+    f"clients.cli.{name}"
+    for name in (
+        "simulate", "ingest", "train", "export", "quality", "plot_run", "index", "dump", "al", "candidates",
+        "serve", "gallery", "map", "similar", "anomalies", "label", "demo",
+    )
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +53,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(err).strip("'\"") if isinstance(err, KeyError) else str(err)
         print(f"ssald {args.command}: error: {message}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,12 +1,14 @@
-"""``ssald serve``: the argparse entry for the gRPC server.
+"""``ssald serve``: the gRPC server over a database (:func:`server.app.serve`).
 
-Only argparse is imported at module import, so the top-level ``ssald`` dispatcher stays fast; the
-server, LanceDB and ONNX Runtime are imported when the command runs.
+Only argparse is imported at module import, so ``ssald --help`` stays fast and ``ssald serve`` never
+loads torch; the server, LanceDB and ONNX Runtime are imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from clients.cli.args import add_db, add_features, add_model
 
 __all__ = ["add_parsers", "run_serve"]
 
@@ -21,8 +23,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM."
         ),
     )
-    parser.add_argument("--db", required=True, help="LanceDB database directory (written by `ssald ingest`)")
-    parser.add_argument("--model", default=None, help="ONNX encoder for image queries (optional)")
+    add_db(parser, "LanceDB database directory (written by `ssald ingest`)", as_path=False)
+    add_model(parser, "ONNX encoder for image queries (optional)", as_path=False)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
@@ -59,10 +61,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         default=10.0,
         help="seconds between checks for new table versions; 0 serves one version (default: %(default)s)",
     )
-    parser.add_argument(
+    add_features(
+        parser,
         "--al-features",
-        choices=("embedding", "morphology", "embedding+morphology"),  # ssald_index.active.classify.FEATURES; kept light
-        default="embedding",
         help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
     )
     parser.set_defaults(func=run_serve)

@@ -1,9 +1,6 @@
-"""``ssald index`` and ``ssald dump``: indexes and anomaly scores; (objid, embedding) export.
+"""``ssald index``: (re)build a table's ANN and scalar indexes and its anomaly scores.
 
-``ssald map`` draws stamps as well, so it lives in :mod:`server.map_cmd` (``ssald_index`` never imports
-``encoders``).
-
-Only argparse is imported at module import; LanceDB and scikit-learn load when a command runs.
+Only argparse is imported at module import; LanceDB and scikit-learn load when the command runs.
 """
 
 from __future__ import annotations
@@ -11,25 +8,27 @@ from __future__ import annotations
 import argparse
 import time
 
-__all__ = ["add_parsers", "run_index", "run_dump"]
+from clients.cli.args import add_db, add_k
+
+__all__ = ["add_parsers", "run_index"]
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``index`` and ``dump`` subcommands."""
+    """Add the ``index`` subcommand."""
     p = subparsers.add_parser(
         "index",
         help="(re)build the ANN and scalar indexes and the anomaly scores of a database",
         description="Rebuild every index of the objects table from scratch (IVF_RQ on embeddings, BTree/Bitmap "
         "on objid and the filter columns), then recompute the density scores of every object.",
     )
-    p.add_argument("--db", required=True, help="LanceDB database directory")
+    add_db(p, as_path=False)
     p.add_argument(
         "--density",
         choices=("knn", "iforest", "lof", "none"),
         default="knn",
         help="anomaly score: k-th neighbour distance, IsolationForest, LOF, or none (default: %(default)s)",
     )
-    p.add_argument("-k", type=int, default=10, help="neighbour used by --density knn (default: %(default)s)")
+    add_k(p, help="neighbour used by --density knn (default: %(default)s)")
     p.add_argument("--partitions", type=int, default=None, help="IVF partitions (default sqrt(rows))")
     p.add_argument(
         "--min-rows",
@@ -38,15 +37,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="build the ANN index only from this many rows on (default 50000; 0 always)",
     )
     p.set_defaults(func=run_index)
-
-    d = subparsers.add_parser(
-        "dump",
-        help="write (objid, embedding) of every object to Parquet, CSV, FITS or VOTable",
-        description="Export the embeddings for TOPCAT or other tools; the format follows the suffix of --out.",
-    )
-    d.add_argument("--db", required=True, help="LanceDB database directory")
-    d.add_argument("--out", required=True, help="output file: .parquet, .csv, .fits, .vot or .xml")
-    d.set_defaults(func=run_dump)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -65,9 +55,8 @@ def run_index(args: argparse.Namespace) -> int:
         # Build first so that the kNN pass uses the ANN index, then rebuild to cover the rewritten rows.
         build_indexes(store.table, AnnParams(num_partitions=args.partitions), min_rows=min_rows)
         scored = update_density(store, method=args.density, k=args.k)
-    # Compact before the final build: an IVF_RQ index remapped by a later compaction lost recall (0.98 -> 0.88).
-    # Built over one fragment, the indexes cover every row: optimising them afterwards only rewrote the IVF_RQ
-    # index (~4 s at 100k rows), and the versions it would clean up are younger than the hour kept.
+    # Compact before the final build: an IVF_RQ index that a later compaction remaps loses recall. Built over
+    # one fragment, the indexes cover every row, so no optimize pass follows (it would only rebuild IVF_RQ).
     store.table.optimize(cleanup_older_than=timedelta(hours=1))
     seconds = build_indexes(store.table, AnnParams(num_partitions=args.partitions), min_rows=min_rows)
     n = store.count()
@@ -76,15 +65,4 @@ def run_index(args: argparse.Namespace) -> int:
         f"indexed {n} objects: {len(seconds)} indexes (ANN {ann}), {scored} density scores "
         f"({args.density}), in {time.perf_counter() - start:.1f} s"
     )
-    return 0
-
-
-def run_dump(args: argparse.Namespace) -> int:
-    """Handler of ``ssald dump``."""
-    from ssald_index.store import ObjectStore
-    from ssald_index.tables import dump_embeddings
-
-    start = time.perf_counter()
-    n = dump_embeddings(ObjectStore.open(args.db), args.out)
-    print(f"wrote {n} (objid, embedding) rows to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clients.cli.args import add_classifier, add_db, add_label, add_out, add_redshift_range
+
 __all__ = ["add_parsers", "run_candidates"]
 
 _SHOWN = 10
@@ -22,20 +24,21 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "stale), with their anomaly score and spectroscopy; keep those passing the BPT/redshift/SQL filters; "
         "mark those already in a reference catalogue (by objid, and by position when it has RA/Dec); export.",
     )
-    p.add_argument("--db", type=Path, required=True, help="LanceDB database directory")
-    p.add_argument("--label", default="dual_nucleus", help="label to rank for (default: %(default)s)")
+    add_db(p)
+    add_label(p, "label to rank for (default: %(default)s)")
     p.add_argument("--top", type=int, default=100, help="number of candidates (default: %(default)s)")
     score = p.add_argument_group("classifier scores")
-    score.add_argument("--classifier", choices=("logistic", "forest"), default=None,
-                       help="classifier; retrains when the stored scores come from another (default: stored, "
-                       "else logistic)")  # fmt: skip
+    add_classifier(
+        score,
+        None,
+        help="classifier; retrains when the stored scores come from another (default: stored, else logistic)",
+    )
     score.add_argument("--retrain", action="store_true", help="retrain even when the stored scores are current")
     score.add_argument("--exclude-labelled", action="store_true", help="leave out objects that already have a label")
     filt = p.add_argument_group("filters")
     filt.add_argument("--bpt-agn", action="store_true", help="require an AGN-like BPT class: Seyfert, LINER, composite")
     filt.add_argument("--bpt", default="", help="comma-separated accepted BPT classes (case-insensitive)")
-    filt.add_argument("--z-min", type=float, default=None, help="minimum spectroscopic redshift")
-    filt.add_argument("--z-max", type=float, default=None, help="maximum spectroscopic redshift")
+    add_redshift_range(filt)
     filt.add_argument("--where", default=None, help='extra SQL over the objects columns, e.g. "mag_r < 17.7"')
     ref = p.add_argument_group("cross-match")
     ref.add_argument("--reference", type=Path, default=None,
@@ -45,8 +48,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     ref.add_argument("--reference-dec-column", default=None, help="its Dec column in degrees (default: found by name)")
     ref.add_argument("--match-radius", type=float, default=2.0, help="position match radius, arcsec (default: 2)")
     out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, required=True,
-                     help="output file (.csv, .fits, .vot/.xml, .parquet), or the stem with --formats")  # fmt: skip
+    add_out(out, "output file (.csv, .fits, .vot/.xml, .parquet), or the stem with --formats", required=True)
     out.add_argument("--formats", default=None, help="comma-separated formats to write, e.g. csv,fits,votable")
     p.set_defaults(func=run_candidates)
 

@@ -1,35 +1,46 @@
-"""``ssald similar OBJID --server HOST:PORT`` and ``ssald anomalies --server HOST:PORT``: tables of results.
+"""``ssald similar OBJID --server HOST:PORT``: the nearest neighbours of an object, as a table.
 
-Both take the metadata prefilters (``--z-min``, ``--spec-class`` …) and ``--out FILE`` to also write the
-result as Parquet, CSV, FITS or VOTable (:mod:`clients.tables`).
-
-:func:`format_neighbours` renders the table and is shared with the demo. Module import pulls in argparse
-only; the gRPC client is imported when the command runs.
+Takes the metadata prefilters (``--z-min``, ``--spec-class`` …) and ``--out FILE`` to also write the
+result as Parquet, CSV, FITS or VOTable (:mod:`clients.tables`). :func:`format_neighbours` renders the
+table and is shared with the demo. Module import pulls in argparse only; the gRPC client is imported
+when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from clients.cli.args import (
+    add_exclude_radius,
+    add_k,
+    add_metadata_filters,
+    add_out,
+    add_server,
+    add_timeout,
+    metadata_filters,
+    print_rpc_error,
+    write_out,
+)
 
 if TYPE_CHECKING:
     from clients.client import GalaxyObject, Neighbour
 
-__all__ = ["COLUMNS", "add_parsers", "format_neighbours", "run_similar", "run_anomalies"]
+__all__ = ["COLUMNS", "MISSING", "add_parsers", "format_neighbours", "run_similar"]
 
 COLUMNS = ("rank", "objid", "distance", "ra", "dec", "z", "spec_class", "bpt_class", "truth_class")
 _NUMERIC = frozenset({"rank", "objid", "distance", "ra", "dec", "z"})
 # ra/dec to 1e-5 deg (0.04 arcsec, below a pixel); distance and z to 4 decimals.
 _FORMATS = {"distance": "{:.4f}", "ra": "{:.5f}", "dec": "{:+.5f}", "z": "{:.4f}"}
-_MISSING = "-"
+#: How a missing value is shown.
+MISSING = "-"
 _CLASSES = ("spec_class", "bpt_class", "truth_class")
 
 
 def _cell(name: str, value: object) -> str:
     if value is None or value == "":
-        return _MISSING
+        return MISSING
     return _FORMATS.get(name, "{}").format(value)
 
 
@@ -71,28 +82,8 @@ def format_neighbours(query: GalaxyObject | int, neighbours: Sequence[Neighbour]
     return "\n".join([_describe(query), *body])
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("metadata prefilter")
-    group.add_argument("--z-min", type=float, default=None, help="minimum spectroscopic redshift")
-    group.add_argument("--z-max", type=float, default=None, help="maximum spectroscopic redshift")
-    group.add_argument("--spec-class", action="append", default=[], help="accepted spec_class (repeatable)")
-    group.add_argument("--bpt-class", action="append", default=[], help="accepted bpt_class (repeatable)")
-    group.add_argument("--where", default=None, help='SQL over the objects columns, e.g. "mag_r < 17"')
-    parser.add_argument("--out", default=None, help="also write the result to .parquet/.csv/.fits/.vot")
-
-
-def _filters(args: argparse.Namespace) -> dict:
-    return {
-        "z_min": args.z_min,
-        "z_max": args.z_max,
-        "spec_class": args.spec_class,
-        "bpt_class": args.bpt_class,
-        "where": args.where,
-    }
-
-
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``similar`` subcommand to an ``ssald`` subparsers object."""
+    """Add the ``similar`` subcommand."""
     parser = subparsers.add_parser(
         "similar",
         help="nearest neighbours of an object, from a running server",
@@ -101,12 +92,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "too few labels, the table has no morphology for --space or the server cannot be reached in time.",
     )
     parser.add_argument("objid", type=int, help="objid of the query object")
-    parser.add_argument("--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`")
-    parser.add_argument("-k", type=int, default=10, help="number of neighbours, 1..1000 (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default: %(default)s)")
-    parser.add_argument(
-        "--exclude-radius", type=float, default=0.0, help="arcsec around the query whose objects are left out"
-    )
+    add_server(parser)
+    add_k(parser, help="number of neighbours, 1..1000 (default: %(default)s)")
+    add_timeout(parser)
+    add_exclude_radius(parser, "arcsec around the query whose objects are left out")
     metric = parser.add_argument_group("learned metric (from the labels of one class)")
     metric.add_argument(
         "--metric-label",
@@ -135,19 +124,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         metavar="W",
         help="weight of the morphology part of embedding+morphology, in (0, 10] (default: 1, equal weight)",
     )
-    _add_filters(parser)
+    add_metadata_filters(parser)
+    add_out(parser, "also write the result to .parquet/.csv/.fits/.vot", as_path=False)
     parser.set_defaults(func=run_similar)
-
-    anomalies = subparsers.add_parser(
-        "anomalies",
-        help="the most anomalous (lowest-density) objects, from a running server",
-        description="Print the N objects with the highest stored density scores that pass the filter.",
-    )
-    anomalies.add_argument("--server", required=True, metavar="HOST:PORT", help="address printed by `ssald serve`")
-    anomalies.add_argument("-n", type=int, default=20, help="number of objects, 1..1000 (default: %(default)s)")
-    anomalies.add_argument("--timeout", type=float, default=10.0, help="seconds per RPC (default: %(default)s)")
-    _add_filters(anomalies)
-    anomalies.set_defaults(func=run_anomalies)
 
 
 def run_similar(args: argparse.Namespace) -> int:
@@ -165,40 +144,10 @@ def run_similar(args: argparse.Namespace) -> int:
                 metric_kind=args.metric_kind,
                 space=args.space,
                 morphology_weight=args.morphology_weight,
-                **_filters(args),
+                **metadata_filters(args),
             )
             query = client.get_object(args.objid)
     except (SsaldError, ValueError) as exc:
-        code = getattr(exc, "code", "ERROR")
-        message = str(exc).replace("\n", " ")
-        print(f"ssald similar: {code}: {message}", file=sys.stderr)
-        return 1
+        return print_rpc_error("similar", exc)
     print(format_neighbours(query, neighbours))
-    return _write(args, neighbours)
-
-
-def _write(args: argparse.Namespace, objects: Sequence) -> int:
-    if args.out and objects:
-        from clients.tables import write_objects
-
-        write_objects(objects, args.out)
-        print(f"wrote {len(objects)} rows to {args.out}")
-    return 0
-
-
-def run_anomalies(args: argparse.Namespace) -> int:
-    """Handler of ``ssald anomalies``; returns the process exit code."""
-    from clients.client import SsaldClient
-    from clients.errors import SsaldError
-
-    try:
-        with SsaldClient(args.server, timeout=args.timeout) as client:
-            found = client.anomalies(args.n, **_filters(args))
-    except (SsaldError, ValueError) as exc:
-        message = str(exc).replace("\n", " ")
-        print(f"ssald anomalies: {getattr(exc, 'code', 'ERROR')}: {message}", file=sys.stderr)
-        return 1
-    print(f"{'rank':>4}  {'objid':>19}  {'score':>8}  truth_class")
-    for rank, obj in enumerate(found, start=1):
-        print(f"{rank:>4}  {obj.objid:>19}  {obj.density_score:>8.4f}  {obj.truth_class or _MISSING}")
-    return _write(args, found)
+    return write_out(args, neighbours)

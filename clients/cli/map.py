@@ -2,16 +2,19 @@
 
 Clusters and map coordinates come from :mod:`ssald_index.maps`; ``--thumbnails`` adds a panel of Lupton RGB
 stamps (:func:`encoders.stamps.render.rgb_stamp`) of the objects nearest to a regular grid over the map, so it
-needs the stamp files named in the table's ``source`` column. Module import pulls in argparse only.
+needs the stamp files named in the table's ``source`` column. Only argparse loads at import time.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from clients.cli.args import add_db, add_out
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["add_parsers", "grid_sample", "run_map"]
 
@@ -19,6 +22,8 @@ __all__ = ["add_parsers", "grid_sample", "run_map"]
 def grid_sample(x: np.ndarray, y: np.ndarray, grid: int) -> list[tuple[int, int, int]]:
     """For each cell of a ``grid`` x ``grid`` lattice over the points, the index of the point nearest to
     the cell centre, if the cell holds any: ``(row, col, index)`` triples."""
+    import numpy as np
+
     if len(x) == 0:
         return []
     xs = np.linspace(x.min(), x.max(), grid + 1)
@@ -66,8 +71,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Fit MiniBatchKMeans clusters and a 2-D projection (UMAP or PCA) on a sample, store them as "
         "the cluster/map_x/map_y columns, and draw the map coloured by a column.",
     )
-    m.add_argument("--db", required=True, help="LanceDB database directory")
-    m.add_argument("--out", required=True, help="output PNG")
+    add_db(m, as_path=False)
+    add_out(m, "output PNG", required=True, as_path=False)
     m.add_argument("--color", default="cluster", help="column to colour by, e.g. truth_class (default: %(default)s)")
     m.add_argument("--fit", action="store_true", help="refit clusters and map even if they are stored")
     m.add_argument("--projection", choices=("umap", "pca"), default="umap", help="(default: %(default)s)")
