@@ -1,9 +1,11 @@
 """The ``ssald`` command line: one module per subcommand, named as the user types it.
 
-This package is the one place where every other package meets. Each command module
-adds its parser with ``add_parsers`` and imports nothing heavy at import time (the
-work loads inside its handler), so ``ssald --help`` is instant and ``ssald serve``
-never loads torch. Flags that several commands share are declared in :mod:`clients.cli.args`.
+This package is the one place where every other package meets. The module of ``ssald NAME`` is
+``clients.cli.NAME`` (``-`` spelt ``_``); it declares ``HELP`` (and ``DESCRIPTION``, ``EPILOG`` where it
+has them) and ``add_arguments(parser)``, which adds the flags and sets ``func``, the handler. Command
+modules import nothing heavy at import time (the work loads inside the handler), so ``ssald --help`` is
+instant and ``ssald serve`` never loads torch. Flags that several commands share are declared in
+:mod:`clients.cli.args`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,28 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "add_command", "build_parser", "main"]
 
 #: In the order a user meets them: make data, ingest, train, export, check, index, find, serve, query, all at once.
-COMMAND_MODULES = tuple(
-    f"clients.cli.{name}"
-    for name in (
-        "simulate", "ingest", "train", "export", "quality", "plot_run", "index", "dump", "al", "candidates",
-        "serve", "gallery", "map", "similar", "anomalies", "label", "demo",
-    )
+COMMANDS = (
+    "simulate", "ingest", "train", "export", "quality", "plot-run", "index", "dump", "al", "candidates", "serve",
+    "gallery", "map", "similar", "anomalies", "label", "demo",
 )  # fmt: skip
+#: The module of each command.
+COMMAND_MODULES = tuple(f"clients.cli.{name.replace('-', '_')}" for name in COMMANDS)
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    """Add ``ssald NAME``'s parser, as its module declares it, to ``subparsers``; returns it."""
+    module = importlib.import_module(COMMAND_MODULES[COMMANDS.index(name)])
+    parser = subparsers.add_parser(
+        name,
+        help=module.HELP,
+        description=getattr(module, "DESCRIPTION", None),
+        epilog=getattr(module, "EPILOG", None),
+    )
+    module.add_arguments(parser)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="SSALD: self-supervised embeddings and similarity search for finding rare galaxies.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parsers(subparsers)
+    for name in COMMANDS:
+        add_command(subparsers, name)
     return parser
 
 

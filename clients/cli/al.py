@@ -10,7 +10,9 @@ from pathlib import Path
 
 from clients.cli.args import add_classifier, add_db, add_features, add_label, add_out, add_seed
 
-__all__ = ["DEFAULT_STRATEGIES", "add_parsers", "run_simulate"]
+__all__ = ["DEFAULT_STRATEGIES", "HELP", "add_arguments", "run_simulate"]
+
+HELP = "active learning (simulate the loop with a ground-truth oracle)"
 
 #: Every strategy of :data:`ssald_index.active.strategies.STRATEGIES` (not imported: it needs scikit-learn).
 DEFAULT_STRATEGIES = "random,top,uncertainty,margin,entropy,committee,diversity,anomaly,gp_ei"
@@ -45,10 +47,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``al`` command group (``al simulate``)."""
-    al = subparsers.add_parser("al", help="active learning (simulate the loop with a ground-truth oracle)")
-    sub = al.add_subparsers(dest="al_command", required=True, metavar="ACTION")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``ssald al``: ``simulate``, which runs :func:`run_simulate`."""
+    sub = parser.add_subparsers(dest="al_command", required=True, metavar="ACTION")
     p = sub.add_parser("simulate", help="run every strategy against an oracle; write recall-vs-labels table and PNG")
     add_db(p, "LanceDB database with the objects table")
     add_label(p, "target class (default dual_nucleus)")

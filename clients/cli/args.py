@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from clients.client import SsaldClient
+
+T = TypeVar("T")
 
 __all__ = [
     "CLASSIFIERS",
@@ -32,8 +37,8 @@ __all__ = [
     "add_seed",
     "add_server",
     "add_timeout",
+    "ask_server",
     "metadata_filters",
-    "print_rpc_error",
     "write_out",
 ]
 
@@ -126,12 +131,14 @@ def add_redshift_range(group: Arguments) -> None:
 
 
 def add_metadata_filters(parser: argparse.ArgumentParser) -> None:
-    """The metadata prefilter of the server queries (redshift, classes, SQL); read back by :func:`metadata_filters`."""
+    """The metadata prefilter of a server query (redshift, classes, SQL; read back by :func:`metadata_filters`)
+    and ``--out``, where :func:`write_out` writes its result."""
     group = parser.add_argument_group("metadata prefilter")
     add_redshift_range(group)
     group.add_argument("--spec-class", action="append", default=[], help="accepted spec_class (repeatable)")
     group.add_argument("--bpt-class", action="append", default=[], help="accepted bpt_class (repeatable)")
     group.add_argument("--where", default=None, help='SQL over the objects columns, e.g. "mag_r < 17"')
+    add_out(parser, "also write the result to .parquet/.csv/.fits/.vot", as_path=False)
 
 
 def metadata_filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,8 +162,19 @@ def write_out(args: argparse.Namespace, objects: Sequence) -> int:
     return 0
 
 
-def print_rpc_error(command: str, exc: Exception) -> int:
-    """Print a failed query as one line, ``ssald COMMAND: CODE: message``; returns the exit code, 1."""
-    message = str(exc).replace("\n", " ")
-    print(f"ssald {command}: {getattr(exc, 'code', 'ERROR')}: {message}", file=sys.stderr)
-    return 1
+def ask_server(args: argparse.Namespace, command: str, ask: Callable[[SsaldClient], T]) -> T | None:
+    """``ask(client)`` of the server at ``--server``, each RPC within ``--timeout`` seconds.
+
+    A failed query (an error status, bad arguments, an unreachable server) prints one line,
+    ``ssald COMMAND: CODE: message``, and returns ``None``: the command then exits 1.
+    """
+    from clients.client import SsaldClient
+    from clients.errors import SsaldError
+
+    try:
+        with SsaldClient(args.server, timeout=args.timeout) as client:
+            return ask(client)
+    except (SsaldError, ValueError) as exc:
+        message = str(exc).replace("\n", " ")
+        print(f"ssald {command}: {getattr(exc, 'code', 'ERROR')}: {message}", file=sys.stderr)
+        return None

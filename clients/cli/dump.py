@@ -8,19 +8,17 @@ import time
 
 from clients.cli.args import add_db, add_out
 
-__all__ = ["add_parsers", "run_dump"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_dump"]
+
+HELP = "write (objid, embedding) of every object to Parquet, CSV, FITS or VOTable"
+DESCRIPTION = "Export the embeddings for TOPCAT or other tools; the format follows the suffix of --out."
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``dump`` subcommand."""
-    d = subparsers.add_parser(
-        "dump",
-        help="write (objid, embedding) of every object to Parquet, CSV, FITS or VOTable",
-        description="Export the embeddings for TOPCAT or other tools; the format follows the suffix of --out.",
-    )
-    add_db(d, as_path=False)
-    add_out(d, "output file: .parquet, .csv, .fits, .vot or .xml", required=True, as_path=False)
-    d.set_defaults(func=run_dump)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald dump``; it runs :func:`run_dump`."""
+    add_db(parser, as_path=False)
+    add_out(parser, "output file: .parquet, .csv, .fits, .vot or .xml", required=True, as_path=False)
+    parser.set_defaults(func=run_dump)
 
 
 def run_dump(args: argparse.Namespace) -> int:

@@ -8,27 +8,25 @@ from pathlib import Path
 
 from clients.cli.args import add_out
 
-__all__ = ["add_parsers", "run_export"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_export"]
+
+HELP = "export a trained encoder to ONNX"
+DESCRIPTION = "Export RUN's backbone (+ L2 normalisation) to ONNX with its preprocessing metadata."
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``export`` subcommand."""
-    p = subparsers.add_parser(
-        "export",
-        help="export a trained encoder to ONNX",
-        description="Export RUN's backbone (+ L2 normalisation) to ONNX with its preprocessing metadata.",
-    )
-    p.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
-    add_out(p, "output .onnx file", required=True)
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
-    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="weights and arithmetic (fp32)")
-    p.add_argument(
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald export``; it runs :func:`run_export`."""
+    parser.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
+    add_out(parser, "output .onnx file", required=True)
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
+    parser.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="weights and arithmetic (fp32)")
+    parser.add_argument(
         "--views",
         default="full",
         help="views embedded and concatenated: 'full' or 'full,centre' (centre: central half enlarged 2x, "
         "for close pairs of nuclei; one more forward pass) (default full)",
     )
-    p.set_defaults(func=run_export)
+    parser.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:

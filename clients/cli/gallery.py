@@ -13,7 +13,10 @@ from typing import Any
 
 from clients.cli.args import add_db, add_exclude_radius, add_k, add_out
 
-__all__ = ["add_parsers", "run_gallery", "write_gallery"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_gallery", "write_gallery"]
+
+HELP = "PNG of an object's stamp and its nearest neighbours' stamps"
+DESCRIPTION = "Read the stamps named in the table's `source` column and draw them as Lupton RGB images."
 
 
 def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: str | Path) -> Path:
@@ -43,19 +46,14 @@ def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: 
     return out
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``gallery`` subcommand."""
-    p = subparsers.add_parser(
-        "gallery",
-        help="PNG of an object's stamp and its nearest neighbours' stamps",
-        description="Read the stamps named in the table's `source` column and draw them as Lupton RGB images.",
-    )
-    p.add_argument("objid", type=int, help="objid of the query object")
-    add_db(p, as_path=False)
-    add_out(p, "output PNG", required=True, as_path=False)
-    add_k(p, 11)
-    add_exclude_radius(p, "arcsec around the query left out")
-    p.set_defaults(func=run_gallery)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald gallery``; it runs :func:`run_gallery`."""
+    parser.add_argument("objid", type=int, help="objid of the query object")
+    add_db(parser, as_path=False)
+    add_out(parser, "output PNG", required=True, as_path=False)
+    add_k(parser, 11)
+    add_exclude_radius(parser, "arcsec around the query left out")
+    parser.set_defaults(func=run_gallery)
 
 
 def run_gallery(args: argparse.Namespace) -> int:

@@ -10,33 +10,29 @@ import time
 
 from clients.cli.args import add_db, add_k
 
-__all__ = ["add_parsers", "run_index"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_index"]
+
+HELP = "(re)build the ANN and scalar indexes and the anomaly scores of a database"
+DESCRIPTION = (
+    "Rebuild every index of the objects table from scratch (IVF_RQ on embeddings, BTree/Bitmap "
+    "on objid and the filter columns), then recompute the density scores of every object."
+)
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``index`` subcommand."""
-    p = subparsers.add_parser(
-        "index",
-        help="(re)build the ANN and scalar indexes and the anomaly scores of a database",
-        description="Rebuild every index of the objects table from scratch (IVF_RQ on embeddings, BTree/Bitmap "
-        "on objid and the filter columns), then recompute the density scores of every object.",
-    )
-    add_db(p, as_path=False)
-    p.add_argument(
-        "--density",
-        choices=("knn", "iforest", "lof", "none"),
-        default="knn",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald index``; it runs :func:`run_index`."""
+    add_db(parser, as_path=False)
+    parser.add_argument(
+        "--density", choices=("knn", "iforest", "lof", "none"), default="knn",
         help="anomaly score: k-th neighbour distance, IsolationForest, LOF, or none (default: %(default)s)",
-    )
-    add_k(p, help="neighbour used by --density knn (default: %(default)s)")
-    p.add_argument("--partitions", type=int, default=None, help="IVF partitions (default sqrt(rows))")
-    p.add_argument(
-        "--min-rows",
-        type=int,
-        default=None,
+    )  # fmt: skip
+    add_k(parser, help="neighbour used by --density knn (default: %(default)s)")
+    parser.add_argument("--partitions", type=int, default=None, help="IVF partitions (default sqrt(rows))")
+    parser.add_argument(
+        "--min-rows", type=int, default=None,
         help="build the ANN index only from this many rows on (default 50000; 0 always)",
-    )
-    p.set_defaults(func=run_index)
+    )  # fmt: skip
+    parser.set_defaults(func=run_index)
 
 
 def run_index(args: argparse.Namespace) -> int:

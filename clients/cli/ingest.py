@@ -13,7 +13,9 @@ from pathlib import Path
 from clients.cli.args import add_db, add_fit, add_model, add_no_progress
 from ingest.options import ENGINES, MAX_NAN_FRACTION, IngestInput, IngestOptions
 
-__all__ = ["add_parsers", "ingest_input", "ingest_options", "run_ingest"]
+__all__ = ["HELP", "add_arguments", "ingest_input", "ingest_options", "run_ingest"]
+
+HELP = "embed stamps with an ONNX model into the LanceDB objects table"
 
 _DEFAULTS = IngestOptions()
 _INPUT_DEFAULTS = {f.name: f.default for f in fields(IngestInput)}
@@ -32,35 +34,20 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
 def ingest_input(args: argparse.Namespace) -> IngestInput:
     """The :class:`~ingest.options.IngestInput` that ``ssald ingest``'s arguments describe."""
     return IngestInput(
-        args.data,
-        catalogue=args.catalogue,
-        bands=args.bands.split(",") if args.bands else None,
-        band_pattern=args.band_pattern,
-        frames=args.frames or (),
-        cutout_size=args.cutout_size,
-        column_map=_column_map(args.column),
-        images_key=args.images_key,
-        objid_key=args.objid_key,
-    )
+        args.data, catalogue=args.catalogue, bands=args.bands.split(",") if args.bands else None,
+        band_pattern=args.band_pattern, frames=args.frames or (), cutout_size=args.cutout_size,
+        column_map=_column_map(args.column), images_key=args.images_key, objid_key=args.objid_key,
+    )  # fmt: skip
 
 
 def ingest_options(args: argparse.Namespace) -> IngestOptions:
     """The :class:`~ingest.options.IngestOptions` that ``ssald ingest``'s arguments describe."""
     return IngestOptions(
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        progress=not args.no_progress,
-        workers=args.workers,
-        intra_op_threads=args.threads,
-        engine=args.engine,
-        max_nan_fraction=args.max_nan_fraction,
-        fit=args.fit,
-        fit_fraction=args.fit_fraction,
-        reembed=args.reembed,
-        refresh=args.refresh,
-        morphology=not args.no_morphology,
+        batch_size=args.batch_size, chunk_size=args.chunk_size, progress=not args.no_progress, workers=args.workers,
+        intra_op_threads=args.threads, engine=args.engine, max_nan_fraction=args.max_nan_fraction, fit=args.fit,
+        fit_fraction=args.fit_fraction, reembed=args.reembed, refresh=args.refresh, morphology=not args.no_morphology,
         providers=args.providers,
-    )
+    )  # fmt: skip
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -89,42 +76,38 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ingest`` subcommand."""
-    p = subparsers.add_parser("ingest", help="embed stamps with an ONNX model into the LanceDB objects table")
-    p.add_argument("--data", type=Path, default=None, help="stamp folder (DATA/stamps/* or DATA/*) or HDF5/NPY file")
-    p.add_argument("--catalogue", type=Path, default=None, help="catalogue (FITS/CSV/Parquet) joined on objid")
-    add_model(p, "ONNX model from `ssald export`", required=True)
-    add_db(p, "LanceDB database folder (created if missing)")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=_DEFAULTS.batch_size,
-        help="stamps per ONNX Runtime call (default: 256 on the CPU, 1024 on CUDA)",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald ingest``; it runs :func:`run_ingest`."""
+    parser.add_argument(
+        "--data", type=Path, default=None, help="stamp folder (DATA/stamps/* or DATA/*) or HDF5/NPY file"
     )
-    p.add_argument(
+    parser.add_argument("--catalogue", type=Path, default=None, help="catalogue (FITS/CSV/Parquet) joined on objid")
+    add_model(parser, "ONNX model from `ssald export`", required=True)
+    add_db(parser, "LanceDB database folder (created if missing)")
+    parser.add_argument(
+        "--batch-size", type=int, default=_DEFAULTS.batch_size,
+        help="stamps per ONNX Runtime call (default: 256 on the CPU, 1024 on CUDA)",
+    )  # fmt: skip
+    parser.add_argument(
         "--providers",
         default=None,
         help="ONNX Runtime providers: auto, cpu, cuda or tensorrt (cuda fails when the GPU cannot start; "
         "default $SSALD_PROVIDERS, else auto)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--chunk-size", type=int, default=_DEFAULTS.chunk_size, help="stamps per table commit (default %(default)s)"
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
+    parser.add_argument(
+        "--workers", type=int, default=None,
         help="decoding processes (default: cores - 1; 0 = a thread, on <= 2 CPU-only cores)",
-    )
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
-    p.add_argument("--engine", choices=ENGINES, default=_DEFAULTS.engine, help="local processes or Ray Data")
-    p.add_argument(
-        "--no-morphology",
-        action="store_true",
+    )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime CPU threads (default: all cores)")
+    parser.add_argument("--engine", choices=ENGINES, default=_DEFAULTS.engine, help="local processes or Ray Data")
+    parser.add_argument(
+        "--no-morphology", action="store_true",
         help="skip the non-parametric morphology (morph_* columns: asymmetry, Gini, M20, MID ...; on by default)",
-    )
-    g = p.add_argument_group("stamp formats")
+    )  # fmt: skip
+    g = parser.add_argument_group("stamp formats")
     g.add_argument("--bands", default=None, help="band names for PNG/JPEG (bluest plane first), NPY and arrays: g,r,z")
     g.add_argument("--band-pattern", default=None, help="per-band FITS file names, e.g. '{objid}_{band}.fits'")
     g.add_argument("--frames", type=Path, nargs="+", default=None, help="survey frames with WCS to cut stamps from")
@@ -138,16 +121,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "else 0.5)",
     )
     g.add_argument(
-        "--images-key",
-        default=_INPUT_DEFAULTS["images_key"],
+        "--images-key", default=_INPUT_DEFAULTS["images_key"],
         help="image dataset in HDF5/NPZ files (default %(default)s)",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--objid-key",
-        default=_INPUT_DEFAULTS["objid_key"],
+        "--objid-key", default=_INPUT_DEFAULTS["objid_key"],
         help="objid dataset in HDF5/NPZ files (default %(default)s)",
-    )
-    g = p.add_argument_group("catalogue, validation and safety")
+    )  # fmt: skip
+    g = parser.add_argument_group("catalogue, validation and safety")
     g.add_argument(
         "--column", action="append", default=[], metavar="SCHEMA=NAME", help="map a catalogue column: z=redshift"
     )
@@ -160,4 +141,4 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--refresh", action="store_true", help="re-embed objids this model already embedded")
     add_no_progress(g)
-    p.set_defaults(func=run_ingest)
+    parser.set_defaults(func=run_ingest)

@@ -8,21 +8,21 @@ from pathlib import Path
 
 from clients.cli.args import add_out
 
-__all__ = ["add_parsers", "run_plot"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_plot"]
+
+HELP = "plot a training run's loss terms and diagnostics"
+DESCRIPTION = (
+    "Plot the VICReg terms and the per-epoch diagnostics of ``RUN/metrics.jsonl`` to a PNG. "
+    "Panels: the three loss terms per epoch (weighted as in the loss); RankMe; the 2PCF score with its "
+    "spread; the normalised per-dimension std (collapse); kNN accuracy when logged."
+)
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``plot-run`` subcommand."""
-    p = subparsers.add_parser(
-        "plot-run",
-        help="plot a training run's loss terms and diagnostics",
-        description="Plot the VICReg terms and the per-epoch diagnostics of ``RUN/metrics.jsonl`` to a PNG. "
-        "Panels: the three loss terms per epoch (weighted as in the loss); RankMe; the 2PCF score with its "
-        "spread; the normalised per-dimension std (collapse); kNN accuracy when logged.",
-    )
-    p.add_argument("run", type=Path, help="run directory holding metrics.jsonl")
-    add_out(p, "PNG to write (default RUN/metrics.png)")
-    p.set_defaults(func=run_plot)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald plot-run``; it runs :func:`run_plot`."""
+    parser.add_argument("run", type=Path, help="run directory holding metrics.jsonl")
+    add_out(parser, "PNG to write (default RUN/metrics.png)")
+    parser.set_defaults(func=run_plot)
 
 
 def run_plot(args: argparse.Namespace) -> int:

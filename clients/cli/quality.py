@@ -15,27 +15,27 @@ from pathlib import Path
 
 from clients.cli.args import add_db, add_k, add_out
 
-__all__ = ["add_parsers", "run_quality"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_quality"]
+
+HELP = "label-free quality scores (RankMe, 2PCF, collapse) of embeddings"
+DESCRIPTION = (
+    "Score embeddings from a database (--db) or from a training run embedding a survey "
+    "(--run with --data): per-dimension std, RankMe, the 2PCF score and, with labels, kNN accuracy "
+    "and Davies-Bouldin. Prints JSON."
+)
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``quality`` subcommand."""
-    p = subparsers.add_parser(
-        "quality",
-        help="label-free quality scores (RankMe, 2PCF, collapse) of embeddings",
-        description="Score embeddings from a database (--db) or from a training run embedding a survey "
-        "(--run with --data): per-dimension std, RankMe, the 2PCF score and, with labels, kNN accuracy "
-        "and Davies-Bouldin. Prints JSON.",
-    )
-    src = p.add_mutually_exclusive_group(required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald quality``; it runs :func:`run_quality`."""
+    src = parser.add_mutually_exclusive_group(required=True)
     add_db(src, "LanceDB database whose objects table holds embeddings", required=False)
     src.add_argument("--run", type=Path, help="training run directory or a checkpoint .pt file")
-    p.add_argument("--data", type=Path, help="with --run: survey directory (stamps/ and catalogue.fits)")
-    p.add_argument("--labels", default="truth_class", help="label column (default truth_class; 'none' to skip)")
-    p.add_argument("--max-objects", type=int, default=20000, help="score at most this many (a seeded subset)")
-    add_k(p, help="neighbours of the kNN vote (default 10)")
-    add_out(p, "also write the report to this JSON file")
-    p.set_defaults(func=run_quality)
+    parser.add_argument("--data", type=Path, help="with --run: survey directory (stamps/ and catalogue.fits)")
+    parser.add_argument("--labels", default="truth_class", help="label column (default truth_class; 'none' to skip)")
+    parser.add_argument("--max-objects", type=int, default=20000, help="score at most this many (a seeded subset)")
+    add_k(parser, help="neighbours of the kNN vote (default 10)")
+    add_out(parser, "also write the report to this JSON file")
+    parser.set_defaults(func=run_quality)
 
 
 def run_quality(args: argparse.Namespace) -> int:

@@ -16,18 +16,24 @@ from clients.cli.args import (
     add_exclude_radius,
     add_k,
     add_metadata_filters,
-    add_out,
     add_server,
     add_timeout,
+    ask_server,
     metadata_filters,
-    print_rpc_error,
     write_out,
 )
 
 if TYPE_CHECKING:
-    from clients.client import GalaxyObject, Neighbour
+    from clients.client import GalaxyObject, Neighbour, SsaldClient
 
-__all__ = ["COLUMNS", "MISSING", "add_parsers", "format_neighbours", "run_similar"]
+__all__ = ["COLUMNS", "DESCRIPTION", "EPILOG", "HELP", "MISSING", "add_arguments", "format_neighbours", "run_similar"]
+
+HELP = "nearest neighbours of an object, from a running server"
+DESCRIPTION = "Print the k nearest neighbours of OBJID in embedding space, asked of `ssald serve`."
+EPILOG = (
+    "Exits 1 with a one-line error if the objid is unknown, k is out of range, the metric label has "
+    "too few labels, the table has no morphology for --space or the server cannot be reached in time."
+)
 
 COLUMNS = ("rank", "objid", "distance", "ra", "dec", "z", "spec_class", "bpt_class", "truth_class")
 _NUMERIC = frozenset({"rank", "objid", "distance", "ra", "dec", "z"})
@@ -82,15 +88,8 @@ def format_neighbours(query: GalaxyObject | int, neighbours: Sequence[Neighbour]
     return "\n".join([_describe(query), *body])
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``similar`` subcommand."""
-    parser = subparsers.add_parser(
-        "similar",
-        help="nearest neighbours of an object, from a running server",
-        description="Print the k nearest neighbours of OBJID in embedding space, asked of `ssald serve`.",
-        epilog="Exits 1 with a one-line error if the objid is unknown, k is out of range, the metric label has "
-        "too few labels, the table has no morphology for --space or the server cannot be reached in time.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald similar``; it runs :func:`run_similar`."""
     parser.add_argument("objid", type=int, help="objid of the query object")
     add_server(parser)
     add_k(parser, help="number of neighbours, 1..1000 (default: %(default)s)")
@@ -98,17 +97,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_exclude_radius(parser, "arcsec around the query whose objects are left out")
     metric = parser.add_argument_group("learned metric (from the labels of one class)")
     metric.add_argument(
-        "--metric-label",
-        default="",
-        metavar="LABEL",
+        "--metric-label", default="", metavar="LABEL",
         help="rank neighbours in a metric learned from LABEL's labels (distance: Euclidean there)",
-    )
+    )  # fmt: skip
     metric.add_argument(
-        "--metric-kind",
-        default="",
-        metavar="KIND",
+        "--metric-kind", default="", metavar="KIND",
         help="how the metric is learned: probe (default), nca or head; the server checks the name",
-    )
+    )  # fmt: skip
     space = parser.add_argument_group("search space")
     space.add_argument(
         "--space",
@@ -118,36 +113,27 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "(both; with --metric-label the metric learns from both); Euclidean in the morphology spaces",
     )
     space.add_argument(
-        "--morphology-weight",
-        type=float,
-        default=None,
-        metavar="W",
+        "--morphology-weight", type=float, default=None, metavar="W",
         help="weight of the morphology part of embedding+morphology, in (0, 10] (default: 1, equal weight)",
-    )
+    )  # fmt: skip
     add_metadata_filters(parser)
-    add_out(parser, "also write the result to .parquet/.csv/.fits/.vot", as_path=False)
     parser.set_defaults(func=run_similar)
 
 
 def run_similar(args: argparse.Namespace) -> int:
     """Handler of ``ssald similar``; returns the process exit code."""
-    from clients.client import SsaldClient
-    from clients.errors import SsaldError
 
-    try:
-        with SsaldClient(args.server, timeout=args.timeout) as client:
-            neighbours = client.find_similar(
-                args.objid,
-                k=args.k,
-                exclude_radius_arcsec=args.exclude_radius,
-                metric_label=args.metric_label,
-                metric_kind=args.metric_kind,
-                space=args.space,
-                morphology_weight=args.morphology_weight,
-                **metadata_filters(args),
-            )
-            query = client.get_object(args.objid)
-    except (SsaldError, ValueError) as exc:
-        return print_rpc_error("similar", exc)
+    def ask(client: SsaldClient) -> tuple[list[Neighbour], GalaxyObject]:
+        neighbours = client.find_similar(
+            args.objid, k=args.k, exclude_radius_arcsec=args.exclude_radius, metric_label=args.metric_label,
+            metric_kind=args.metric_kind, space=args.space, morphology_weight=args.morphology_weight,
+            **metadata_filters(args),
+        )  # fmt: skip
+        return neighbours, client.get_object(args.objid)
+
+    answer = ask_server(args, "similar", ask)
+    if answer is None:
+        return 1
+    neighbours, query = answer
     print(format_neighbours(query, neighbours))
     return write_out(args, neighbours)

@@ -14,21 +14,21 @@ from pathlib import Path
 
 from clients.cli.args import add_fit, add_no_progress, add_seed
 
-__all__ = ["ARCHES", "add_parsers", "catalogue_labels", "run_train", "stamp_files"]
+__all__ = ["ARCHES", "DESCRIPTION", "HELP", "add_arguments", "catalogue_labels", "run_train", "stamp_files"]
+
+HELP = "train the stamp encoder with VICReg"
+DESCRIPTION = (
+    "Train a ResNet stamp encoder with VICReg on the stamp files of DIR/stamps/, DIR/images/ "
+    "or DIR itself (FITS, PNG/JPEG, NPY). Resumes automatically from RUN/checkpoint.pt."
+)
 
 #: Backbone presets: blocks per stage (widths are ``w, 2w, 4w, 8w`` for ``--width w``).
 ARCHES = {"small": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` subcommand."""
-    p = subparsers.add_parser(
-        "train",
-        help="train the stamp encoder with VICReg",
-        description="Train a ResNet stamp encoder with VICReg on the stamp files of DIR/stamps/, DIR/images/ "
-        "or DIR itself (FITS, PNG/JPEG, NPY). Resumes automatically from RUN/checkpoint.pt.",
-    )
-    data = p.add_argument_group("data")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald train``; it runs :func:`run_train`."""
+    data = parser.add_argument_group("data")
     data.add_argument(
         "--data", type=Path, required=True,
         help="folder of stamp files (FITS, PNG/JPEG, NPY): DATA/stamps/*, else DATA/images/*, else DATA/*",
@@ -53,11 +53,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "Zoo-style cutouts put the galaxy in the central third to half)",
     )
     data.add_argument(
-        "--stamp-size",
-        type=int,
-        default=None,
+        "--stamp-size", type=int, default=None,
         help="model stamp side in pixels (default: 64 with --fit, else the files')",
-    )
+    )  # fmt: skip
     data.add_argument("--labels", default="truth_class", help="catalogue column for kNN diagnostics ('none': skip)")
     data.add_argument(
         "--catalogue", type=Path, default=None,
@@ -69,7 +67,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="catalogue column naming each row's stamp file or objid, compared by file-name stem "
         "(default: 'file' when present, else 'objid')",
     )  # fmt: skip
-    opt = p.add_argument_group("optimisation (defaults: encoders.training.config.TrainConfig)")
+    opt = parser.add_argument_group("optimisation (defaults: encoders.training.config.TrainConfig)")
     opt.add_argument("--epochs", type=int, default=None, help="total epochs (a resumed run continues to it)")
     opt.add_argument("--batch-size", type=int, default=None, help="stamps per step")
     opt.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
@@ -77,11 +75,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--optimizer", choices=["adamw", "lars"], default=None, help="adamw (default) or lars (paper)")
     opt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
     add_seed(opt, None, help="seed of weights, shuffling and augmentation")
-    arch = p.add_argument_group("architecture")
+    arch = parser.add_argument_group("architecture")
     arch.add_argument("--arch", choices=sorted(ARCHES), default=None, help="backbone preset (default small)")
     arch.add_argument("--width", type=int, default=32, help="first-stage width of --arch (default 32)")
     arch.add_argument("--expander", type=int, nargs="+", default=None, help="expander widths, e.g. 2048 2048 2048")
-    aug = p.add_argument_group("augmentations (off unless given; see encoders.training.augment)")
+    aug = parser.add_argument_group("augmentations (off unless given; see encoders.training.augment)")
     aug.add_argument(
         "--preset", choices=["survey", "composite"], default="survey",
         help="defaults for the input kind (encoders.training.config.PRESETS): survey (multi-band fluxes, default) or "
@@ -100,19 +98,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     aug.add_argument("--colour", type=float, default=None, help="per-band gain jitter: factor exp(U(-c, c))")
     aug.add_argument("--grey-prob", type=float, default=None, help="probability of a grey view (bands averaged)")
     aug.add_argument(
-        "--centre-prob",
-        type=float,
-        default=None,
+        "--centre-prob", type=float, default=None,
         help="probability of training on a stamp's central half enlarged 2x (for --views full,centre exports)",
-    )
-    run = p.add_argument_group("runtime")
+    )  # fmt: skip
+    run = parser.add_argument_group("runtime")
     run.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (augmentation)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/epoch_XXX.pt of every epoch")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
     run.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default=None, help="autocast precision")
     add_no_progress(run, help="hide progress bars")
-    p.set_defaults(func=run_train)
+    parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:

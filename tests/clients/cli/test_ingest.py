@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from clients.cli.ingest import add_parsers, ingest_input, ingest_options
+from clients.cli import build_parser
+from clients.cli.ingest import ingest_input, ingest_options
 from ingest.options import IngestInput, IngestOptions
 
 
 def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
-    return parser.parse_args(["ingest", "--model", "m.onnx", "--db", "db", *argv])
+    return build_parser().parse_args(["ingest", "--model", "m.onnx", "--db", "db", *argv])
 
 
 def test_cli_defaults_are_the_options_defaults() -> None:

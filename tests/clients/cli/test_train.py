@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from clients.cli import export, train
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssald")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    train.add_parsers(subparsers)
-    export.add_parsers(subparsers)
-    return parser
+from clients.cli import build_parser
 
 
 def _survey(root: Path, n: int = 6) -> Path:
@@ -33,7 +24,7 @@ def _survey(root: Path, n: int = 6) -> Path:
 
 def test_train_then_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, run, out = _survey(tmp_path / "survey"), tmp_path / "run", tmp_path / "model.onnx"
-    args = _parser().parse_args(
+    args = build_parser().parse_args(
         ["train", "--data", str(data), "--run", str(run), "--epochs", "1", "--batch-size", "4",
          "--max-stamps", "5", "--threads", "1", "--precision", "fp32", "--no-progress"]
     )  # fmt: skip
@@ -42,7 +33,7 @@ def test_train_then_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert summary.startswith("trained on 5 stamps 5x16x16") and str(run) in summary
     assert (run / "checkpoint.pt").exists()
 
-    args = _parser().parse_args(["export", "--run", str(run), "--out", str(out)])
+    args = build_parser().parse_args(["export", "--run", str(run), "--out", str(out)])
     assert args.func(args) == 0
     assert "model_id" in capsys.readouterr().out and out.exists()
 
@@ -55,7 +46,7 @@ def test_train_then_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_train_reports_an_empty_survey(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "stamps").mkdir()
-    args = _parser().parse_args(["train", "--data", str(tmp_path), "--run", str(tmp_path / "run")])
+    args = build_parser().parse_args(["train", "--data", str(tmp_path), "--run", str(tmp_path / "run")])
     assert args.func(args) == 2
     assert "need at least 2 stamps" in capsys.readouterr().out
 
@@ -78,16 +69,16 @@ def test_train_finds_image_folders_as_they_come(tmp_path: Path, capsys: pytest.C
     assert stamp_files(tmp_path / "flat") == (tmp_path / "flat", sorted(flat))
     nested = _jpegs(tmp_path / "gz" / "images", ["5.jpeg"])
     assert stamp_files(tmp_path / "gz") == (tmp_path / "gz" / "images", nested)
-    args = _parser().parse_args(["train", "--data", str(tmp_path / "gz"), "--run", str(tmp_path / "run")])
+    args = build_parser().parse_args(["train", "--data", str(tmp_path / "gz"), "--run", str(tmp_path / "run")])
     assert args.func(args) == 2
     assert f"need at least 2 stamps in {tmp_path / 'gz' / 'images'}/" in capsys.readouterr().out
     # 40 px images without --fit are not --stamp-size 16: the error says to fit them
-    args = _parser().parse_args(
+    args = build_parser().parse_args(
         ["train", "--data", str(tmp_path / "flat"), "--run", str(tmp_path / "run"), "--stamp-size", "16"]
     )
     assert args.func(args) == 2
     assert "are 40x40 pixels, not --stamp-size 16; give --fit" in capsys.readouterr().out
-    args = _parser().parse_args(
+    args = build_parser().parse_args(
         ["train", "--data", str(tmp_path / "flat"), "--run", str(tmp_path / "run"), "--fit", "resample",
          "--fit-fraction", "1.5"]
     )  # fmt: skip
@@ -143,7 +134,7 @@ def test_composite_preset_sets_the_colour_composite_recipe_and_flags_override_it
     folder = tmp_path / "jpegs"
     _jpegs(folder, [f"{i}.jpeg" for i in range(6)], side=48)
     run = tmp_path / "run"
-    args = _parser().parse_args(
+    args = build_parser().parse_args(
         ["train", "--data", str(folder), "--run", str(run), "--preset", "composite", "--fit", "resample",
          "--stamp-size", "16", "--brightness", "0.1", "--max-steps", "1", "--batch-size", "4", "--threads", "1",
          "--precision", "fp32", "--no-progress"]
