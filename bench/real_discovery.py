@@ -83,14 +83,14 @@ class Served:
 
     def __enter__(self):
         from clients import SsaldClient
-        from clients.demo import start_server
+        from clients.cli.demo import start_server
 
         self.proc, address = start_server(self.db, self.model)
         self.client = SsaldClient(address, timeout=120.0)
         return self.client
 
     def __exit__(self, *exc) -> None:
-        from clients.demo import stop_server
+        from clients.cli.demo import stop_server
 
         self.client.close()
         stop_server(self.proc)

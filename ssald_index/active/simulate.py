@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from ssald_index.active.classify import fit_and_score
+from ssald_index.active.classify import check_features, feature_matrix, fit_and_score
 from ssald_index.active.strategies import (
     Pool,
     cold_start_from_anomalies,
@@ -25,8 +25,11 @@ from ssald_index.active.strategies import (
     reduce_for_gp,
     select,
 )
+from ssald_index.density import knn_scores
+from ssald_index.schema import MORPHOLOGY_FEATURES, embedding_matrix, morphology_matrix
+from ssald_index.store import ObjectStore
 
-__all__ = ["Curve", "simulate_strategy", "simulate", "random_labels_for_recall", "write_report"]
+__all__ = ["Curve", "load_for_simulation", "simulate_strategy", "simulate", "random_labels_for_recall", "write_report"]
 
 
 @dataclass
@@ -222,3 +225,50 @@ def write_report(
     fig.savefig(out + ".png", dpi=120)
     plt.close(fig)
     return "\n".join(lines)
+
+
+def load_for_simulation(
+    db: str | os.PathLike[str], truth_column: str, positive: str, progress: bool = True, features: str = "embedding"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`simulate` needs, read from the objects table at ``db``.
+
+    Parameters
+    ----------
+    db : path
+        LanceDB database directory.
+    truth_column : str
+        The column the oracle answers from.
+    positive : str
+        The target class: ``truth_column == positive`` is a yes.
+    progress : bool
+        Show a progress bar when anomaly scores have to be computed.
+    features : str
+        What the classifier sees (:data:`~ssald_index.active.classify.FEATURES`).
+
+    Returns
+    -------
+    x, truth, anomaly, inputs : numpy.ndarray
+        Embeddings, the oracle's answers, anomaly scores (the stored ``density_score`` when every object
+        has one, else the cosine distance to the 10th neighbour, computed now) and the classifier's input
+        (:func:`~ssald_index.active.classify.feature_matrix`).
+
+    Raises
+    ------
+    ValueError
+        If the table has no ``truth_column`` or ``features`` is unknown.
+    """
+    store = ObjectStore.open(db)
+    names = store.table.schema.names
+    if truth_column not in names:
+        raise ValueError(f"table {db} has no column {truth_column!r} to answer from (columns: {', '.join(names)})")
+    features = check_features(features)
+    morphology = [c for c in MORPHOLOGY_FEATURES if c in names] if features != "embedding" else []
+    table = store.read(["objid", "embedding", truth_column, "density_score", *morphology])
+    x = embedding_matrix(table)
+    truth = np.array([v == positive for v in table.column(truth_column).to_pylist()])
+    objids = table.column("objid").to_numpy()
+    density = table.column("density_score").to_numpy(zero_copy_only=False)
+    if density.dtype.kind != "f" or np.isnan(density.astype(float)).any():
+        density = knn_scores(store, x, objids, k=10, progress=progress)
+    inputs = feature_matrix(x, morphology_matrix(table) if morphology else None, features)
+    return x, truth, np.asarray(density, dtype=np.float32), inputs

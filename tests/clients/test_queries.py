@@ -83,13 +83,10 @@ def test_image_query_needs_a_model(scored, tmp_path):
 
 
 def test_similar_and_anomalies_commands_filter_and_export(scored, tmp_path, capsys):
-    import argparse
-
-    from clients.similar_cmd import add_parsers
+    from clients.cli import build_parser
 
     client, rows, _ = scored
-    parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
+    parser = build_parser()
     query = rows[5]["objid"]
     out = tmp_path / "nb.csv"
     argv = ["similar", str(query), "--server", client.address, "-k", "3", "--spec-class", "GALAXY", "--out", str(out)]

@@ -108,7 +108,7 @@ def test_refuses_models_without_the_contract(tmp_path: Path) -> None:
 
 def test_serving_modules_do_not_import_torch() -> None:
     code = (
-        "import encoders.embedder, encoders.providers, encoders.normalise, encoders.stamps, encoders.cli, sys; "
+        "import encoders.embedder, encoders.providers, encoders.normalise, encoders.stamps, sys; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 
@@ -116,17 +114,3 @@ def test_bad_fits_are_refused_naming_the_value(args: tuple, named: str) -> None:
         Fit(*args)
     with pytest.raises(ValueError, match="size"):
         Fit("resample").apply(np.ones((1, 4, 4), np.float32), 0)
-
-
-def test_command_line_choices_are_the_fit_modes() -> None:
-    from encoders.cli import add_parsers as train_parsers
-    from ingest.cli import add_parsers as ingest_parsers
-
-    for add in (train_parsers, ingest_parsers):
-        parser = argparse.ArgumentParser()
-        sub = parser.add_subparsers(dest="command")
-        add(sub)
-        for name, command in sub.choices.items():
-            fit = next((a for a in command._actions if a.dest == "fit"), None)
-            if fit is not None:
-                assert tuple(fit.choices) == FIT_MODES, name

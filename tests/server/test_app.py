@@ -135,7 +135,3 @@ def test_server_never_imports_torch() -> None:
     # stamp readers, the embedder and training load only when a request needs them.
     heavy = ["torch", "onnxruntime", "numba", "encoders.training", "encoders.embedder", "encoders.stamps"]
     assert _imported_after("import server.app, server.service", heavy) == []
-
-
-def test_cli_module_is_light() -> None:
-    assert _imported_after("import server.cli", ["grpc", "lancedb", "server.app", "torch"]) == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clients import FailedPrecondition, InvalidArgument, SsaldClient
-from clients.similar_cmd import add_parsers
+from clients.cli import build_parser
 from server.handle import StoreHandle
 from ssald_index.active.labels import Label, add_labels
 from ssald_index.active.learned import LearnedSpaces
@@ -162,11 +162,8 @@ def test_spaces_are_cached_until_the_labels_change(served):
 
 
 def test_cli_similar_takes_a_metric_label(served, capsys):
-    import argparse
-
     _, rows, _, _, _ = served
-    parser = argparse.ArgumentParser(prog="ssald")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     address = served[4].address
     args = parser.parse_args(["similar", str(rows[4]["objid"]), "--server", address, "-k", "3"])
     args_metric = parser.parse_args(

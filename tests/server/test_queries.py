@@ -188,15 +188,6 @@ def test_gallery_command_draws_query_and_neighbours(ingested, tmp_path):
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_grid_sample_picks_the_point_nearest_each_cell_centre():
-    from server.map_cmd import grid_sample
-
-    x = np.array([0.1, 0.9, 0.45, 2.0, 1.6])
-    y = np.array([0.1, 0.2, 0.5, 2.0, 1.4])
-    # 2x2 cells over [0.1, 2] x [0.1, 2]: centres (0.575, 0.575), (1.525, 1.525)
-    assert grid_sample(x, y, 2) == [(0, 0, 2), (1, 1, 4)]
-
-
 def test_map_command_with_thumbnails(ingested, tmp_path):
     import subprocess
     import sys

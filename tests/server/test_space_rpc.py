@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from clients import FailedPrecondition, InvalidArgument, SsaldClient
-from clients.similar_cmd import add_parsers
+from clients.cli import build_parser
 from ssald_index.metric import fit_metric
 from ssald_index.schema import MORPHOLOGY_COLUMNS, MORPHOLOGY_FEATURES, OBJECTS, objects_schema
 from tests.server.helpers import make_rows, running_server, write_db
@@ -189,8 +187,7 @@ def test_a_table_without_morphology_is_a_failed_precondition(tmp_path):
 
 def test_cli_similar_takes_a_space(served, capsys):
     rows, _, client = served
-    parser = argparse.ArgumentParser(prog="ssald")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     base = ["similar", str(rows[4]["objid"]), "--server", client.address, "-k", "3"]
     plain, spaced = (
         parser.parse_args(base),

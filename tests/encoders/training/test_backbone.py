@@ -61,7 +61,7 @@ def test_rejects_bad_input_and_arguments() -> None:
 
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
 def test_resnet_presets_of_the_cli(arch: str) -> None:
-    from encoders.cli import ARCHES
+    from clients.cli.train import ARCHES
 
     model = ResNetEncoder(in_bands=2, widths=(4, 8, 16, 32), blocks=ARCHES[arch]).eval()
     assert [len(stage) for stage in model.stages] == list(ARCHES[arch])

@@ -36,7 +36,7 @@ def test_torchrun_two_gloo_processes(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "encoders.cli", "train", "--data", str(tmp_path / "survey"), "--run-dir", str(run),
+        "-m", "clients.cli", "train", "--data", str(tmp_path / "survey"), "--run-dir", str(run),
         "--epochs", "2", "--batch-size", "8", "--arch", "small", "--width", "4", "--expander", "16", "16",
         "--threads", "1", "--precision", "fp32", "--device", "cpu", "--no-progress",
     ]  # fmt: skip

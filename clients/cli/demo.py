@@ -17,7 +17,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["add_parsers", "run_demo", "start_server", "stop_server"]
+from clients.cli.args import add_seed
+
+__all__ = ["HELP", "add_arguments", "run_demo", "start_server", "stop_server"]
+
+HELP = "simulate, train, export, ingest, serve and query, end to end"
 
 TARGET = "dual_nucleus"
 
@@ -67,7 +71,7 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
     from astropy.table import Table
 
     from clients import SsaldClient
-    from clients.similar_cmd import format_neighbours
+    from clients.cli.similar import format_neighbours
 
     workdir.mkdir(parents=True, exist_ok=True)
     survey, run, model, db = workdir / "survey", workdir / "run", workdir / "model.onnx", workdir / "db"
@@ -130,20 +134,18 @@ def run_demo(workdir: Path, n: int = 5000, seed: int = 0, epochs: int = 4, k: in
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Handler of ``ssald demo``."""
     run_demo(args.workdir, n=args.n, seed=args.seed, epochs=args.epochs)
     return 0
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``demo`` subcommand."""
-    p = subparsers.add_parser("demo", help="simulate, train, export, ingest, serve and query, end to end")
-    p.add_argument(
-        "--workdir",
-        type=Path,
-        default=Path(os.environ.get("SSALD_DEMO_DIR", "ssald_demo")),
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald demo``; it runs :func:`run_demo` in ``--workdir``."""
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(os.environ.get("SSALD_DEMO_DIR", "ssald_demo")),
         help="folder for the demo's survey, run, model and table (default ./ssald_demo)",
-    )
-    p.add_argument("--n", type=int, default=5000, help="objects in the synthetic survey (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
-    p.set_defaults(func=_demo)
+    )  # fmt: skip
+    parser.add_argument("--n", type=int, default=5000, help="objects in the synthetic survey (default 5000)")
+    add_seed(parser, help="random seed (default 0)")
+    parser.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
+    parser.set_defaults(func=_demo)

@@ -1,12 +1,10 @@
-"""``ssald train`` and ``ssald export`` subcommands.
+"""``ssald train``: a VICReg stamp encoder from a folder of stamp files; the work is in :mod:`encoders.training`.
 
-:func:`add_parsers` adds them to the top-level dispatcher's subparsers. Only argparse
-and pathlib are imported here; torch and the rest load inside the handlers, so
-``ssald --help`` and the serving commands stay light.
+Only argparse and pathlib are imported here; torch and the rest load inside the handler, so
+``ssald --help`` and the serving commands stay light. Multi-GPU (or multi-process CPU) training
+runs the same command under torchrun::
 
-Multi-GPU (or multi-process CPU) training runs the same command under torchrun::
-
-    torchrun --nproc_per_node 4 -m encoders.cli train --data survey --run-dir run
+    torchrun --nproc_per_node 4 -m clients.cli train --data survey --run-dir run
 """
 
 from __future__ import annotations
@@ -14,39 +12,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = [
-    "ARCHES",
-    "STAMP_SUFFIXES",
-    "add_parsers",
-    "catalogue_labels",
-    "main",
-    "run_export",
-    "run_train",
-    "stamp_files",
-]
+from clients.cli.args import add_fit, add_no_progress, add_seed
+
+__all__ = ["ARCHES", "DESCRIPTION", "HELP", "add_arguments", "catalogue_labels", "run_train", "stamp_files"]
+
+HELP = "train the stamp encoder with VICReg"
+DESCRIPTION = (
+    "Train a ResNet stamp encoder with VICReg on the stamp files of DIR/stamps/, DIR/images/ "
+    "or DIR itself (FITS, PNG/JPEG, NPY). Resumes automatically from RUN/checkpoint.pt."
+)
 
 #: Backbone presets: blocks per stage (widths are ``w, 2w, 4w, 8w`` for ``--width w``).
 ARCHES = {"small": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
-#: Stamp files ``train`` picks up in ``DATA/stamps``, ``DATA/images`` or ``DATA`` (:func:`stamp_files`).
-STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` and ``export`` subcommands.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The object returned by ``ArgumentParser.add_subparsers()``. Each subcommand
-        sets ``func`` (``handler(args) -> int``) with ``set_defaults``.
-    """
-    p = subparsers.add_parser(
-        "train",
-        help="train the stamp encoder with VICReg",
-        description="Train a ResNet stamp encoder with VICReg on the stamp files of DIR/stamps/, DIR/images/ "
-        "or DIR itself (FITS, PNG/JPEG, NPY). Resumes automatically from RUN/checkpoint.pt.",
-    )
-    data = p.add_argument_group("data")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald train``; it runs :func:`run_train`."""
+    data = parser.add_argument_group("data")
     data.add_argument(
         "--data", type=Path, required=True,
         help="folder of stamp files (FITS, PNG/JPEG, NPY): DATA/stamps/*, else DATA/images/*, else DATA/*",
@@ -62,22 +44,18 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--normalisation", choices=["lupton", "identity"], default=None,
         help="lupton (fluxes, default) or identity (images already stretched, e.g. PNG composites)",
     )  # fmt: skip
-    data.add_argument(
-        "--fit", choices=("none", "crop", "bin", "resample"), default="none",  # encoders.fit.FIT_MODES (no numpy here)
+    add_fit(
+        data,
+        "none",
         help="bring the images to --stamp-size: central crop, k x k block mean, or resample (the central "
         "--fit-fraction of the side, area-averaged); recorded in the model, which ingest and serve then follow",
-    )  # fmt: skip
-    data.add_argument(
-        "--fit-fraction", type=float, default=None,
-        help="resample: central square kept, as a fraction of the shorter side (default 0.5: Galaxy Zoo-style "
-        "cutouts put the galaxy in the central third to half)",
-    )  # fmt: skip
-    data.add_argument(
-        "--stamp-size",
-        type=int,
-        default=None,
-        help="model stamp side in pixels (default: 64 with --fit, else the files')",
+        fraction_help="resample: central square kept, as a fraction of the shorter side (default 0.5: Galaxy "
+        "Zoo-style cutouts put the galaxy in the central third to half)",
     )
+    data.add_argument(
+        "--stamp-size", type=int, default=None,
+        help="model stamp side in pixels (default: 64 with --fit, else the files')",
+    )  # fmt: skip
     data.add_argument("--labels", default="truth_class", help="catalogue column for kNN diagnostics ('none': skip)")
     data.add_argument(
         "--catalogue", type=Path, default=None,
@@ -89,19 +67,19 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="catalogue column naming each row's stamp file or objid, compared by file-name stem "
         "(default: 'file' when present, else 'objid')",
     )  # fmt: skip
-    opt = p.add_argument_group("optimisation (defaults: encoders.training.config.TrainConfig)")
+    opt = parser.add_argument_group("optimisation (defaults: encoders.training.config.TrainConfig)")
     opt.add_argument("--epochs", type=int, default=None, help="total epochs (a resumed run continues to it)")
     opt.add_argument("--batch-size", type=int, default=None, help="stamps per step")
     opt.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate")
     opt.add_argument("--weight-decay", type=float, default=None, help="weight decay")
     opt.add_argument("--optimizer", choices=["adamw", "lars"], default=None, help="adamw (default) or lars (paper)")
     opt.add_argument("--max-steps", type=int, default=None, help="stop after this many steps in total")
-    opt.add_argument("--seed", type=int, default=None, help="seed of weights, shuffling and augmentation")
-    arch = p.add_argument_group("architecture")
+    add_seed(opt, None, help="seed of weights, shuffling and augmentation")
+    arch = parser.add_argument_group("architecture")
     arch.add_argument("--arch", choices=sorted(ARCHES), default=None, help="backbone preset (default small)")
     arch.add_argument("--width", type=int, default=32, help="first-stage width of --arch (default 32)")
     arch.add_argument("--expander", type=int, nargs="+", default=None, help="expander widths, e.g. 2048 2048 2048")
-    aug = p.add_argument_group("augmentations (off unless given; see encoders.training.augment)")
+    aug = parser.add_argument_group("augmentations (off unless given; see encoders.training.augment)")
     aug.add_argument(
         "--preset", choices=["survey", "composite"], default="survey",
         help="defaults for the input kind (encoders.training.config.PRESETS): survey (multi-band fluxes, default) or "
@@ -120,36 +98,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     aug.add_argument("--colour", type=float, default=None, help="per-band gain jitter: factor exp(U(-c, c))")
     aug.add_argument("--grey-prob", type=float, default=None, help="probability of a grey view (bands averaged)")
     aug.add_argument(
-        "--centre-prob",
-        type=float,
-        default=None,
+        "--centre-prob", type=float, default=None,
         help="probability of training on a stamp's central half enlarged 2x (for --views full,centre exports)",
-    )
-    run = p.add_argument_group("runtime")
+    )  # fmt: skip
+    run = parser.add_argument_group("runtime")
     run.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (augmentation)")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/epoch_XXX.pt of every epoch")
     run.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     run.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
     run.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default=None, help="autocast precision")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.set_defaults(func=run_train)
-
-    p = subparsers.add_parser(
-        "export",
-        help="export a trained encoder to ONNX",
-        description="Export RUN's backbone (+ L2 normalisation) to ONNX with its preprocessing metadata.",
-    )
-    p.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
-    p.add_argument("--out", type=Path, required=True, help="output .onnx file")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default 17)")
-    p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="weights and arithmetic (fp32)")
-    p.add_argument(
-        "--views",
-        default="full",
-        help="views embedded and concatenated: 'full' or 'full,centre' (centre: central half enlarged 2x, "
-        "for close pairs of nuclei; one more forward pass) (default full)",
-    )
-    p.set_defaults(func=run_export)
+    add_no_progress(run, help="hide progress bars")
+    parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -253,17 +212,20 @@ def stamp_files(data: Path) -> tuple[Path, list[Path]]:
 
     ``DATA/stamps/`` (what ``ssald simulate`` writes), else ``DATA/images/`` (image folders as they come, such
     as Galaxy Zoo's JPEGs beside a ``labels.csv``), else ``DATA`` itself; files are taken by their suffix
-    (:data:`STAMP_SUFFIXES`), so catalogues beside them are ignored.
+    (:data:`ingest.sources.STAMP_SUFFIXES`, the files ``ssald ingest`` reads), so catalogues beside them are
+    ignored.
     """
     from encoders.stamps import stamp_folder
+    from ingest.sources import find_stamps
 
     folder = stamp_folder(data)
-    if not folder.is_dir():
-        return folder, []
-    return folder, sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(STAMP_SUFFIXES))
+    return folder, find_stamps(data) if folder.is_dir() else []
 
 
 def _stem(name: str) -> str:
+    """A stamp's name without folder and stamp suffix, as catalogues name it (``images/123.jpeg`` -> ``123``)."""
+    from ingest.sources import STAMP_SUFFIXES
+
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     for suffix in sorted(STAMP_SUFFIXES, key=len, reverse=True):
         if base.lower().endswith(suffix):
@@ -311,33 +273,3 @@ def catalogue_labels(catalogue: Path, paths: list[Path], column: str, match_colu
             f"(first: {unmatched[0]})"
         )
     return [by_stem[s] for s in stems]
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Handle ``export``: write the ONNX model and print its id and contract."""
-    from encoders.embedder import OnnxEmbedder
-    from encoders.training.onnx_export import export_onnx
-
-    try:
-        out = export_onnx(args.run, args.out, opset=args.opset, precision=args.precision, views=args.views)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}")
-        return 2
-    emb = OnnxEmbedder(out, providers=["CPUExecutionProvider"])
-    print(
-        f"exported {args.run} -> {out}: model_id {emb.model_id}, bands {','.join(emb.bands)}, "
-        f"stamp {emb.stamp_size}px, embedding_dim {emb.embedding_dim}, {args.precision}, views {args.views}"
-    )
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``train`` or ``export`` directly (``python -m encoders.cli``, e.g. under torchrun)."""
-    parser = argparse.ArgumentParser(prog="python -m encoders.cli")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

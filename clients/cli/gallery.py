@@ -1,7 +1,7 @@
 """``ssald gallery OBJID --db DB --out gallery.png``: the query stamp and its neighbours as Lupton RGB images.
 
-Stamps are drawn by :func:`encoders.stamps.render.rgb_stamp` (numpy/astropy only, never torch).
-Module import pulls in argparse only.
+Stamps are drawn by :func:`encoders.stamps.render.rgb_stamp` (numpy/astropy only, never torch). Only
+argparse and pathlib load at import time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parsers", "write_gallery", "run_gallery"]
+from clients.cli.args import add_db, add_exclude_radius, add_k, add_out
+
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_gallery", "write_gallery"]
+
+HELP = "PNG of an object's stamp and its nearest neighbours' stamps"
+DESCRIPTION = "Read the stamps named in the table's `source` column and draw them as Lupton RGB images."
 
 
 def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: str | Path) -> Path:
@@ -41,19 +46,14 @@ def write_gallery(query: dict[str, Any], neighbours: list[dict[str, Any]], out: 
     return out
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``gallery`` subcommand."""
-    p = subparsers.add_parser(
-        "gallery",
-        help="PNG of an object's stamp and its nearest neighbours' stamps",
-        description="Read the stamps named in the table's `source` column and draw them as Lupton RGB images.",
-    )
-    p.add_argument("objid", type=int, help="objid of the query object")
-    p.add_argument("--db", required=True, help="LanceDB database directory")
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("-k", type=int, default=11, help="number of neighbours (default: %(default)s)")
-    p.add_argument("--exclude-radius", type=float, default=0.0, help="arcsec around the query left out")
-    p.set_defaults(func=run_gallery)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald gallery``; it runs :func:`run_gallery`."""
+    parser.add_argument("objid", type=int, help="objid of the query object")
+    add_db(parser, as_path=False)
+    add_out(parser, "output PNG", required=True, as_path=False)
+    add_k(parser, 11)
+    add_exclude_radius(parser, "arcsec around the query left out")
+    parser.set_defaults(func=run_gallery)
 
 
 def run_gallery(args: argparse.Namespace) -> int:

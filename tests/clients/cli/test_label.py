@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clients import SsaldClient
-from clients.label_cmd import label_session
+from clients.cli.label import label_session
 from ssald_index.active.labels import read_labels
 from tests.server.helpers import make_rows, running_server, write_db
 

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from clients.client import SsaldClient, SubmitResult, ToLabel
 
-__all__ = ["ANSWERS", "add_parsers", "describe", "label_session", "run_label"]
+from clients.cli.args import add_label, add_server, add_timeout
+
+__all__ = ["ANSWERS", "DESCRIPTION", "HELP", "add_arguments", "describe", "label_session", "negative_of", "run_label"]
+
+HELP = "label the objects the server asks about (active learning at a terminal)"
+DESCRIPTION = (
+    "Ask the server which objects to label next, write their stamps as PNGs, ask y/n/skip/quit "
+    "for each, submit the answers and retrain the classifier after each batch."
+)
 
 # What a person may type, and what it means.
 ANSWERS = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "s": "skip", "skip": "skip", "q": "quit", "quit": "quit"}
@@ -177,26 +185,20 @@ def label_session(
     return given
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``label`` subcommand."""
-    p = subparsers.add_parser(
-        "label",
-        help="label the objects the server asks about (active learning at a terminal)",
-        description=(
-            "Ask the server which objects to label next, write their stamps as PNGs, ask y/n/skip/quit "
-            "for each, submit the answers and retrain the classifier after each batch."
-        ),
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald label``; it runs :func:`run_label`."""
+    add_server(parser, "HOST:PORT of a running `ssald serve`", metavar=None)
+    add_label(parser, "the label to find, e.g. dual_nucleus", default=None, required=True)
+    parser.add_argument("--n", type=int, default=10, help="objects per batch (default: %(default)s)")
+    parser.add_argument("--strategy", default="", help="active-learning strategy (default: the server's, gp_ei)")
+    parser.add_argument("--seed-objid", type=int, default=None, help="a known example to start from")
+    parser.add_argument("--classifier", default="", help="logistic (default) or forest")
+    parser.add_argument("--user", default="", help="your name, stored with every label (default: login name)")
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path("label_stamps"), help="where stamps go (default: %(default)s)"
     )
-    p.add_argument("--server", required=True, help="HOST:PORT of a running `ssald serve`")
-    p.add_argument("--label", required=True, help="the label to find, e.g. dual_nucleus")
-    p.add_argument("--n", type=int, default=10, help="objects per batch (default: %(default)s)")
-    p.add_argument("--strategy", default="", help="active-learning strategy (default: the server's, gp_ei)")
-    p.add_argument("--seed-objid", type=int, default=None, help="a known example to start from")
-    p.add_argument("--classifier", default="", help="logistic (default) or forest")
-    p.add_argument("--user", default="", help="your name, stored with every label (default: login name)")
-    p.add_argument("--out-dir", type=Path, default=Path("label_stamps"), help="where stamps go (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per RPC, retraining included")
-    p.set_defaults(func=run_label)
+    add_timeout(parser, 120.0, "seconds per RPC, retraining included")
+    parser.set_defaults(func=run_label)
 
 
 def run_label(args: argparse.Namespace) -> int:

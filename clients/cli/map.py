@@ -2,23 +2,34 @@
 
 Clusters and map coordinates come from :mod:`ssald_index.maps`; ``--thumbnails`` adds a panel of Lupton RGB
 stamps (:func:`encoders.stamps.render.rgb_stamp`) of the objects nearest to a regular grid over the map, so it
-needs the stamp files named in the table's ``source`` column. Module import pulls in argparse only.
+needs the stamp files named in the table's ``source`` column. Only argparse loads at import time.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from clients.cli.args import add_db, add_out
 
-__all__ = ["add_parsers", "grid_sample", "run_map"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "grid_sample", "run_map"]
+
+HELP = "draw the 2-D map of the embedding space (fitting clusters and the map first if needed)"
+DESCRIPTION = (
+    "Fit MiniBatchKMeans clusters and a 2-D projection (UMAP or PCA) on a sample, store them as "
+    "the cluster/map_x/map_y columns, and draw the map coloured by a column."
+)
 
 
 def grid_sample(x: np.ndarray, y: np.ndarray, grid: int) -> list[tuple[int, int, int]]:
     """For each cell of a ``grid`` x ``grid`` lattice over the points, the index of the point nearest to
     the cell centre, if the cell holds any: ``(row, col, index)`` triples."""
+    import numpy as np
+
     if len(x) == 0:
         return []
     xs = np.linspace(x.min(), x.max(), grid + 1)
@@ -58,23 +69,19 @@ def _mosaic(store: Any, grid: int) -> Any:
     return draw
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``map`` subcommand."""
-    m = subparsers.add_parser(
-        "map",
-        help="draw the 2-D map of the embedding space (fitting clusters and the map first if needed)",
-        description="Fit MiniBatchKMeans clusters and a 2-D projection (UMAP or PCA) on a sample, store them as "
-        "the cluster/map_x/map_y columns, and draw the map coloured by a column.",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald map``; it runs :func:`run_map`."""
+    add_db(parser, as_path=False)
+    add_out(parser, "output PNG", required=True, as_path=False)
+    parser.add_argument(
+        "--color", default="cluster", help="column to colour by, e.g. truth_class (default: %(default)s)"
     )
-    m.add_argument("--db", required=True, help="LanceDB database directory")
-    m.add_argument("--out", required=True, help="output PNG")
-    m.add_argument("--color", default="cluster", help="column to colour by, e.g. truth_class (default: %(default)s)")
-    m.add_argument("--fit", action="store_true", help="refit clusters and map even if they are stored")
-    m.add_argument("--projection", choices=("umap", "pca"), default="umap", help="(default: %(default)s)")
-    m.add_argument("--clusters", type=int, default=20, help="number of clusters (default: %(default)s)")
-    m.add_argument("--thumbnails", action="store_true", help="add a mosaic of Lupton RGB stamps across the map")
-    m.add_argument("--grid", type=int, default=10, help="mosaic cells per side (default: %(default)s)")
-    m.set_defaults(func=run_map)
+    parser.add_argument("--fit", action="store_true", help="refit clusters and map even if they are stored")
+    parser.add_argument("--projection", choices=("umap", "pca"), default="umap", help="(default: %(default)s)")
+    parser.add_argument("--clusters", type=int, default=20, help="number of clusters (default: %(default)s)")
+    parser.add_argument("--thumbnails", action="store_true", help="add a mosaic of Lupton RGB stamps across the map")
+    parser.add_argument("--grid", type=int, default=10, help="mosaic cells per side (default: %(default)s)")
+    parser.set_defaults(func=run_map)
 
 
 def run_map(args: argparse.Namespace) -> int:

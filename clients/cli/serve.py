@@ -1,36 +1,38 @@
-"""``ssald serve``: the argparse entry for the gRPC server.
+"""``ssald serve``: the gRPC server over a database (:func:`server.app.serve`).
 
-Only argparse is imported at module import, so the top-level ``ssald`` dispatcher stays fast; the
-server, LanceDB and ONNX Runtime are imported when the command runs.
+Only argparse is imported at module import, so ``ssald --help`` stays fast and ``ssald serve`` never
+loads torch; the server, LanceDB and ONNX Runtime are imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-__all__ = ["add_parsers", "run_serve"]
+from clients.cli.args import add_db, add_features, add_model
+
+if TYPE_CHECKING:
+    from ssald_index.ann import SearchParams
+
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_serve", "search_params"]
+
+HELP = "serve similarity search over a database (gRPC)"
+DESCRIPTION = (
+    "Serve the ssald.v1.Ssald gRPC API, with health checking and reflection. Prints "
+    "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM."
+)
 
 
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``serve`` subcommand to an ``ssald`` subparsers object."""
-    parser = subparsers.add_parser(
-        "serve",
-        help="serve similarity search over a database (gRPC)",
-        description=(
-            "Serve the ssald.v1.Ssald gRPC API, with health checking and reflection. Prints "
-            "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM."
-        ),
-    )
-    parser.add_argument("--db", required=True, help="LanceDB database directory (written by `ssald ingest`)")
-    parser.add_argument("--model", default=None, help="ONNX encoder for image queries (optional)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald serve``; it runs :func:`run_serve`."""
+    add_db(parser, "LanceDB database directory (written by `ssald ingest`)", as_path=False)
+    add_model(parser, "ONNX encoder for image queries (optional)", as_path=False)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
+        "--grace", type=float, default=5.0,
         help="seconds in-flight RPCs get to finish at shutdown (default: %(default)s)",
-    )
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=8, help="RPC worker threads (default: %(default)s)")
     parser.add_argument(
         "--nprobes", type=int, default=None, help="IVF partitions per query (default 1%% of ~sqrt(rows), >= 10)"
@@ -39,11 +41,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--refine-factor", type=int, default=None, help="exact re-rank of refine_factor*k candidates (default 4)"
     )
     parser.add_argument(
-        "--rerank",
-        choices=("memory", "lance"),
-        default=None,
+        "--rerank", choices=("memory", "lance"), default=None,
         help="re-rank from embeddings kept in memory (4*D bytes per object, faster) or by Lance (default memory)",
-    )
+    )  # fmt: skip
     parser.add_argument(
         "--scan",
         choices=("auto", "memory", "lance"),
@@ -54,15 +54,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "always ask Lance)",
     )
     parser.add_argument(
-        "--refresh",
-        type=float,
-        default=10.0,
+        "--refresh", type=float, default=10.0,
         help="seconds between checks for new table versions; 0 serves one version (default: %(default)s)",
-    )
-    parser.add_argument(
+    )  # fmt: skip
+    add_features(
+        parser,
         "--al-features",
-        choices=("embedding", "morphology", "embedding+morphology"),  # ssald_index.active.classify.FEATURES; kept light
-        default="embedding",
         help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
     )
     parser.set_defaults(func=run_serve)
@@ -74,30 +71,26 @@ def run_serve(args: argparse.Namespace) -> int:
     import sys
 
     from server.app import serve
-    from ssald_index.ann import SearchParams
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         serve(
-            args.db,
-            host=args.host,
-            port=args.port,
-            model_path=args.model,
-            grace=args.grace,
-            max_workers=args.workers,
-            search_params=_search_params(SearchParams, args),
-            refresh_s=args.refresh,
+            args.db, host=args.host, port=args.port, model_path=args.model, grace=args.grace,
+            max_workers=args.workers, search_params=search_params(args), refresh_s=args.refresh,
             al_features=args.al_features,
-        )
+        )  # fmt: skip
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def _search_params(cls: type, args: argparse.Namespace):
-    defaults = cls()
-    return cls(
+def search_params(args: argparse.Namespace) -> SearchParams:
+    """The :class:`~ssald_index.ann.SearchParams` that ``ssald serve``'s flags describe (defaults where not given)."""
+    from ssald_index.ann import SearchParams
+
+    defaults = SearchParams()
+    return SearchParams(
         nprobes=args.nprobes if args.nprobes is not None else defaults.nprobes,
         refine_factor=args.refine_factor if args.refine_factor is not None else defaults.refine_factor,
         rerank=args.rerank if args.rerank is not None else defaults.rerank,

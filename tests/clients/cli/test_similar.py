@@ -7,13 +7,12 @@ import argparse
 import pytest
 
 from clients import GalaxyObject, Neighbour
-from clients.similar_cmd import COLUMNS, add_parsers, format_neighbours
+from clients.cli import build_parser
+from clients.cli.similar import COLUMNS, format_neighbours
 
 
 def _parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ssald")
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["similar", *argv])
+    return build_parser().parse_args(["similar", *argv])
 
 
 def _object(**overrides) -> dict:
