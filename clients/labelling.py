@@ -65,6 +65,9 @@ class LabelBatch:
         return len(self.items)
 
 
+# The client's mirror of ssald_index.active.scores.ScoreRun, as the ScoreRun message carries it: the client
+# library may import only the proto stubs, so the two declarations of the same fields cannot be shared.
+# pylint: disable=duplicate-code
 @dataclass(frozen=True)
 class ScoreRun:
     """One classifier training: what it learned from and its cross-validated ``metrics``
@@ -79,6 +82,7 @@ class ScoreRun:
     metrics: dict[str, float]
     n_objects: int
     trained_at: datetime | None
+# pylint: enable=duplicate-code
 
 
 @dataclass(frozen=True)
