@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ssald_index.active.scores import ScoreRun, is_stale, latest_run, retrain, top_candidates
-from ssald_index.filters import Filter, sql_string
+from ssald_index.filters import Filter, check_where, sql_string
 from ssald_index.schema import MAGNITUDE_COLUMNS
 from ssald_index.tables import format_for, write_table
 
@@ -132,7 +132,7 @@ def candidate_filter(
     classes = sorted({c.strip().lower() for c in [*(AGN_BPT_CLASSES if bpt_agn else ()), *bpt] if c.strip()})
     clauses = [f"lower(bpt_class) IN ({', '.join(sql_string(c) for c in classes)})"] if classes else []
     if where and where.strip():
-        clauses.append(f"({where})")
+        clauses.append(f"({check_where(where)})")
     return Filter(z_min=z_min, z_max=z_max, where=" AND ".join(clauses) or None)
 
 
