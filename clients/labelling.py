@@ -82,6 +82,8 @@ class ScoreRun:
     metrics: dict[str, float]
     n_objects: int
     trained_at: datetime | None
+
+
 # pylint: enable=duplicate-code
 
 

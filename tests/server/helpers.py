@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ N_OBJECTS = 50
 DIM = 16
 MODEL_ID = "test-vicreg-0001"
 FIRST_OBJID = 1237648720693755918  # SDSS-layout objids exercise the full int64 range
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_rows(n: int = N_OBJECTS, dim: int = DIM, seed: int = 0) -> list[dict[str, Any]]:
@@ -83,6 +88,27 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(None)
+
+
+@contextlib.contextmanager
+def serve_process(db_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run ``ssald serve --db DB --port 0`` in a child process; yield it and its address once it listens."""
+    command = [sys.executable, "-m", "clients.cli", "serve", "--db", str(db_path), "--port", "0", "--refresh", "0"]
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
+    timer.start()
+    try:
+        line = proc.stdout.readline()
+        timer.cancel()
+        match = re.fullmatch(r"listening on (\S+)\n", line)
+        assert match, f"server did not start: {line!r}"
+        yield proc, match.group(1)
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
 
 
 @pytest.fixture(scope="package")

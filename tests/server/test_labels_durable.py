@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 from clients import SsaldClient
 from ssald_index.active import scores
 from ssald_index.active.labels import read_labels
-from tests.server.helpers import write_db
+from tests.server.helpers import serve_process, write_db
 
 LABEL = "dual_nucleus"
-REPO = Path(__file__).resolve().parents[2]
-
-
-@contextlib.contextmanager
-def serve_process(db_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Run ``ssald serve --db DB --port 0`` in a child process; yield it and its address once it listens."""
-    command = [sys.executable, "-m", "clients.cli", "serve", "--db", str(db_path), "--port", "0", "--refresh", "0"]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
-    timer.start()
-    try:
-        line = proc.stdout.readline()
-        timer.cancel()
-        match = re.fullmatch(r"listening on (\S+)\n", line)
-        assert match, f"server did not start: {line!r}"
-        yield proc, match.group(1)
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        proc.stdout.close()
 
 
 def test_acknowledged_labels_survive_sigkill(tmp_path):
