@@ -33,6 +33,7 @@ from ingest.sources.base import (
     STAMP_SUFFIXES,
     Item,
     Source,
+    checked_objid,
     file_stem,
     objid_from_name,
     radec_from_iau,
@@ -166,19 +167,26 @@ def load_item(item: Item, bands: Sequence[str] | None = None, images_key: str = 
     Raises
     ------
     StampError
-        If the pixels cannot be read or no objid can be found; the message names the source.
+        If the pixels cannot be read, or no objid can be found, or the one found is not an integer in
+        ``OBJID_MIN .. OBJID_MAX`` (:func:`~ingest.sources.base.checked_objid`); the message names the source.
     """
     kind = next((s for s in SOURCES if isinstance(item, s.item_type)), None)
     if kind is None:
         raise ValueError(f"unknown item kind {type(item).__name__} for {item.source}")
     stamp = kind.load(item, bands, images_key)
-    objid = stamp.header.get("OBJID", item.objid)
-    if objid is None:
+    if "OBJID" in stamp.header:
+        objid = checked_objid(stamp.header["OBJID"], f"{item.source}: OBJID header value")
+    elif item.objid is not None:
+        objid = item.objid
+    else:
         stem = file_stem(Path(item.source))
-        if radec_from_iau(stem) is None:
+        if stem.isdigit():
+            objid = checked_objid(stem, f"{item.source}: file name")
+        elif radec_from_iau(stem) is not None:
+            objid = objid_from_name(stem)
+        else:
             problem = "no OBJID header key, and the file name is neither an objid nor an IAU name"
             raise StampError(f"{item.source}: {problem}")
-        objid = objid_from_name(stem)
     if item.ra is not None and "RA" not in stamp.header:
         stamp.header.update(RA=item.ra, DEC=item.dec)
-    return int(objid), stamp
+    return objid, stamp

@@ -6,19 +6,27 @@ Kept apart from the package's ``__init__`` so that each kind's module can import
 from __future__ import annotations
 
 import hashlib
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import numpy as np
+
+from encoders.stamps import StampError
 
 if TYPE_CHECKING:
     from encoders.stamps import Stamp
 
 __all__ = [
     "ARRAY_SUFFIXES",
+    "OBJID_MAX",
+    "OBJID_MIN",
     "STAMP_SUFFIXES",
     "Item",
     "Source",
+    "checked_objid",
     "file_stem",
     "objid_from_name",
     "radec_from_iau",
@@ -26,6 +34,10 @@ __all__ = [
 
 STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".h5", ".hdf5", ".npz", ".npy")
+#: The objids a stamp may carry: SDSS ``objID`` leaves bit 63 unused and never packs all-zero fields, and the
+#: ``objects`` table stores them as int64, so 1 .. 2**63 - 1 (0 and negatives are not objids).
+OBJID_MIN, OBJID_MAX = 1, 2**63 - 1
+_DECIMAL = re.compile(r"^[+-]?[0-9]+$")
 _IAU = re.compile(r"^J?(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$")
 
 
@@ -83,6 +95,40 @@ def radec_from_iau(name: str) -> tuple[float, float] | None:
     ra = 15.0 * (int(hh) + int(mm) / 60 + float(ss) / 3600)
     dec = int(dd) + int(dm) / 60 + float(ds) / 3600
     return ra, -dec if sign == "-" else dec
+
+
+def checked_objid(value: object, where: str) -> int:
+    """``value`` as an objid, if it is an integer in ``OBJID_MIN .. OBJID_MAX``.
+
+    Integers (Python or NumPy) and decimal digit strings are accepted; floats and booleans are not, even
+    when they equal an integer (a FITS header value ``1.5`` or ``T`` is not an objid).
+
+    Parameters
+    ----------
+    value : object
+        The candidate, e.g. a FITS ``OBJID`` header value or a file name's stem.
+    where : str
+        Where it came from, for the message (e.g. ``"/data/x.fits: OBJID header"``).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    StampError
+        If ``value`` is not such an integer; the message names ``where`` and the value.
+    """
+    if isinstance(value, str) and _DECIMAL.match(value.strip()):
+        number: int | None = int(value.strip())
+    elif isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    else:
+        number = None
+    if number is None or not OBJID_MIN <= number <= OBJID_MAX:
+        shown = "T" if value is True else "F" if value is False else repr(value)
+        raise StampError(f"{where} {shown} is not an objid (an integer in {OBJID_MIN}..2**63-1)")
+    return number
 
 
 def objid_from_name(name: str) -> int:
