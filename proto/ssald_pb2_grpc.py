@@ -139,7 +139,8 @@ class SsaldServicer:
     def FindSimilarToImage(self, request, context):
         """Nearest neighbours of an uploaded stamp (FITS, PNG or NPY bytes), read, normalised and embedded with
         the server's ONNX model exactly as at ingestion.
-        INVALID_ARGUMENT: undecodable image, or one that does not fit the model (bands, size), bad k or filter.
+        INVALID_ARGUMENT: undecodable image, one over the size limits (see FindSimilarToImageRequest.image), or
+        one that does not fit the model (bands, size), bad k or filter.
         FAILED_PRECONDITION: the server was started without a model.  UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

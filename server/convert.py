@@ -12,12 +12,19 @@ Storage and active-learning errors map to status codes as documented in ``proto/
 ``NoMorphology``         ``FAILED_PRECONDITION`` (a morphology space on a table without morphology)
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
+
+Every status message goes through :func:`bounded_message`: a request can echo a megabyte of filter or a
+hundred thousand objids into an exception, and a status message over gRPC's metadata limit (16 KiB) never
+reaches the client, which sees "Stream removed" instead of the real code. Messages are cut to
+:data:`MAX_STATUS_BYTES`, long lists of numbers name :data:`MAX_LISTED` and count the rest, and the SQL and
+absolute build or server paths that storage errors carry are removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +38,10 @@ from ssald_index.metric import TooFewLabels
 from ssald_index.store import ObjectNotFound, TableNotReady
 
 __all__ = [
+    "MAX_LISTED",
+    "MAX_STATUS_BYTES",
     "NoModel",
+    "bounded_message",
     "filter_from_proto",
     "neighbours_to_proto",
     "object_to_proto",
@@ -44,6 +54,62 @@ log = logging.getLogger(__name__)
 
 _OBJECT_FIELDS = frozenset(ssald_pb2.Object.DESCRIPTOR.fields_by_name)
 
+#: Most bytes (UTF-8) of a status message: far under gRPC's 8 KiB soft and 16 KiB hard metadata limits.
+MAX_STATUS_BYTES = 1024
+#: Most items of a long list of numbers (objids) named in a status message; the rest are counted.
+MAX_LISTED = 10
+#: Longest run of non-space characters kept whole (a column name, a quoted value); longer ones lose their middle.
+_MAX_RUN = 120
+
+# A source location of the Lance/DataFusion build (", /home/runner/work/lance/.../scanner.rs:839:33").
+_BUILD_LOCATION = re.compile(r",?\s*(?:[A-Za-z]:)?[/\\][^\s,'\"]*\.rs:\d+(?::\d+)?")
+# Any other absolute path of at least two parts (a server's database or model folder).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/])/(?:[\w.@+~-]+/)+[\w.@+~-]*")
+# The statement a storage error wraps around the user's filter ("SELECT 1 FROM t WHERE ((z >))").
+_SQL_STATEMENT = re.compile(r"\bSELECT\s+.*?\s+FROM\s+\S+\s+WHERE\s+", re.IGNORECASE | re.DOTALL)
+_NUMBER_LIST = re.compile(rf"-?\d+(?:,\s*-?\d+){{{MAX_LISTED},}}")
+_LONG_RUN = re.compile(rf"\S{{{_MAX_RUN + 1},}}")
+
+
+def _abbreviate_list(match: re.Match[str]) -> str:
+    items = re.split(r",\s*", match.group(0))
+    return f"{', '.join(items[:MAX_LISTED])} and {len(items) - MAX_LISTED} more"
+
+
+def _shorten_run(match: re.Match[str]) -> str:
+    run, keep = match.group(0), _MAX_RUN // 2
+    return f"{run[:keep]}…[{len(run) - 2 * keep} characters]…{run[-keep:]}"
+
+
+def bounded_message(text: str, limit: int = MAX_STATUS_BYTES) -> str:
+    """A status message fit to send: no internal SQL or paths, lists and runs shortened, at most ``limit`` bytes.
+
+    Parameters
+    ----------
+    text : str
+        The exception's message, which may echo a request of any size.
+    limit : int
+        Most UTF-8 bytes of the result, the truncation marker included.
+
+    Returns
+    -------
+    str
+        ``text`` with Lance/DataFusion source locations dropped, the ``SELECT ... WHERE`` wrapped around a
+        filter removed (the filter itself, as sent, stays), absolute paths replaced by ``<path>``, lists of
+        more than :data:`MAX_LISTED` numbers cut to that many ``and N more``, and runs of over 120
+        non-space characters cut in the middle; then cut to ``limit`` bytes, ending ``… [N more bytes]``.
+    """
+    text = _BUILD_LOCATION.sub("", text)
+    text = _SQL_STATEMENT.sub("", text)
+    text = _ABSOLUTE_PATH.sub("<path>", text)
+    text = _NUMBER_LIST.sub(_abbreviate_list, text)
+    text = _LONG_RUN.sub(_shorten_run, text)
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    marker = f"… [{len(raw)} bytes in all]"
+    return raw[: max(0, limit - len(marker.encode()))].decode(errors="ignore") + marker
+
 
 class NoModel(RuntimeError):
     """An image query reached a server started without an ONNX model."""
@@ -51,20 +117,23 @@ class NoModel(RuntimeError):
 
 @contextlib.contextmanager
 def status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
-    """Turn storage exceptions into the status codes documented in ``ssald.proto`` (table above)."""
+    """Turn storage exceptions into the status codes documented in ``ssald.proto`` (table above).
+
+    Every message is passed through :func:`bounded_message`.
+    """
     try:
         yield
     except ObjectNotFound as exc:
-        context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        context.abort(grpc.StatusCode.NOT_FOUND, bounded_message(str(exc)))
     except TableNotReady as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, f"table not ready: {exc}")
+        context.abort(grpc.StatusCode.UNAVAILABLE, bounded_message(f"table not ready: {exc}"))
     except (NoModel, NoClassifier, TooFewLabels, NoMorphology) as exc:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc)))
     except ValueError as exc:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, bounded_message(str(exc)))
     except Exception as exc:  # noqa: BLE001 - the client gets a status, the log gets the traceback
         log.exception("internal error")
-        context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+        context.abort(grpc.StatusCode.INTERNAL, bounded_message(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def object_to_proto(row: dict[str, Any]) -> ssald_pb2.Object:

@@ -31,10 +31,21 @@ from encoders.normalise import LuptonParams, lupton_asinh
 from encoders.stamps.fits import FITS_READER
 from encoders.stamps.images import IMAGE_BANDS, IMAGE_READER
 from encoders.stamps.npy import NPY_READER
-from encoders.stamps.stamp import Stamp, StampError, StampReader
+from encoders.stamps.stamp import (
+    MAX_STAMP_BYTES,
+    MAX_STAMP_SIDE,
+    MAX_STAMP_VALUES,
+    Stamp,
+    StampError,
+    StampReader,
+    check_file_size,
+)
 
 __all__ = [
     "IMAGE_BANDS",
+    "MAX_STAMP_BYTES",
+    "MAX_STAMP_SIDE",
+    "MAX_STAMP_VALUES",
     "READERS",
     "Stamp",
     "StampError",
@@ -97,12 +108,15 @@ def read_stamp(source: str | Path | bytes, bands: Sequence[str] | None = None) -
     ------
     StampError
         If the file is missing, unreadable, truncated, of unknown format, holds no
-        image data, its data is not 2-D or 3-D, or ``bands`` does not name every plane.
-        The message names the source.
+        image data, its data is not 2-D or 3-D, or ``bands`` does not name every plane;
+        or if it is larger than :data:`MAX_STAMP_BYTES` or its header declares more than
+        :data:`MAX_STAMP_SIDE` pixels a side or :data:`MAX_STAMP_VALUES` values (checked
+        before decoding, see :mod:`encoders.stamps.stamp`). The message names the source.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         payload: bytes | Path = bytes(source)
         name = "<bytes>"
+        check_file_size(len(payload), name)
         head = payload[:16]
         reader = next((r for r in READERS if r.sniff(head)), None)
     else:
@@ -110,6 +124,7 @@ def read_stamp(source: str | Path | bytes, bands: Sequence[str] | None = None) -
         name = str(source)
         if not payload.is_file():
             raise StampError(f"{name}: no such file")
+        check_file_size(payload.stat().st_size, name)
         lower = payload.name.lower()
         reader = next((r for r in READERS if lower.endswith(r.suffixes)), None)
         if reader is None:

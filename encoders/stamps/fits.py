@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from encoders.stamps.stamp import Stamp, StampError, StampReader, as_cube, default_bands
+from encoders.stamps.stamp import Stamp, StampError, StampReader, as_cube, check_declared_size, default_bands
 
-__all__ = ["FITS_READER", "bands_from_header", "card_value", "fast_fits", "read_fits"]
+__all__ = ["FITS_READER", "bands_from_header", "card_value", "declared_shape", "fast_fits", "read_fits"]
 
 FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
@@ -126,13 +126,28 @@ def bands_from_header(header: dict[str, Any], n: int, source: str) -> tuple[str,
     return default_bands(n)
 
 
+def declared_shape(header: Any) -> tuple[int, ...]:
+    """The data shape an image HDU's header declares, slowest axis first, without reading the data.
+
+    A tile-compressed HDU declares its image in ``ZNAXIS``/``ZNAXISn`` (astropy shows them as ``NAXISn``
+    of the image header; the raw binary-table header keeps the ``Z`` keywords): both are understood.
+    """
+    prefix = "ZNAXIS" if "ZNAXIS" in header else "NAXIS"
+    naxis = int(header.get(prefix, 0) or 0)
+    return tuple(int(header.get(f"{prefix}{i}", 0) or 0) for i in range(naxis, 0, -1))
+
+
 def read_fits(payload: bytes | Path, source: str) -> Stamp:
     """Read the first image HDU of a FITS file (path or bytes; gzip and tile compression through astropy).
+
+    Each image HDU's declared size (``NAXISn``, or ``ZNAXISn`` when tile-compressed) is checked against the
+    limits of :mod:`encoders.stamps.stamp` before its data is read or decompressed.
 
     Raises
     ------
     StampError
-        If the file is unreadable or truncated, holds no image HDU, or its first HDU with data is a table.
+        If the file is unreadable or truncated, holds no image HDU, its first HDU with data is a table, or
+        an image HDU declares more pixels than the limits.
     """
     from astropy.io import fits
 
@@ -144,6 +159,7 @@ def read_fits(payload: bytes | Path, source: str) -> Stamp:
     if isinstance(payload, bytes) and payload.startswith(FITS_MAGIC):
         fast = fast_fits(payload)
         if fast is not None:
+            check_declared_size(fast[0].shape, source, "FITS")  # a view of the bytes: nothing decoded yet
             cube = as_cube(fast[0], source, "FITS")
             return Stamp(cube, bands_from_header(fast[1], cube.shape[0], source), fast[1], source)
     opened = io.BytesIO(payload) if isinstance(payload, bytes) else payload
@@ -151,7 +167,7 @@ def read_fits(payload: bytes | Path, source: str) -> Stamp:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with fits.open(opened, memmap=False, lazy_load_hdus=False) as hdul:
-                hdu = next((h for h in hdul if getattr(h, "data", None) is not None), None)
+                hdu = next((h for h in hdul if _checked(h, source).data is not None), None)
                 if hdu is None:
                     raise StampError(f"{source}: FITS file has no HDU with image data")
                 if not getattr(hdu, "is_image", True):
@@ -172,6 +188,13 @@ def read_fits(payload: bytes | Path, source: str) -> Stamp:
         raise StampError(f"{source}: unreadable or truncated FITS file ({problem})") from exc
     cube = as_cube(data, source, "FITS")
     return Stamp(cube, bands_from_header(header, cube.shape[0], source), header, source)
+
+
+def _checked(hdu: Any, source: str) -> Any:
+    """``hdu``, once its declared image size passed :func:`check_declared_size` (tables pass unchecked)."""
+    if getattr(hdu, "is_image", False):
+        check_declared_size(declared_shape(hdu.header), source, "FITS")
+    return hdu
 
 
 FITS_READER = StampReader(

@@ -9,11 +9,21 @@ otherwise.
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from encoders.stamps.stamp import Stamp, StampError, StampReader, as_cube, default_bands
+from encoders.stamps.stamp import (
+    MAX_STAMP_VALUES,
+    Stamp,
+    StampError,
+    StampReader,
+    as_cube,
+    check_declared_size,
+    default_bands,
+)
 
 __all__ = ["IMAGE_BANDS", "IMAGE_READER", "read_image"]
 
@@ -27,16 +37,26 @@ IMAGE_BANDS: tuple[str, ...] = ("g", "r", "z")
 def read_image(payload: bytes | Path, source: str) -> Stamp:
     """PNG/JPEG: colour images -> ``(3, H, W)`` planes B, G, R (bluest first); grey -> one plane.
 
+    ``Image.open`` only parses the header, so the declared size is checked against the limits of
+    :mod:`encoders.stamps.stamp` before a pixel is decoded.
+
     Raises
     ------
     StampError
-        If Pillow cannot decode the image (unreadable or truncated).
+        If Pillow cannot decode the image (unreadable or truncated), or its header declares more pixels than
+        the limits (Pillow's own decompression-bomb refusal included).
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         opened = io.BytesIO(payload) if isinstance(payload, bytes) else payload
-        with Image.open(opened) as image:
+        with warnings.catch_warnings():
+            # Pillow warns of sizes we refuse below anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image_file = Image.open(opened)
+        with image_file as image:
+            width, height = image.size
+            check_declared_size((len(image.getbands()), height, width), source, image.format or "image")
             image.load()  # decode now: a truncated file fails here, not later
             fmt = image.format or "image"
             mode = image.mode
@@ -45,6 +65,14 @@ def read_image(payload: bytes | Path, source: str) -> Stamp:
             elif mode == "LA":
                 image = image.convert("L")
             array = np.asarray(image)
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{pixels.group(1)} pixels" if pixels else "too many pixels"
+        raise StampError(
+            f"{source}: image header declares {declared}; the limit is {MAX_STAMP_VALUES} decoded values"
+        ) from exc
+    except StampError:
+        raise
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
         raise StampError(f"{source}: unreadable or truncated PNG/JPEG image ({problem})") from exc
