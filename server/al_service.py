@@ -11,6 +11,7 @@ import grpc
 
 from proto import ssald_pb2
 from server.convert import (
+    catalogued_objid,
     filter_from_proto,
     object_to_proto,
     optional_fields,
@@ -21,6 +22,7 @@ from server.handle import StoreHandle
 from ssald_index.active.labels import Label
 from ssald_index.active.session import ActiveLearning, Candidates, Proposals, Submitted
 from ssald_index.errors import ObjectNotFound
+from ssald_index.schema import OBJID_MAX, OBJID_MIN
 
 __all__ = ["ActiveLearningServicer", "proposals_to_proto", "submitted_to_proto", "candidates_to_proto"]
 
@@ -91,6 +93,9 @@ class ActiveLearningServicer:
 
     def SubmitLabels(self, request: ssald_pb2.SubmitLabelsRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
+            outside = [e.objid for e in request.labels if not OBJID_MIN <= e.objid <= OBJID_MAX]
+            if outside:
+                raise ObjectNotFound(None, f"objids not in the objects table (objids are 1..2**63-1): {outside}")
             labels = [Label(e.objid, e.label, e.user, e.note) for e in request.labels]
             answer = self.active_learning.submit(labels, retrain=request.retrain, classifier=request.classifier)
             return submitted_to_proto(answer)
@@ -109,7 +114,7 @@ class ActiveLearningServicer:
         from encoders.stamps.render import png_of_stamp  # Pillow and the normaliser load on the first stamp
 
         with status_for_errors(context):
-            objid = int(request.objid)
+            objid = catalogued_objid(request.objid)
             row = self.handle.store().get(objid)
             try:
                 png = png_of_stamp(row["source"], f"stamp file {row['source']!r} of objid {objid}")

@@ -35,6 +35,7 @@ from ssald_index.active.session import NoClassifier
 from ssald_index.feature_space import NoMorphology
 from ssald_index.filters import Filter
 from ssald_index.metric import TooFewLabels
+from ssald_index.schema import OBJID_MAX, OBJID_MIN
 from ssald_index.store import ObjectNotFound, TableNotReady
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_STATUS_BYTES",
     "NoModel",
     "bounded_message",
+    "catalogued_objid",
     "filter_from_proto",
     "neighbours_to_proto",
     "object_to_proto",
@@ -109,6 +111,23 @@ def bounded_message(text: str, limit: int = MAX_STATUS_BYTES) -> str:
         return text
     marker = f"… [{len(raw)} bytes in all]"
     return raw[: max(0, limit - len(marker.encode()))].decode(errors="ignore") + marker
+
+
+def catalogued_objid(objid: int) -> int:
+    """``objid`` of a request, if it can be in the ``objects`` table.
+
+    Objids are ``OBJID_MIN .. OBJID_MAX`` (:mod:`ssald_index.schema`): any other int64 names no object, so
+    it is ``NOT_FOUND`` like any unknown objid, decided here rather than by the storage query (which fails
+    on ``-2**63`` with a DataFusion literal error).
+
+    Raises
+    ------
+    ObjectNotFound
+        If ``objid`` is outside ``OBJID_MIN .. OBJID_MAX``.
+    """
+    if not OBJID_MIN <= objid <= OBJID_MAX:
+        raise ObjectNotFound(objid, f"objid {objid} is not in the objects table (objids are 1..2**63-1)")
+    return objid
 
 
 class NoModel(RuntimeError):

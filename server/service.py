@@ -16,7 +16,14 @@ import numpy as np
 
 from proto import ssald_pb2, ssald_pb2_grpc
 from server.al_service import ActiveLearningServicer
-from server.convert import NoModel, filter_from_proto, neighbours_to_proto, object_to_proto, status_for_errors
+from server.convert import (
+    NoModel,
+    catalogued_objid,
+    filter_from_proto,
+    neighbours_to_proto,
+    object_to_proto,
+    status_for_errors,
+)
 from server.handle import StoreHandle
 from ssald_index.active.learned import LearnedSpaces
 from ssald_index.active.session import ActiveLearning
@@ -76,7 +83,7 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
 
     def FindSimilar(self, request: ssald_pb2.FindSimilarRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
-            rows = self._neighbours_of(request.objid, request)
+            rows = self._neighbours_of(catalogued_objid(request.objid), request)
             return neighbours_to_proto(rows, self.handle.model_id)
 
     def SearchVector(self, request: ssald_pb2.SearchVectorRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -127,7 +134,7 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
 
     def GetObject(self, request: ssald_pb2.GetObjectRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
-            row = self.handle.store().get(request.objid, with_embedding=request.with_embedding)
+            row = self.handle.store().get(catalogued_objid(request.objid), with_embedding=request.with_embedding)
             return object_to_proto(row)
 
     def Stats(self, request: ssald_pb2.StatsRequest, context: grpc.ServicerContext):  # noqa: N802

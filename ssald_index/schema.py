@@ -12,6 +12,8 @@ from encoders.morphology import MORPHOLOGY_FEATURES
 
 __all__ = [
     "OBJECTS",
+    "OBJID_MIN",
+    "OBJID_MAX",
     "LABELS",
     "QUARANTINE",
     "MODELS",
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 OBJECTS = "objects"
+#: The objids an object may carry: SDSS ``objID`` leaves bit 63 unused and never packs all-zero fields, and the
+#: ``objects`` table stores them as int64, so 1 .. 2**63 - 1 (0 and negatives are not objids).
+OBJID_MIN, OBJID_MAX = 1, 2**63 - 1
 LABELS = "labels"
 QUARANTINE = "quarantine"
 MODELS = "models"

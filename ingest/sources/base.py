@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 
 from encoders.stamps import StampError
+from ssald_index.schema import OBJID_MAX, OBJID_MIN
 
 if TYPE_CHECKING:
     from encoders.stamps import Stamp
@@ -34,9 +35,6 @@ __all__ = [
 
 STAMP_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fits.fz", ".npy", ".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".h5", ".hdf5", ".npz", ".npy")
-#: The objids a stamp may carry: SDSS ``objID`` leaves bit 63 unused and never packs all-zero fields, and the
-#: ``objects`` table stores them as int64, so 1 .. 2**63 - 1 (0 and negatives are not objids).
-OBJID_MIN, OBJID_MAX = 1, 2**63 - 1
 _DECIMAL = re.compile(r"^[+-]?[0-9]+$")
 _IAU = re.compile(r"^J?(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$")
 

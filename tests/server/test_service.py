@@ -73,6 +73,22 @@ def test_unknown_objid_is_not_found(stub, rpc) -> None:
     assert "42" in info.value.details()
 
 
+@pytest.mark.parametrize("objid", [-(2**63), -1, 0, 2**63 - 1])
+@pytest.mark.parametrize("rpc", ["FindSimilar", "GetObject", "GetStamp", "NextToLabel", "SubmitLabels"])
+def test_objids_outside_the_table_range_are_not_found(stub, rpc, objid) -> None:
+    """Objids are 1..2**63-1: any other int64, -2**63 included, is an unknown objid, never a storage error."""
+    request = {
+        "FindSimilar": ssald_pb2.FindSimilarRequest(objid=objid, k=3),
+        "GetObject": ssald_pb2.GetObjectRequest(objid=objid),
+        "GetStamp": ssald_pb2.GetStampRequest(objid=objid),
+        "NextToLabel": ssald_pb2.NextToLabelRequest(label="x", n=3, seed_objid=objid),
+        "SubmitLabels": ssald_pb2.SubmitLabelsRequest(labels=[ssald_pb2.LabelEntry(objid=objid, label="x")]),
+    }[rpc]
+    with pytest.raises(grpc.RpcError) as info:
+        getattr(stub, rpc)(request, timeout=TIMEOUT)
+    assert (info.value.code(), str(objid) in info.value.details()) == (grpc.StatusCode.NOT_FOUND, True)
+
+
 @pytest.mark.parametrize("k", [0, -3, MAX_K + 1])
 def test_bad_k_is_invalid_argument(stub, db, k) -> None:
     with pytest.raises(grpc.RpcError) as info:
