@@ -29,6 +29,7 @@ __all__ = [
     "DISTANCE",
     "StoreView",
     "check_k",
+    "check_query_vector",
     "as_rows",
     "search_vector",
     "neighbours",
@@ -172,6 +173,30 @@ def nearest_object(store: StoreView, ra: float, dec: float, radius_arcsec: float
     return found[0]
 
 
+def check_query_vector(vec: np.ndarray) -> None:
+    """Raise ``ValueError`` naming why ``vec`` (float32) has no direction to search along.
+
+    Cosine search normalises the query in float32: a vector with a non-finite element, all zeros, or a
+    norm that underflows below float32's smallest normal (subnormal elements) or overflows to infinity
+    would normalise to NaNs and match nothing.
+    """
+    bad = np.flatnonzero(~np.isfinite(vec))
+    if bad.size:
+        raise ValueError(
+            f"query vector must be finite and non-zero: element {bad[0]} is {vec[bad[0]]} ({bad.size} not finite)"
+        )
+    if not np.any(vec):
+        raise ValueError("query vector must be finite and non-zero: all its elements are 0")
+    with np.errstate(over="ignore", under="ignore"):
+        norm = np.linalg.norm(vec)
+    tiny = np.finfo(np.float32).tiny
+    if not tiny <= norm < np.inf:
+        raise ValueError(
+            f"query vector has a float32 norm of {norm:.3g}: it must be at least {tiny:.3g} (float32's smallest "
+            "normal; subnormal elements have no usable direction) and finite; scale the vector"
+        )
+
+
 def search_vector(
     store: StoreView,
     vector: Sequence[float] | np.ndarray,
@@ -198,8 +223,7 @@ def search_vector(
     vec = np.asarray(vector, dtype=np.float32)
     if vec.shape != (store.dim,):
         raise ValueError(f"query vector has shape {vec.shape}, expected ({store.dim},)")
-    if not np.all(np.isfinite(vec)) or not np.any(vec):
-        raise ValueError("query vector must be finite and non-zero")
+    check_query_vector(vec)
     params, cache = store.search_params, store.cache
     nprobes = params.probes(len(cache) if cache is not None else store.count())
     memory = cache is not None and cache.vectors is not None and params.rerank == "memory" and params.refine_factor > 0

@@ -89,6 +89,32 @@ def test_objids_outside_the_table_range_are_not_found(stub, rpc, objid) -> None:
     assert (info.value.code(), str(objid) in info.value.details()) == (grpc.StatusCode.NOT_FOUND, True)
 
 
+@pytest.mark.parametrize(
+    ("vector", "named"),
+    [
+        ([1e-45] * 16, "smallest normal"),
+        ([1e-40] + [0.0] * 15, "smallest normal"),
+        ([3e38] * 16, "norm of inf"),
+        ([0.0] * 16, "all its elements are 0"),
+        ([1.0] * 15 + [float("nan")], "element 15 is nan"),
+        ([float("-inf")] + [1.0] * 15, "element 0 is -inf"),
+    ],
+)
+def test_a_query_vector_without_a_direction_is_invalid_argument(stub, vector, named) -> None:
+    """Subnormal, overflowing, zero or non-finite queries are refused with the reason, not answered with nothing."""
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SearchVector(ssald_pb2.SearchVectorRequest(vector=vector, k=3), timeout=TIMEOUT)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert named in info.value.details()
+
+
+def test_a_tiny_but_normal_query_vector_is_searched(stub, db) -> None:
+    _, rows = db
+    query = np.asarray(rows[4]["embedding"], dtype=np.float32) * np.float32(1e-19)
+    reply = stub.SearchVector(ssald_pb2.SearchVectorRequest(vector=query.tolist(), k=1), timeout=TIMEOUT)
+    assert [n.object.objid for n in reply.neighbours] == [rows[4]["objid"]]
+
+
 @pytest.mark.parametrize("k", [0, -3, MAX_K + 1])
 def test_bad_k_is_invalid_argument(stub, db, k) -> None:
     with pytest.raises(grpc.RpcError) as info:
