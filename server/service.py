@@ -107,6 +107,8 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
             if not request.image:
                 raise ValueError("image is empty: send the bytes of a FITS, PNG or NPY stamp")
             stamp = read_stamp(bytes(request.image))
+            if not np.isfinite(stamp.data).any():
+                raise ValueError(f"image has no finite pixels: all {stamp.data.size} are NaN or infinite")
             # The model's fit first (a 424 px JPEG for a model of 64 px stamps), as ingestion does, so an upload
             # of an ingested file gets that file's embedding; then the size and band checks of embed_raw.
             data = self.embedder.fit.apply(stamp.data, self.embedder.stamp_size)

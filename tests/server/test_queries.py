@@ -82,6 +82,24 @@ def test_bad_images_are_invalid_argument(stub, payload):
     assert _code(stub.FindSimilarToImage, request) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.parametrize("fill", [np.nan, np.inf, "mixed"])
+def test_an_image_without_finite_pixels_is_invalid_argument(stub, ingested, survey, fill):
+    """Non-finite pixels become 0 before embedding; an image with nothing else would search with a blank."""
+    from astropy.io import fits
+
+    objid = int(ingested[1].column("objid")[5].as_py())
+    data = fits.getdata(survey / "stamps" / f"{objid}.fits").astype(np.float32)
+    data[...] = np.nan if fill == "mixed" else fill
+    if fill == "mixed":
+        data.flat[::2] = -np.inf
+    buf = io.BytesIO()
+    np.save(buf, data)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.FindSimilarToImage(ssald_pb2.FindSimilarToImageRequest(image=buf.getvalue(), k=3), timeout=TIMEOUT)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no finite pixels" in err.value.details()
+
+
 def test_image_query_without_model_is_failed_precondition(address):
     with grpc.insecure_channel(address) as channel:
         stub = ssald_pb2_grpc.SsaldStub(channel)
