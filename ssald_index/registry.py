@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import lancedb
@@ -17,6 +21,8 @@ from ssald_index.schema import MODELS, MODELS_SCHEMA, QUARANTINE, QUARANTINE_SCH
 __all__ = [
     "connect",
     "has_table",
+    "create_table",
+    "set_aside_incomplete",
     "append_rows",
     "append_quarantine",
     "read_quarantine",
@@ -26,15 +32,83 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
+log = logging.getLogger(__name__)
+
+#: How long a table folder without a manifest must stay untouched before it counts as abandoned
+#: rather than as another process's first commit still being written.
+SETTLE_SECONDS = 5.0
+
 
 def connect(db_path: PathLike, read_consistency_interval: timedelta | None = None) -> lancedb.DBConnection:
     """Open (or create) the LanceDB database directory at ``db_path``."""
     return lancedb.connect(os.fspath(db_path), read_consistency_interval=read_consistency_interval)
 
 
+def _table_dir(db: lancedb.DBConnection, name: str) -> Path | None:
+    """The folder of table ``name`` when the database is a local directory, else ``None``."""
+    folder = Path(db.uri) / f"{name}.lance"
+    return folder if folder.is_dir() else None
+
+
+def _committed(folder: Path) -> bool:
+    """Whether a table folder holds a committed version (a manifest in ``_versions/``)."""
+    versions = folder / "_versions"
+    return versions.is_dir() and any(versions.glob("*.manifest"))
+
+
 def has_table(db: lancedb.DBConnection, name: str) -> bool:
-    """Whether the database holds a table called ``name``."""
-    return name in db.list_tables().tables
+    """Whether the database holds a table called ``name`` with at least one committed version.
+
+    A folder left by a crash during the table's first commit (data files, no manifest) is not a
+    table: it is reported absent, and :func:`create_table` sets it aside before creating afresh.
+    """
+    if name not in db.list_tables().tables:
+        return False
+    folder = _table_dir(db, name)
+    return folder is None or _committed(folder)
+
+
+def _last_change(folder: Path) -> float:
+    return max((p.stat().st_mtime for p in folder.rglob("*")), default=folder.stat().st_mtime)
+
+
+def set_aside_incomplete(db: lancedb.DBConnection, name: str, settle: float | None = None) -> Path | None:
+    """Move aside (or remove, when it holds no file) a folder of ``name`` that has no committed version.
+
+    Waits until nothing in the folder changed for ``settle`` seconds, so that another process's
+    first commit still in progress is not taken for a crashed one. Returns where the folder went
+    (``None`` when there was nothing to set aside, or when it was removed).
+    """
+    settle = SETTLE_SECONDS if settle is None else settle
+    folder = _table_dir(db, name)
+    while folder is not None and not _committed(folder):
+        idle = time.time() - _last_change(folder)
+        if idle >= settle:
+            break
+        time.sleep(min(settle - idle, 0.5))
+        folder = _table_dir(db, name)
+    if folder is None or _committed(folder):
+        return None
+    if not any(p.is_file() for p in folder.rglob("*")):
+        shutil.rmtree(folder)
+        log.warning("table %r was half-created (no committed version, no data): removed %s", name, folder)
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = folder.with_name(f"{folder.name}.incomplete-{stamp}")
+    folder.rename(aside)
+    log.warning(
+        "table %r was half-created (data but no committed version, e.g. a crash during its first write): "
+        "moved it aside to %s and creating it afresh",
+        name,
+        aside,
+    )
+    return aside
+
+
+def create_table(db: lancedb.DBConnection, name: str, data: pa.Table, **kwargs: Any) -> Any:
+    """``db.create_table(name, data, **kwargs)``, after setting aside a half-created folder of ``name``."""
+    set_aside_incomplete(db, name)
+    return db.create_table(name, data=data, **kwargs)
 
 
 def append_rows(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> None:
@@ -46,7 +120,7 @@ def append_rows(db_path: PathLike, name: str, schema: pa.Schema, rows: list[dict
     if has_table(db, name):
         db.open_table(name).add(data)
     else:
-        db.create_table(name, data=data, schema=schema)
+        create_table(db, name, data, schema=schema)
 
 
 def append_quarantine(db_path: PathLike, rows: list[dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ from ssald_index.maintenance import FINALIZE_MAX_SCORED
 from ssald_index.registry import (
     append_quarantine,
     connect,
+    create_table,
     has_table,
     read_models,
     read_quarantine,
@@ -218,7 +219,7 @@ class ObjectStore:
             rows = rows.select([name for name in table.schema.names if name in rows.column_names])
         else:
             # A new table holds no objid: create it with the rows, in one commit.
-            return cls(db.create_table(OBJECTS, data=rows, schema=schema))
+            return cls(create_table(db, OBJECTS, rows, schema=schema))
         if rows.num_rows and new:
             table.add(rows)
         elif rows.num_rows:

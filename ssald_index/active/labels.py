@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ssald_index.registry import connect, has_table
+from ssald_index.registry import connect, create_table, has_table
 from ssald_index.schema import LABELS, LABELS_SCHEMA
 
 __all__ = ["Label", "negative_of", "add_labels", "read_labels", "latest_labels", "training_set", "as_labels"]
@@ -70,7 +70,7 @@ def add_labels(db_path: PathLike, labels: Iterable[Label]) -> int:
     if has_table(db, LABELS):
         db.open_table(LABELS).add(data)
     else:
-        db.create_table(LABELS, data=data, schema=LABELS_SCHEMA)
+        create_table(db, LABELS, data, schema=LABELS_SCHEMA)
     return len(rows)
 
 

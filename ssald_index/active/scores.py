@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ssald_index.active.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
 from ssald_index.active.labels import latest_labels, training_set
 from ssald_index.filters import Filter
-from ssald_index.registry import append_rows, connect, has_table
+from ssald_index.registry import append_rows, connect, create_table, has_table
 from ssald_index.schema import (
     LABELS,
     MORPHOLOGY_FEATURES,
@@ -203,7 +203,7 @@ def retrain(
     scores = pa.table({"objid": pa.array(objids, pa.int64()), "score": pa.array(result.scores, pa.float32())})
     scores = scores.cast(SCORES_SCHEMA).replace_schema_metadata({_RUN_KEY: run.to_json().encode()})
     db = connect(db_path)
-    written = db.create_table(name, data=scores, mode="overwrite")
+    written = create_table(db, name, scores, mode="overwrite")
     written.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
     row = {**asdict(run), "metrics": json.dumps(run.metrics)}
     append_rows(db_path, SCORE_RUNS, SCORE_RUNS_SCHEMA, [row])
