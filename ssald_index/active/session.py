@@ -356,7 +356,7 @@ class ActiveLearning:
         label : str
             Target label.
         n : int
-            1..1000; fewer come back when fewer unlabelled objects match.
+            1..1000; fewer come back when fewer unlabelled objects match (none when all are labelled or skipped).
         strategy : str
             A name from :data:`ssald_index.active.strategies.STRATEGIES` (``""``: :data:`DEFAULT_STRATEGY`).
         seed_objid : int, optional
@@ -400,6 +400,9 @@ class ActiveLearning:
 
         skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
         skip = set(skip[skip >= 0].tolist())
+        candidates = np.arange(len(emb.objids)) if allowed is None else np.asarray(allowed, dtype=np.int64)
+        if not len(np.setdiff1d(candidates, np.union1d(rows, np.fromiter(skip, dtype=np.int64, count=len(skip))))):
+            return Proposals([], strategy, n_pos, n_neg)  # everything that may be proposed is labelled or skipped
         wanted = n + len(skip)
         probs = None
         if n_pos and n_neg:

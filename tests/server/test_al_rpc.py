@@ -208,3 +208,22 @@ def test_embeddings_are_read_once_per_table_version(tmp_path):
     assert second is not first and second.version == handle.store().version and len(second.objids) == len(rows) + 1
     np.testing.assert_array_equal(second.rows_of([1, 2, rows[5]["objid"]])[[0, 1]], [second.rows_of([1])[0], -1])
     assert second.objids[second.rows_of([rows[5]["objid"]])[0]] == rows[5]["objid"]
+
+
+@pytest.mark.parametrize("strategy", ["top", "gp_ei", "random"])
+def test_with_every_object_labelled_next_to_label_is_an_empty_list(served, strategy):
+    _, rows, client = served
+    labels = [(r["objid"], LABEL if i % 5 == 0 else f"not_{LABEL}") for i, r in enumerate(rows)]
+    client.submit_labels(labels)
+    batch = client.next_to_label(LABEL, n=5, strategy=strategy)
+    assert len(batch) == 0
+    assert (batch.n_positive, batch.n_negative) == (10, 40)
+
+
+def test_with_the_unlabelled_objects_all_skipped_next_to_label_is_an_empty_list(served):
+    _, rows, client = served
+    labels = [(r["objid"], LABEL if i % 5 == 0 else f"not_{LABEL}") for i, r in enumerate(rows[:-2])]
+    client.submit_labels(labels)
+    left = [r["objid"] for r in rows[-2:]]
+    assert sorted(_objids(client.next_to_label(LABEL, n=5, strategy="gp_ei"))) == sorted(left)
+    assert len(client.next_to_label(LABEL, n=5, strategy="gp_ei", exclude_objids=left)) == 0
