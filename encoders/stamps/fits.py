@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import io
 import warnings
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from encoders.stamps.stamp import Stamp, StampError, StampReader, as_cube, check_declared_size, default_bands
+from encoders.stamps.stamp import (
+    MAX_STAMP_BYTES,
+    Stamp,
+    StampError,
+    StampReader,
+    as_cube,
+    check_declared_size,
+    default_bands,
+)
 
-__all__ = ["FITS_READER", "bands_from_header", "card_value", "declared_shape", "fast_fits", "read_fits"]
+__all__ = ["FITS_READER", "bands_from_header", "card_value", "declared_shape", "fast_fits", "gunzip", "read_fits"]
 
 FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
@@ -138,7 +147,8 @@ def declared_shape(header: Any) -> tuple[int, ...]:
 
 
 def read_fits(payload: bytes | Path, source: str) -> Stamp:
-    """Read the first image HDU of a FITS file (path or bytes; gzip and tile compression through astropy).
+    """Read the first image HDU of a FITS file (path or bytes; gzip inflated here within the limits, tile
+    compression through astropy).
 
     Each image HDU's declared size (``NAXISn``, or ``ZNAXISn`` when tile-compressed) is checked against the
     limits of :mod:`encoders.stamps.stamp` before its data is read or decompressed.
@@ -151,11 +161,13 @@ def read_fits(payload: bytes | Path, source: str) -> Stamp:
     """
     from astropy.io import fits
 
-    if isinstance(payload, Path) and payload.name.lower().endswith((".fits", ".fit", ".fts")):
+    if isinstance(payload, Path) and payload.name.lower().endswith((".fits", ".fit", ".fts", ".gz")):
         try:
             payload = payload.read_bytes()
         except OSError as exc:
             raise StampError(f"{source}: unreadable FITS file ({type(exc).__name__}: {exc})") from exc
+    if isinstance(payload, bytes) and payload.startswith(GZIP_MAGIC):
+        payload = gunzip(payload, source)
     if isinstance(payload, bytes) and payload.startswith(FITS_MAGIC):
         fast = fast_fits(payload)
         if fast is not None:
@@ -188,6 +200,24 @@ def read_fits(payload: bytes | Path, source: str) -> Stamp:
         raise StampError(f"{source}: unreadable or truncated FITS file ({problem})") from exc
     cube = as_cube(data, source, "FITS")
     return Stamp(cube, bands_from_header(header, cube.shape[0], source), header, source)
+
+
+def gunzip(payload: bytes, source: str) -> bytes:
+    """The decompressed bytes of a gzip file, refusing to inflate more than ``MAX_STAMP_BYTES`` (a gzip bomb).
+
+    Raises
+    ------
+    StampError
+        If the data is not valid gzip, or expands beyond the limit.
+    """
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(payload, MAX_STAMP_BYTES + 1)
+    except zlib.error as exc:
+        raise StampError(f"{source}: unreadable gzip data ({exc})") from None
+    if len(out) > MAX_STAMP_BYTES:
+        raise StampError(f"{source}: gzip data expands beyond {MAX_STAMP_BYTES} bytes, the limit of a stamp file")
+    return out
 
 
 def _checked(hdu: Any, source: str) -> Any:

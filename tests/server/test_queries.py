@@ -72,6 +72,29 @@ def test_image_query_finds_the_object_itself(stub, ingested, survey):
     assert [n.object.objid for n in reply.neighbours] == _exact(rows, _vectors(rows)[5], 5)
 
 
+def test_a_gzipped_fits_upload_is_read_like_the_plain_file(stub, ingested, survey):
+    import gzip
+
+    _, rows = ingested
+    objid = int(rows.column("objid")[5].as_py())
+    image = gzip.compress((survey / "stamps" / f"{objid}.fits").read_bytes())
+    reply = stub.FindSimilarToImage(ssald_pb2.FindSimilarToImageRequest(image=image, k=5), timeout=TIMEOUT)
+    assert reply.neighbours[0].object.objid == objid
+    assert [n.object.objid for n in reply.neighbours] == _exact(rows, _vectors(rows)[5], 5)
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(stub):
+    import zlib
+
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    bomb = b"".join(squeeze.compress(bytes(2**20)) for _ in range(200)) + squeeze.flush()  # 200 MiB of zeros
+    assert len(bomb) < 1_000_000
+    with pytest.raises(grpc.RpcError) as err:
+        stub.FindSimilarToImage(ssald_pb2.FindSimilarToImageRequest(image=bomb, k=3), timeout=TIMEOUT)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "limit" in err.value.details()
+
+
 @pytest.mark.parametrize("payload", [b"not an image", b"", "npy-wrong-shape"])
 def test_bad_images_are_invalid_argument(stub, payload):
     if payload == "npy-wrong-shape":
