@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ingest.job import ingest
 from ingest.options import IngestInput, IngestOptions
@@ -66,8 +65,9 @@ def test_sigkill_during_first_commit_then_rerun_ingests_each_stamp_once(survey, 
         db = tmp_path / f"db{attempt}"
         if _kill_during_first_commit(_cmd(survey, tiny_model, db), db):
             break
-    else:
-        pytest.skip("could not catch the ingest between writing data and committing its first manifest")
+    else:  # the kill never landed in the window (a fast first commit): leave what it would have left
+        shutil.rmtree(db / "objects.lance" / "_versions")
+        shutil.rmtree(db / "objects.lance" / "_transactions", ignore_errors=True)
     rerun = subprocess.run(_cmd(survey, tiny_model, db), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "half-created" in rerun.stderr
