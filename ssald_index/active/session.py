@@ -400,9 +400,11 @@ class ActiveLearning:
 
         skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
         skip = set(skip[skip >= 0].tolist())
-        candidates = np.arange(len(emb.objids)) if allowed is None else np.asarray(allowed, dtype=np.int64)
-        if not len(np.setdiff1d(candidates, np.union1d(rows, np.fromiter(skip, dtype=np.int64, count=len(skip))))):
-            return Proposals([], strategy, n_pos, n_neg)  # everything that may be proposed is labelled or skipped
+        # Nothing to ask when every row that may be proposed is labelled or skipped (costs the labels, not the table).
+        taken = np.union1d(rows, np.fromiter(skip, dtype=np.int64, count=len(skip)))
+        exhausted = len(taken) >= len(emb.objids) if allowed is None else bool(np.isin(allowed, taken).all())
+        if exhausted:
+            return Proposals([], strategy, n_pos, n_neg)
         wanted = n + len(skip)
         probs = None
         if n_pos and n_neg:
