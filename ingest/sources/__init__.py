@@ -80,38 +80,7 @@ def open_source(
     images_key: str = "images",
     objid_key: str = "objid",
 ) -> Source:
-    """The :class:`Source` an input describes (arguments as for :func:`discover`).
-
-    Raises
-    ------
-    FileNotFoundError
-        If a per-band folder does not exist.
-    """
-    if frames:
-        return FrameCutouts(tuple(Path(f) for f in frames), catalogue, tuple(bands), cutout_size)
-    path = Path(data if data is not None else ".")
-    if path.is_file() and path.name.lower().endswith(ARRAY_SUFFIXES):
-        return ArrayFile(path, images_key, objid_key)
-    if band_pattern:
-        if not path.is_dir():
-            raise FileNotFoundError(f"stamp directory {os.fspath(path)!r} does not exist")
-        folder = path / "stamps" if (path / "stamps").is_dir() else path
-        return BandFiles(folder, band_pattern, tuple(bands))
-    return StampFiles(path)
-
-
-def discover(
-    data: str | os.PathLike[str] | None,
-    *,
-    bands: Sequence[str],
-    band_pattern: str | None = None,
-    frames: Sequence[str | os.PathLike[str]] = (),
-    catalogue: Any = None,
-    cutout_size: int = 64,
-    images_key: str = "images",
-    objid_key: str = "objid",
-) -> list[Item]:
-    """List the objects of an input without reading their pixels.
+    """The :class:`Source` an input describes.
 
     Parameters
     ----------
@@ -131,21 +100,32 @@ def discover(
     images_key, objid_key : str
         Dataset names in HDF5/NPZ files (``objid_key`` also names the ``.npy`` beside an array).
 
+    Raises
+    ------
+    FileNotFoundError
+        If a per-band folder does not exist.
+    """
+    if frames:
+        return FrameCutouts(tuple(Path(f) for f in frames), catalogue, tuple(bands), cutout_size)
+    path = Path(data if data is not None else ".")
+    if path.is_file() and path.name.lower().endswith(ARRAY_SUFFIXES):
+        return ArrayFile(path, images_key, objid_key)
+    if band_pattern:
+        if not path.is_dir():
+            raise FileNotFoundError(f"stamp directory {os.fspath(path)!r} does not exist")
+        folder = path / "stamps" if (path / "stamps").is_dir() else path
+        return BandFiles(folder, band_pattern, tuple(bands))
+    return StampFiles(path)
+
+
+def discover(data: str | os.PathLike[str] | None, **options: Any) -> list[Item]:
+    """List the objects of an input without reading their pixels (arguments as for :func:`open_source`).
+
     Returns
     -------
     list of Item
     """
-    source = open_source(
-        data,
-        bands=bands,
-        band_pattern=band_pattern,
-        frames=frames,
-        catalogue=catalogue,
-        cutout_size=cutout_size,
-        images_key=images_key,
-        objid_key=objid_key,
-    )
-    return source.discover()
+    return open_source(data, **options).discover()
 
 
 def load_item(item: Item, bands: Sequence[str] | None = None, images_key: str = "images") -> tuple[int, Stamp]:
