@@ -263,23 +263,23 @@ def _fits_input(args: argparse.Namespace, n: int, name: str) -> tuple[Path, floa
     return data, time.perf_counter() - t
 
 
-def stage_ingest_fits(args: argparse.Namespace) -> dict:
-    args.n = _fitting_n(args, args.n)
-    data, made = _fits_input(args, args.n, "fits")
+def _ingest_fits_files(args: argparse.Namespace, n: int, folder: str, name: str, morphology: bool) -> dict:
+    data, made = _fits_input(args, n, folder)
     try:
-        return {"input_seconds": round(made, 1), **_run_ingest(args, "fits", data, args.n, morphology=False)}
+        return {"input_seconds": round(made, 1), **_run_ingest(args, name, data, n, morphology=morphology)}
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def stage_ingest_fits(args: argparse.Namespace) -> dict:
+    args.n = _fitting_n(args, args.n)
+    return _ingest_fits_files(args, args.n, "fits", "fits", morphology=False)
 
 
 def stage_ingest_morph(args: argparse.Namespace) -> dict:
     if importlib.util.find_spec("photutils") is None:
         return {"skipped": "photutils is not installed (morphology needs it; pip install photutils)"}
-    data, made = _fits_input(args, args.n_morph, "fits_morph")
-    try:
-        return {"input_seconds": round(made, 1), **_run_ingest(args, "morph", data, args.n_morph, morphology=True)}
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    return _ingest_fits_files(args, args.n_morph, "fits_morph", "morph", morphology=True)
 
 
 def stage_train(args: argparse.Namespace) -> dict:
