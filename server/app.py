@@ -13,6 +13,9 @@ entries:
   restart once ingest has written the table.
 
 Both entries turn ``NOT_SERVING`` when :func:`serve` begins its graceful shutdown.
+
+With ``read_only`` the server is a replica (:mod:`server.replica`): it answers the RPCs that write with
+``FAILED_PRECONDITION`` and, like every server, follows the writer's new table versions every ``refresh_s``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from grpc_reflection.v1alpha import reflection
 
 from proto import ssald_pb2, ssald_pb2_grpc
 from server.handle import StoreHandle
+from server.replica import WRITE_METHODS, ReadOnlyInterceptor
 from server.service import SsaldServicer
 from ssald_index.ann import SearchParams
 
@@ -83,6 +87,7 @@ def _build(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    read_only: bool = False,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     embedder = _load_embedder(model_path) if model_path is not None else None
     health_servicer: _ReadinessHealth
@@ -98,8 +103,14 @@ def _build(
     if not handle.try_open():
         log.warning("database %s has no objects table yet: answering UNAVAILABLE until it appears", db_path)
 
+    if read_only:
+        log.info("read-only replica: refusing %s with FAILED_PRECONDITION", ", ".join(sorted(WRITE_METHODS)))
     # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=[("grpc.so_reuseport", 0)],
+        interceptors=[ReadOnlyInterceptor()] if read_only else [],
+    )
     ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, al_features), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -123,6 +134,7 @@ def create_server(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    read_only: bool = False,
 ) -> tuple[grpc.Server, int]:
     """Build an SSALD server bound to ``address``, not yet started.
 
@@ -144,6 +156,9 @@ def create_server(
         Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
     al_features : {"embedding", "morphology", "embedding+morphology"}
         What the active-learning classifiers see (:class:`ssald_index.active.session.ActiveLearning`).
+    read_only : bool
+        Serve as a read-only replica (:mod:`server.replica`): RPCs that write (``SubmitLabels``) answer
+        ``FAILED_PRECONDITION`` and nothing is ever written to the database.
 
     Returns
     -------
@@ -157,7 +172,9 @@ def create_server(
     OSError
         If ``address`` cannot be bound.
     """
-    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s, al_features)
+    server, port, _ = _build(
+        db_path, address, model_path, max_workers, search_params, refresh_s, al_features, read_only
+    )
     return server, port
 
 
@@ -175,6 +192,7 @@ def serve(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    read_only: bool = False,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -184,7 +202,7 @@ def serve(
 
     Parameters
     ----------
-    db_path, model_path, max_workers, search_params, refresh_s, al_features
+    db_path, model_path, max_workers, search_params, refresh_s, al_features, read_only
         As for :func:`create_server`.
     host : str
         Interface to bind; ``0.0.0.0`` for all.
@@ -199,8 +217,9 @@ def serve(
     # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
     server, bound, health_servicer = _build(
-        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features
-    )
+        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features,
+        read_only,
+    )  # fmt: skip
     received: list[int] = []
     stop = threading.Event()
 

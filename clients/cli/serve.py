@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--refresh", type=float, default=10.0,
         help="seconds between checks for new table versions; 0 serves one version (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--read-only", action="store_true",
+        help="serve as a read-only replica of a database another `ssald serve` (the writer) takes labels for: "
+        "SubmitLabels answers FAILED_PRECONDITION and nothing is written to the database",
+    )  # fmt: skip
     add_features(
         parser,
         "--al-features",
@@ -77,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
         serve(
             args.db, host=args.host, port=args.port, model_path=args.model, grace=args.grace,
             max_workers=args.workers, search_params=search_params(args), refresh_s=args.refresh,
-            al_features=args.al_features,
+            al_features=args.al_features, read_only=args.read_only,
         )  # fmt: skip
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
