@@ -188,6 +188,9 @@ class SsaldServicer:
         All or nothing: a request with an unknown objid or an empty label writes nothing.
         NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an empty label, unknown
         classifier.  UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
+        FAILED_PRECONDITION: this server is a read-only replica; send labels to the writer (nothing written).
+        Every other RPC only reads and is served by replicas too; a replica sees the writer's labels on its
+        next request, new table versions within its --refresh interval.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
