@@ -7,13 +7,15 @@ stamp to look at. A "no" to "is this X?" is stored as the label ``not_X``.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from clients.conversions import filter_message, make_request, metadata_from_proto
-from clients.errors import InvalidArgument
+from clients.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from clients.objects import GalaxyObject
 from proto import ssald_pb2
 
@@ -26,7 +28,14 @@ __all__ = [
     "ScoreRun",
     "SubmitResult",
     "ToLabel",
+    "SUBMIT_RETRIES",
 ]
+
+#: Retries of a ``submit_labels`` call answered ``UNAVAILABLE`` or ``DEADLINE_EXCEEDED`` (with the same
+#: request id, so labels the server had already committed are not written twice), and the first pause
+#: between tries in seconds (doubled after each).
+SUBMIT_RETRIES = 3
+SUBMIT_RETRY_PAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -98,12 +107,19 @@ class Retrained:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """Answer of :meth:`SsaldClient.submit_labels`; the labels were on disk when it was sent."""
+    """Answer of :meth:`SsaldClient.submit_labels`; the labels were on disk when it was sent.
+
+    ``replayed`` is true when the server had committed this request (its ``request_id``) before, e.g. on a
+    try whose reply was lost: nothing was written twice, and ``n_written`` / ``labels_version`` are the
+    first write's.
+    """
 
     n_written: int
     labels_version: int
     label_counts: dict[str, int]
     retrained: list[Retrained]
+    request_id: str = ""
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,15 +247,27 @@ class LabellingCalls:
         return LabelBatch(items, reply.strategy, reply.n_positive, reply.n_negative)
 
     def submit_labels(
-        self, labels: Sequence[Any], retrain: bool = False, classifier: str = "", user: str = ""
+        self,
+        labels: Sequence[Any],
+        retrain: bool = False,
+        classifier: str = "",
+        user: str = "",
+        request_id: str | None = None,
+        retries: int = SUBMIT_RETRIES,
     ) -> SubmitResult:
         """Store labels; when this returns they are on the server's disk. Optionally retrain and rescore.
+
+        Safe to retry: the call carries a request id, and a retry of a request the server had committed
+        writes nothing twice. ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` answers are retried here, up to
+        ``retries`` times with the same id (pauses of 0.5 s, 1 s, 2 s ...).
 
         Parameters
         ----------
         labels : sequence
             Each ``(objid, label)``, ``(objid, label, note)``, or a dict/object with ``objid``, ``label``
-            and optionally ``user``, ``note``. A "no" to "is this X?" is the label ``not_X``.
+            and optionally ``user``, ``note``. A "no" to "is this X?" is the label ``not_X``. At most 10,000
+            per call; a label is ``[A-Za-z0-9_]+`` of at most 64 characters (the limits are listed at
+            ``SubmitLabels`` in ``proto/ssald.proto``).
         retrain : bool
             Retrain the classifier of each target label (``X`` for ``X`` and ``not_X``) and rescore every
             object; the cross-validated metrics come back in ``retrained``.
@@ -247,22 +275,47 @@ class LabellingCalls:
             ``logistic`` (default) or ``forest``.
         user : str
             Recorded with labels that do not name their own user.
+        request_id : str, optional
+            This request's id (``[A-Za-z0-9._:-]``, at most 128 characters); a new uuid4 when not given
+            (returned in :attr:`SubmitResult.request_id`). Choose one yourself to be able to retry a call that
+            failed later on (e.g. once the server is back) without writing its labels twice.
+        retries : int
+            Retries after ``UNAVAILABLE`` / ``DEADLINE_EXCEEDED`` (0: none).
 
         Raises
         ------
         NotFound
             Some objids are not in the table (the message names them); nothing was written.
         InvalidArgument
-            No labels, an empty label or an unknown classifier; nothing was written.
+            No labels, an entry over a limit, an unknown classifier, or a ``request_id`` used before for other
+            labels; nothing was written.
+        Unavailable, DeadlineExceeded
+            Every try failed so; the labels may or may not be committed: retry with the same ``request_id``.
         """
         entries = [_label_entry(item, user) for item in labels]
-        request = make_request(ssald_pb2.SubmitLabelsRequest, labels=entries, retrain=retrain, classifier=classifier)
-        reply = self._call(self._stub.SubmitLabels, request)
+        request_id = str(uuid.uuid4()) if request_id is None else request_id
+        request = make_request(
+            ssald_pb2.SubmitLabelsRequest,
+            labels=entries,
+            retrain=retrain,
+            classifier=classifier,
+            request_id=request_id,
+        )
+        for attempt in range(retries + 1):
+            try:
+                reply = self._call(self._stub.SubmitLabels, request)
+                break
+            except (Unavailable, DeadlineExceeded):
+                if attempt == retries:
+                    raise
+                time.sleep(SUBMIT_RETRY_PAUSE * 2**attempt)
         retrained = [
             Retrained(r.label, _score_run_from_proto(r.run) if r.HasField("run") else None, r.skipped)
             for r in reply.retrained
         ]
-        return SubmitResult(reply.n_written, reply.labels_version, dict(reply.label_counts), retrained)
+        return SubmitResult(
+            reply.n_written, reply.labels_version, dict(reply.label_counts), retrained, request_id, reply.replayed
+        )
 
     def candidates(self, label: str, n: int = 100, exclude_labelled: bool = False, **filters: Any) -> CandidateList:
         """The ``n`` objects of highest classifier score for ``label`` (scores stored by the last retrain).

@@ -314,14 +314,16 @@ class LabelEntry(_message.Message):
     def __init__(self, objid: _Optional[int] = ..., label: _Optional[str] = ..., user: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class SubmitLabelsRequest(_message.Message):
-    __slots__ = ("labels", "retrain", "classifier")
+    __slots__ = ("labels", "retrain", "classifier", "request_id")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     RETRAIN_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedCompositeFieldContainer[LabelEntry]
     retrain: bool
     classifier: str
-    def __init__(self, labels: _Optional[_Iterable[_Union[LabelEntry, _Mapping]]] = ..., retrain: _Optional[bool] = ..., classifier: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, labels: _Optional[_Iterable[_Union[LabelEntry, _Mapping]]] = ..., retrain: _Optional[bool] = ..., classifier: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ScoreRun(_message.Message):
     __slots__ = ("label", "classifier", "model_id", "label_version", "n_positive", "n_negative", "metrics", "n_objects", "trained_at")
@@ -363,7 +365,7 @@ class RetrainResult(_message.Message):
     def __init__(self, label: _Optional[str] = ..., run: _Optional[_Union[ScoreRun, _Mapping]] = ..., skipped: _Optional[str] = ...) -> None: ...
 
 class SubmitLabelsResponse(_message.Message):
-    __slots__ = ("n_written", "labels_version", "label_counts", "retrained")
+    __slots__ = ("n_written", "labels_version", "label_counts", "retrained", "replayed")
     class LabelCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -375,11 +377,13 @@ class SubmitLabelsResponse(_message.Message):
     LABELS_VERSION_FIELD_NUMBER: _ClassVar[int]
     LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
     RETRAINED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     n_written: int
     labels_version: int
     label_counts: _containers.ScalarMap[str, int]
     retrained: _containers.RepeatedCompositeFieldContainer[RetrainResult]
-    def __init__(self, n_written: _Optional[int] = ..., labels_version: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ..., retrained: _Optional[_Iterable[_Union[RetrainResult, _Mapping]]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, n_written: _Optional[int] = ..., labels_version: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ..., retrained: _Optional[_Iterable[_Union[RetrainResult, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class CandidatesRequest(_message.Message):
     __slots__ = ("label", "n", "filter", "exclude_labelled")

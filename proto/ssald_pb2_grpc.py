@@ -177,6 +177,8 @@ class SsaldServicer:
         first, unless labelled) when given, else the most anomalous objects.
         NOT_FOUND: unknown seed_objid.  INVALID_ARGUMENT: empty label, n outside [1, 1000], unknown
         strategy (the message lists the choices), bad filter.  UNAVAILABLE: table not ready.
+        gp_ei (the default strategy) fits its Gaussian process on at most 500 labelled objects (every
+        positive first, then random negatives), so its memory stays bounded however many are labelled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,10 +186,25 @@ class SsaldServicer:
 
     def SubmitLabels(self, request, context):
         """Store labels; the reply comes after they are committed to disk (they survive a crash of the server
-        from then on). Optionally retrain the classifier of each target label and rescore every object.
-        All or nothing: a request with an unknown objid or an empty label writes nothing.
-        NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an empty label, unknown
-        classifier.  UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
+        from then on). Optionally retrain the classifier of each target label and rescore every object; the
+        retrain runs after the labels are committed and does not hold up other clients' label writes.
+        All or nothing: a request with an unknown objid or an entry over a limit writes nothing.
+        Limits (ssald_index/active/labels.py), checked before anything is written:
+        at most 10,000 labels per call (MAX_LABELS_PER_CALL; send more in several calls);
+        label: 1..64 characters (MAX_LABEL_LENGTH), letters, digits and underscores ([A-Za-z0-9_]+),
+        blanks around it are stripped;
+        user: at most 128 characters (MAX_USER_LENGTH); note: at most 1,000 (MAX_NOTE_LENGTH); both
+        printable (a note may hold newlines and tabs);
+        at most 1,000 distinct latest labels in the database (MAX_LABEL_NAMES), which bounds every
+        label_counts map; a table written before these limits is read without its over-long labels, and
+        label_counts then holds its 1,000 most common labels;
+        request_id: at most 128 characters of [A-Za-z0-9._:-].
+        Idempotent with a request_id: a retry of a request whose labels were committed (e.g. its reply was
+        lost to a crash or a deadline) writes nothing and answers the first reply's n_written and
+        labels_version, with replayed set.
+        NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an entry over a limit (the
+        message names the entry and the limit), unknown classifier, a request_id reused with other labels.
+        UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
         FAILED_PRECONDITION: this server is a read-only replica; send labels to the writer (nothing written).
         Every other RPC only reads and is served by replicas too; a replica sees the writer's labels on its
         next request, new table versions within its --refresh interval.

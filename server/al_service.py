@@ -19,7 +19,7 @@ from server.convert import (
     status_for_errors,
 )
 from server.handle import StoreHandle
-from ssald_index.active.labels import Label
+from ssald_index.active.labels import Label, check_labels
 from ssald_index.active.session import ActiveLearning, Candidates, Proposals, Submitted
 from ssald_index.errors import ObjectNotFound
 from ssald_index.schema import OBJID_MAX, OBJID_MIN
@@ -55,6 +55,7 @@ def submitted_to_proto(answer: Submitted) -> ssald_pb2.SubmitLabelsResponse:
         labels_version=answer.labels_version,
         label_counts=answer.label_counts,
         retrained=retrained,
+        replayed=answer.replayed,
     )
 
 
@@ -93,11 +94,14 @@ class ActiveLearningServicer:
 
     def SubmitLabels(self, request: ssald_pb2.SubmitLabelsRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
-            outside = [e.objid for e in request.labels if not OBJID_MIN <= e.objid <= OBJID_MAX]
+            # The limits first: an oversized request is INVALID_ARGUMENT whatever its objids.
+            labels = check_labels(Label(e.objid, e.label, e.user, e.note) for e in request.labels)
+            outside = [e.objid for e in labels if not OBJID_MIN <= e.objid <= OBJID_MAX]
             if outside:
                 raise ObjectNotFound(None, f"objids not in the objects table (objids are 1..2**63-1): {outside}")
-            labels = [Label(e.objid, e.label, e.user, e.note) for e in request.labels]
-            answer = self.active_learning.submit(labels, retrain=request.retrain, classifier=request.classifier)
+            answer = self.active_learning.submit(
+                labels, retrain=request.retrain, classifier=request.classifier, request_id=request.request_id
+            )
             return submitted_to_proto(answer)
 
     def Candidates(self, request: ssald_pb2.CandidatesRequest, context: grpc.ServicerContext):  # noqa: N802

@@ -145,6 +145,9 @@ LABELS_SCHEMA = pa.schema(
         pa.field("user", pa.string()),
         pa.field("created_at", _TIMESTAMP),
         pa.field("note", pa.string()),
+        # The SubmitLabels request that wrote the row (null for rows written without one, or before the
+        # column existed): a retry with the same id finds its labels already committed and writes nothing.
+        pa.field("request_id", pa.string()),
     ]
 )
 

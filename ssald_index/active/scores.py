@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssald_index.active.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
-from ssald_index.active.labels import latest_labels, training_set
+from ssald_index.active.labels import LABEL_PATTERN, latest_labels, training_set
 from ssald_index.filters import Filter
 from ssald_index.registry import append_rows, connect, create_table, has_table
 from ssald_index.schema import (
@@ -52,7 +51,6 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-_LABEL_RE = re.compile(r"[A-Za-z0-9_]+")
 _RUN_KEY = b"ssald_score_run"
 # Older score sets are deleted after this long; a running server may still be reading one.
 KEEP_VERSIONS_FOR = timedelta(hours=1)
@@ -120,7 +118,7 @@ def scores_table_name(label: str) -> str:
     ValueError
         If ``label`` is not made of letters, digits and underscores only.
     """
-    if not isinstance(label, str) or not _LABEL_RE.fullmatch(label):
+    if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
         raise ValueError(f"label must be letters, digits and underscores only ([A-Za-z0-9_]+), got {label!r}")
     return SCORES_PREFIX + label
 

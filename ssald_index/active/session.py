@@ -3,8 +3,12 @@
 :class:`ActiveLearning` is the logic behind the ``NextToLabel``, ``SubmitLabels`` and ``Candidates`` RPCs,
 usable from Python without a server (:meth:`ActiveLearning.open`); it returns the dataclasses below, which
 :mod:`server.al_service` turns into messages. It keeps the embedding matrix of the current table version in
-memory (read on first use, reread when the version changes) and serialises every write (labels, retrained
-scores) through one lock, so that one session is the single writer of the ``labels`` table.
+memory (read on first use, reread when the version changes) and serialises every label write through one
+lock, so that one session is the single writer of the ``labels`` table. Retraining after a write runs
+outside that lock (a forest retrain can take a minute; other label writes go on meanwhile); retrains of one
+target label are serialised by a lock of their own, so a slower, older retrain never overwrites a newer one.
+A write may carry a request id: a retry of a request whose labels were already committed writes nothing
+and answers as the first did (:attr:`Submitted.replayed`).
 
 scikit-learn (strategies, classifiers) is imported on the first call that needs it, not at import: it
 would add seconds to every server start.
@@ -12,6 +16,7 @@ would add seconds to every server start.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import Counter
@@ -20,7 +25,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ssald_index.active.labels import Label, add_labels, latest_labels, read_labels
+from ssald_index.active.labels import (
+    MAX_LABEL_NAMES,
+    Label,
+    add_labels,
+    check_labels,
+    check_request_id,
+    find_request,
+    latest_labels,
+    read_labels,
+)
 from ssald_index.ann import SearchParams
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.filters import Filter
@@ -46,6 +60,8 @@ __all__ = [
     "ActiveLearning",
     "target_of",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The strategy used when none is named (see docs/BENCHMARKS.md for how the strategies compare).
 DEFAULT_STRATEGY = "gp_ei"
@@ -191,7 +207,8 @@ class LabelsSummary:
     n_labelled_objects : int
         Objects with at least one label.
     label_counts : dict of str to int
-        Objects per latest label.
+        Objects per latest label; the :data:`~ssald_index.active.labels.MAX_LABEL_NAMES` most common when a
+        table written before that limit holds more names (a warning is logged).
     version : int
         Version of the ``labels`` table (0 before the first label).
     """
@@ -245,12 +262,26 @@ class RetrainOutcome:
 
 @dataclass(frozen=True)
 class Submitted:
-    """Answer of :meth:`ActiveLearning.submit`."""
+    """Answer of :meth:`ActiveLearning.submit`.
+
+    Attributes
+    ----------
+    n_written : int
+        Labels the request wrote (for a replay: wrote when it was first committed).
+    labels_version : int
+        The ``labels`` table version holding them.
+    label_counts : dict of str to int
+        Objects per latest label, now.
+    retrained : list of RetrainOutcome
+    replayed : bool
+        The request id had been committed before: nothing was written this time.
+    """
 
     n_written: int
     labels_version: int
     label_counts: dict[str, int]
     retrained: list[RetrainOutcome]
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,6 +331,8 @@ class ActiveLearning:
         self._embeddings: Embeddings | None = None
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._retrain_locks: dict[str, threading.Lock] = {}
+        self._retrain_locks_lock = threading.Lock()
         # The last in-memory classifier fit, keyed by what it depends on: a second call for the same
         # label, labels and table version reuses it.
         self._fit: tuple[tuple[Any, ...], np.ndarray] | None = None
@@ -337,7 +370,18 @@ class ActiveLearning:
         version = int(db.open_table(LABELS).version) if has_table(db, LABELS) else 0
         table = read_labels(self.db_path)
         latest = dict(zip(table.column("objid").to_pylist(), table.column("label").to_pylist()))
-        return LabelsSummary(table.num_rows, len(latest), dict(Counter(latest.values())), version)
+        counts = Counter(latest.values())
+        if len(counts) > MAX_LABEL_NAMES:
+            log.warning(
+                "labels table of %s holds %d distinct latest labels (written before the limit of %d): "
+                "replies count the %d most common",
+                self.db_path,
+                len(counts),
+                MAX_LABEL_NAMES,
+                MAX_LABEL_NAMES,
+            )
+            counts = Counter(dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LABEL_NAMES]))
+        return LabelsSummary(table.num_rows, len(latest), dict(counts), version)
 
     def next_to_label(
         self,
@@ -518,48 +562,101 @@ class ActiveLearning:
             self._inputs = (emb.version, feature_matrix(emb.x, morphology, self.features, standardised=True))
         return self._inputs[1]
 
-    def submit(self, labels: list[Label], retrain: bool = False, classifier: str = "") -> Submitted:
+    def submit(
+        self, labels: list[Label], retrain: bool = False, classifier: str = "", request_id: str = ""
+    ) -> Submitted:
         """Write labels (committed to disk when this returns), then retrain each target label if asked.
 
-        All or nothing: with an empty label or an unknown objid nothing is written. A target label that
-        cannot train (one class only) is reported in :attr:`RetrainOutcome.skipped`, not raised.
+        All or nothing: with an entry over a limit (:func:`ssald_index.active.labels.check_labels`) or an
+        unknown objid nothing is written. A target label that cannot train (one class only) is reported in
+        :attr:`RetrainOutcome.skipped`, not raised. Labels are written under the session's write lock; the
+        retrains run after it is released.
+
+        Parameters
+        ----------
+        labels : list of Label
+        retrain : bool
+            Retrain and rescore each target label (``X`` for ``X`` and ``not_X``).
+        classifier : str
+            ``logistic`` (``""``) or ``forest``.
+        request_id : str
+            The caller's id of this request (``""``: none). When labels with this id are already committed,
+            nothing is written and the answer repeats the first one's ``n_written`` and ``labels_version``
+            with ``replayed`` set (retrains still run when asked, reusing fresh stored scores).
 
         Raises
         ------
         ValueError
-            No labels, an empty label, a non-integer objid, an unknown classifier.
+            No labels, an entry over a limit, an unknown classifier, a malformed ``request_id``, a
+            ``request_id`` committed before with other labels, or a write that would make the table hold more
+            than :data:`~ssald_index.active.labels.MAX_LABEL_NAMES` distinct latest labels.
         ObjectNotFound
             Some objids are not in the table (all named).
         """
+        labels = check_labels(labels)
         if not labels:
             raise ValueError("no labels to submit")
-        for entry in labels:
-            if not isinstance(entry.label, str) or not entry.label.strip():
-                raise ValueError(f"label of objid {entry.objid} must be a non-empty string, got {entry.label!r}")
+        request_id = check_request_id(request_id)
         classifier = _check_classifier(classifier)
         store = self._source.store()
-        wanted = sorted({int(entry.objid) for entry in labels})
         with self._write_lock:
-            present = store.read(["objid"], where=f"objid IN ({', '.join(map(str, wanted))})").column("objid")
-            missing = sorted(set(wanted) - set(present.to_pylist()))
-            if missing:
-                names = ", ".join(map(str, missing))
-                raise ObjectNotFound(missing[0], f"objids not in the objects table: {names}; no label was written")
-            written = add_labels(self.db_path, labels)
+            previous = find_request(self.db_path, request_id) if request_id else None
+            if previous is not None:
+                if sorted(previous.entries) != sorted((x.objid, x.label) for x in labels):
+                    raise ValueError(
+                        f"request_id {request_id!r} was committed before with other labels; "
+                        "use a new request_id for a new request"
+                    )
+                written = len(previous.entries)
+            else:
+                self._check_writable(store, labels)
+                written = add_labels(self.db_path, labels, request_id)
             summary = self.labels_summary()
-            retrained = []
-            if retrain:
-                from ssald_index.active import scores
+        version = previous.labels_version if previous is not None else summary.version
+        retrained = []
+        if retrain:
+            for target in sorted({target_of(entry.label) for entry in labels}):
+                retrained.append(self._retrain(target, classifier))
+        return Submitted(written, version, summary.label_counts, retrained, replayed=previous is not None)
 
-                for target in sorted({target_of(entry.label.strip()) for entry in labels}):
-                    try:
-                        run = scores.retrain(
-                            self.db_path, target, classifier=classifier, cv=True, features=self.features
-                        )
-                        retrained.append(RetrainOutcome(target, run))
-                    except ValueError as exc:
-                        retrained.append(RetrainOutcome(target, None, str(exc)))
-        return Submitted(written, summary.version, summary.label_counts, retrained)
+    def _check_writable(self, store: ObjectStore, labels: list[Label]) -> None:
+        """Raise unless every objid is in the table and the labels keep the distinct names within the limit."""
+        wanted = sorted({entry.objid for entry in labels})
+        present = store.read(["objid"], where=f"objid IN ({', '.join(map(str, wanted))})").column("objid")
+        missing = sorted(set(wanted) - set(present.to_pylist()))
+        if missing:
+            names = ", ".join(map(str, missing))
+            raise ObjectNotFound(missing[0], f"objids not in the objects table: {names}; no label was written")
+        latest = latest_labels(self.db_path)
+        before = set(latest.values())
+        after = set({**latest, **{entry.objid: entry.label for entry in labels}}.values())
+        new_names = sorted(after - before)
+        if new_names and len(after) > MAX_LABEL_NAMES:
+            shown = ", ".join(new_names[:5]) + (" ..." if len(new_names) > 5 else "")
+            raise ValueError(
+                f"new label names ({shown}) would make {len(after)} distinct labels in the labels table; at most "
+                f"{MAX_LABEL_NAMES} are allowed; no label was written"
+            )
+
+    def _retrain(self, target: str, classifier: str) -> RetrainOutcome:
+        """Retrain ``target`` (one retrain of a label at a time), or reuse its stored run when it is fresh."""
+        from ssald_index.active import scores
+
+        with self._retrain_locks_lock:
+            lock = self._retrain_locks.setdefault(target, threading.Lock())
+        with lock:
+            try:
+                run = scores.latest_run(self.db_path, target)
+            except ValueError:  # no run stored, or scores not written by retrain: retrain overwrites them
+                run = None
+            fresh = run is not None and (run.classifier, run.features) == (classifier, self.features)
+            if fresh and not scores.is_stale(self.db_path, target):
+                return RetrainOutcome(target, run)
+            try:
+                run = scores.retrain(self.db_path, target, classifier=classifier, cv=True, features=self.features)
+            except ValueError as exc:
+                return RetrainOutcome(target, None, str(exc))
+            return RetrainOutcome(target, run)
 
     def candidates(
         self, label: str, n: int = 100, filter: Filter | None = None, exclude_labelled: bool = False

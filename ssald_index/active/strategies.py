@@ -12,17 +12,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.distance import pdist
 from scipy.stats import norm
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-__all__ = ["Pool", "STRATEGIES", "select", "reduce_for_gp", "cold_start_from_example", "cold_start_from_anomalies"]
+__all__ = [
+    "Pool",
+    "STRATEGIES",
+    "GP_MAX_LABELLED",
+    "select",
+    "reduce_for_gp",
+    "gp_training_rows",
+    "cold_start_from_example",
+    "cold_start_from_anomalies",
+]
 
 #: PCA dimensions of the Gaussian-process strategy, and the rows its PCA is fitted on at most.
 GP_DIMS = 16
 GP_PCA_SAMPLE = 50_000
+#: Most labelled objects the ``gp_ei`` Gaussian process is fitted on: its kernel matrix costs O(L^2) memory and
+#: its predictions O(L^2) time per object, for L labelled objects. Beyond this many, it fits on every positive
+#: (a rare class has few) and a random sample of negatives to fill the rest: memory stays ~10 MB whatever L.
+GP_MAX_LABELLED = 500
+#: Objects predicted per batch: the cross-kernel of one batch is GP_PREDICT_BATCH x L float64.
+GP_PREDICT_BATCH = 4096
 
 
 @dataclass
@@ -174,6 +190,18 @@ def reduce_for_gp(x: np.ndarray, dims: int = GP_DIMS, seed: int = 0) -> np.ndarr
     return PCA(n_components=k, random_state=seed).fit(fit_rows).transform(x).astype(np.float32)
 
 
+def gp_training_rows(y: np.ndarray, limit: int = GP_MAX_LABELLED, seed: int = 0) -> np.ndarray:
+    """Positions in ``y`` the ``gp_ei`` process fits on: all when at most ``limit``, else every positive (a random
+    ``limit`` of them when there are more) and random negatives up to ``limit``, ascending."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    positives, negatives = np.flatnonzero(y), np.flatnonzero(y == 0)
+    if len(positives) >= limit:
+        return np.sort(rng.choice(positives, limit, replace=False))
+    return np.sort(np.concatenate([positives, rng.choice(negatives, limit - len(positives), replace=False)]))
+
+
 def gp_expected_improvement(pool: Pool, n: int, xi: float = 0.01) -> np.ndarray:
     """Protege-like: a Gaussian process on the labels (embeddings reduced by PCA), ranked by expected improvement.
 
@@ -181,20 +209,26 @@ def gp_expected_improvement(pool: Pool, n: int, xi: float = 0.01) -> np.ndarray:
     the median distance between labelled points in the PCA space and the noise level is fixed (0.05):
     with tens of binary labels, fitting them by maximum likelihood collapses the length scale to zero,
     and a fixed kernel keeps each round cheap. Walmsley et al.'s Protege ranks candidates by
-    a GP's expected improvement the same way.
+    a GP's expected improvement the same way. The process fits on at most :data:`GP_MAX_LABELLED` labelled
+    objects (:func:`gp_training_rows`) and predicts in batches, so its memory is bounded whatever the labels.
     """
     cand = pool.unlabelled()
     z_all = pool.reduced if pool.reduced is not None else reduce_for_gp(pool.x)
-    zl = z_all[pool.labelled]
-    diffs = np.sqrt(((zl[:, None, :] - zl[None, :, :]) ** 2).sum(-1))
+    y_all = np.asarray(pool.y, dtype=float)
+    fit = gp_training_rows(np.asarray(pool.y), GP_MAX_LABELLED, pool.seed)
+    zl, yl = z_all[np.asarray(pool.labelled)[fit]], y_all[fit]
+    diffs = pdist(zl) if len(zl) > 1 else np.zeros(0)
     scale = float(np.median(diffs[diffs > 0])) if np.any(diffs > 0) else 1.0
     kernel = ConstantKernel(1.0, "fixed") * RBF(length_scale=scale, length_scale_bounds="fixed") + WhiteKernel(
         0.05, "fixed"
     )
     gp = GaussianProcessRegressor(kernel=kernel, optimizer=None, normalize_y=False)
-    gp.fit(zl, np.asarray(pool.y, dtype=float))
-    mu, sigma = gp.predict(z_all[cand], return_std=True)
-    best = float(np.max(pool.y)) if len(pool.y) else 0.0
+    gp.fit(zl, yl)
+    mu, sigma = np.empty(len(cand)), np.empty(len(cand))
+    for start in range(0, len(cand), GP_PREDICT_BATCH):
+        part = slice(start, start + GP_PREDICT_BATCH)
+        mu[part], sigma[part] = gp.predict(z_all[cand[part]], return_std=True)
+    best = float(np.max(y_all)) if len(y_all) else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         imp = mu - best - xi
         z = np.where(sigma > 0, imp / sigma, 0.0)

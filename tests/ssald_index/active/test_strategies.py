@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
+from ssald_index.active import strategies
 from ssald_index.active.classify import fit_and_score
-from ssald_index.active.strategies import STRATEGIES, Pool, cold_start_from_example, reduce_for_gp, select
+from ssald_index.active.strategies import (
+    GP_MAX_LABELLED,
+    STRATEGIES,
+    Pool,
+    cold_start_from_example,
+    reduce_for_gp,
+    select,
+)
 
 
 def clustered(n: int = 1500, n_rare: int = 15, dim: int = 16, seed: int = 0):
@@ -62,3 +72,46 @@ def test_strategy_semantics():
         select("oracle", pool, 2)
     first = cold_start_from_example(x, 5, 4)
     assert first[0] == 5 and np.all(x[first[1:]] @ x[5] >= np.sort(np.delete(x @ x[5], 5))[-3] - 1e-6)
+
+
+def _many_labelled(n_labelled: int, n_positive: int, seed: int = 0):
+    """Small vectors with ``n_labelled`` labelled rows, ``n_positive`` of them positive, and 100 unlabelled."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_labelled + 100, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labelled = rng.permutation(len(x))[:n_labelled]
+    y = np.zeros(n_labelled, np.int8)
+    y[rng.choice(n_labelled, n_positive, replace=False)] = 1
+    return x, labelled, y
+
+
+def test_gp_ei_fits_on_at_most_its_cap_keeping_every_positive(monkeypatch):
+    """Fault 5: gp_ei needed 64 L^2 bytes for L labelled objects; just above the cap it fits on the cap."""
+    fitted: list[tuple[int, int]] = []
+
+    class Recording(strategies.GaussianProcessRegressor):
+        def fit(self, X, y):  # noqa: N803 - scikit-learn's name
+            fitted.append((len(X), int(np.sum(y))))
+            return super().fit(X, y)
+
+    monkeypatch.setattr(strategies, "GaussianProcessRegressor", Recording)
+    x, labelled, y = _many_labelled(GP_MAX_LABELLED + 1, 7)
+    picked = select("gp_ei", Pool(x, labelled, y), 10)
+    assert fitted == [(GP_MAX_LABELLED, 7)]  # the cap, with all 7 positives
+    assert len(set(picked.tolist())) == 10 and not np.isin(picked, labelled).any()
+    x, labelled, y = _many_labelled(GP_MAX_LABELLED, 7)
+    select("gp_ei", Pool(x, labelled, y), 10)
+    assert fitted[-1] == (GP_MAX_LABELLED, 7)  # at the cap, every labelled object is used
+
+
+def test_gp_ei_memory_does_not_grow_with_the_labels():
+    """At 4x the cap the old code held a (L, L, 16) float32 difference array alone: 256 MB; now ~ the cap's."""
+    x, labelled, y = _many_labelled(4 * GP_MAX_LABELLED, 20)
+    reduced = reduce_for_gp(x)
+    tracemalloc.start()
+    try:
+        select("gp_ei", Pool(x, labelled, y, reduced=reduced), 10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32e6, f"gp_ei peaked at {peak / 1e6:.0f} MB with {len(labelled)} labelled objects"
