@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 from concurrent import futures
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -175,6 +176,7 @@ def serve(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    on_listening: Callable[[str], Any] | None = None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -192,6 +194,8 @@ def serve(
         Port; 0 picks a free one.
     grace : float
         Seconds in-flight RPCs get to finish after the signal; new RPCs are refused at once.
+    on_listening : callable, optional
+        Called with ``HOST:PORT`` once the server accepts RPCs (``ssald serve --web`` starts its web app there).
     """
     from threadpoolctl import threadpool_limits
 
@@ -212,6 +216,8 @@ def serve(
     try:
         server.start()
         print(f"listening on {_format_address(host, bound)}", flush=True)
+        if on_listening is not None:
+            on_listening(_format_address(host, bound))
         stop.wait()
         health_servicer.enter_graceful_shutdown()
         server.stop(grace).wait()
