@@ -271,9 +271,7 @@ class SsaldClient(LabellingCalls):
             neighbours=[neighbour_from_proto(n) for n in reply.neighbours],
         )
 
-    def objects_in_cone(
-        self, ra: float, dec: float, radius_arcsec: float, limit: int = 1000, **filters: Any
-    ) -> InCone:
+    def objects_in_cone(self, ra: float, dec: float, radius_arcsec: float, limit: int = 1000, **filters: Any) -> InCone:
         """Every object within ``radius_arcsec`` of (ra, dec) that matches the filters, nearest first.
 
         Parameters

@@ -136,7 +136,10 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 self.handle.store(), request.ra, request.dec, request.radius_arcsec, request.limit,
                 filter_from_proto(request.filter),
             )  # fmt: skip
-            found = [ssald_pb2.ObjectInCone(object=object_to_proto(r), separation_arcsec=r["separation_arcsec"]) for r in rows]
+            found = [
+                ssald_pb2.ObjectInCone(object=object_to_proto(r), separation_arcsec=r["separation_arcsec"])
+                for r in rows
+            ]
             return ssald_pb2.ObjectsInConeResponse(objects=found, n_found=n_found)
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
