@@ -21,8 +21,8 @@ import logging
 import os
 import signal
 import threading
-from concurrent import futures
 from collections.abc import Callable
+from concurrent import futures
 from typing import Any
 
 import grpc
