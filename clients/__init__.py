@@ -20,6 +20,8 @@ errors
     Typed exceptions, one per gRPC status the service returns.
 tables
     Write results to Parquet, CSV, FITS or VOTable.
+web
+    The ``ssald web`` HTTP app (JSON and table files, IVOA cone search, SAMP) over the client.
 cli
     The ``ssald`` command line, one module per subcommand group (library modules never import it).
 

@@ -20,7 +20,13 @@ from typing import Any
 
 import grpc
 
-from clients.conversions import filter_message, make_request, neighbour_from_proto, object_from_proto
+from clients.conversions import (
+    filter_message,
+    make_request,
+    neighbour_from_proto,
+    object_from_proto,
+    object_in_cone_from_proto,
+)
 from clients.errors import InvalidArgument, Unavailable, from_rpc_error
 from clients.labelling import (
     Candidate,
@@ -32,7 +38,7 @@ from clients.labelling import (
     SubmitResult,
     ToLabel,
 )
-from clients.objects import ConeMatch, GalaxyObject, Neighbour
+from clients.objects import ConeMatch, GalaxyObject, InCone, Neighbour, ObjectInCone
 from proto import ssald_pb2, ssald_pb2_grpc
 
 __all__ = [
@@ -40,8 +46,10 @@ __all__ = [
     "CandidateList",
     "ConeMatch",
     "GalaxyObject",
+    "InCone",
     "LabelBatch",
     "Neighbour",
+    "ObjectInCone",
     "Retrained",
     "ScoreRun",
     "SsaldClient",
@@ -262,6 +270,36 @@ class SsaldClient(LabellingCalls):
             separation_arcsec=reply.separation_arcsec,
             neighbours=[neighbour_from_proto(n) for n in reply.neighbours],
         )
+
+    def objects_in_cone(self, ra: float, dec: float, radius_arcsec: float, limit: int = 1000, **filters: Any) -> InCone:
+        """Every object within ``radius_arcsec`` of (ra, dec) that matches the filters, nearest first.
+
+        Parameters
+        ----------
+        ra, dec : float
+            ICRS degrees.
+        radius_arcsec : float
+            (0, 3600].
+        limit : int
+            1..10000: at most this many come back; ``n_found`` of the answer counts them all.
+        **filters
+            As for :meth:`find_similar`.
+
+        Raises
+        ------
+        InvalidArgument
+            Position, radius or limit out of range, or a bad filter.
+        """
+        request = make_request(
+            ssald_pb2.ObjectsInConeRequest,
+            ra=ra,
+            dec=dec,
+            radius_arcsec=radius_arcsec,
+            limit=limit,
+            filter=filter_message(**filters),
+        )
+        reply = self._call(self._stub.ObjectsInCone, request)
+        return InCone([object_in_cone_from_proto(o) for o in reply.objects], reply.n_found)
 
     def anomalies(self, n: int = 100, **filters: Any) -> list[GalaxyObject]:
         """The ``n`` most anomalous objects (highest ``density_score`` first) matching the filters.

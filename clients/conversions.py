@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clients.errors import InvalidArgument
-from clients.objects import GalaxyObject, Neighbour
+from clients.objects import GalaxyObject, Neighbour, ObjectInCone
 from proto import ssald_pb2
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "filter_message",
     "metadata_from_proto",
     "neighbour_from_proto",
+    "object_in_cone_from_proto",
     "object_from_proto",
     "make_request",
 ]
@@ -70,6 +71,11 @@ def object_from_proto(msg: ssald_pb2.Object) -> GalaxyObject:
 def neighbour_from_proto(msg: ssald_pb2.Neighbour) -> Neighbour:
     """A :class:`Neighbour` from a ``Neighbour`` message."""
     return Neighbour(**metadata_from_proto(msg.object), distance=msg.distance)
+
+
+def object_in_cone_from_proto(msg: ssald_pb2.ObjectInCone) -> ObjectInCone:
+    """An :class:`ObjectInCone` from an ``ObjectInCone`` message."""
+    return ObjectInCone(**metadata_from_proto(msg.object), separation_arcsec=msg.separation_arcsec)
 
 
 def make_request(message_type: Any, **fields: Any) -> Any:

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["ConeMatch", "GalaxyObject", "Neighbour"]
+__all__ = ["ConeMatch", "GalaxyObject", "InCone", "Neighbour", "ObjectInCone"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,32 @@ class ConeMatch:
     match: GalaxyObject
     separation_arcsec: float
     neighbours: list[Neighbour]
+
+
+@dataclass(frozen=True)
+class ObjectInCone(GalaxyObject):
+    """A :class:`GalaxyObject` found by :meth:`SsaldClient.objects_in_cone`, ``separation_arcsec`` from the centre."""
+
+    separation_arcsec: float = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class InCone:
+    """Answer of :meth:`SsaldClient.objects_in_cone`: iterate it for the objects, nearest first.
+
+    ``n_found`` counts every object in the cone; more than ``len(self)`` when the limit cut the list.
+    """
+
+    objects: list[ObjectInCone]
+    n_found: int
+
+    def __iter__(self) -> Iterator[ObjectInCone]:
+        return iter(self.objects)
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the limit left objects of the cone out."""
+        return self.n_found > len(self.objects)

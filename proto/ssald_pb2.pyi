@@ -168,6 +168,36 @@ class ConeSearchResponse(_message.Message):
     model_id: str
     def __init__(self, match: _Optional[_Union[Object, _Mapping]] = ..., separation_arcsec: _Optional[float] = ..., neighbours: _Optional[_Iterable[_Union[Neighbour, _Mapping]]] = ..., model_id: _Optional[str] = ...) -> None: ...
 
+class ObjectsInConeRequest(_message.Message):
+    __slots__ = ("ra", "dec", "radius_arcsec", "limit", "filter")
+    RA_FIELD_NUMBER: _ClassVar[int]
+    DEC_FIELD_NUMBER: _ClassVar[int]
+    RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    ra: float
+    dec: float
+    radius_arcsec: float
+    limit: int
+    filter: Filter
+    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ..., radius_arcsec: _Optional[float] = ..., limit: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
+
+class ObjectInCone(_message.Message):
+    __slots__ = ("object", "separation_arcsec")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    SEPARATION_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    object: Object
+    separation_arcsec: float
+    def __init__(self, object: _Optional[_Union[Object, _Mapping]] = ..., separation_arcsec: _Optional[float] = ...) -> None: ...
+
+class ObjectsInConeResponse(_message.Message):
+    __slots__ = ("objects", "n_found")
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    N_FOUND_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[ObjectInCone]
+    n_found: int
+    def __init__(self, objects: _Optional[_Iterable[_Union[ObjectInCone, _Mapping]]] = ..., n_found: _Optional[int] = ...) -> None: ...
+
 class AnomaliesRequest(_message.Message):
     __slots__ = ("n", "filter")
     N_FIELD_NUMBER: _ClassVar[int]

@@ -65,6 +65,11 @@ class SsaldStub:
                 request_serializer=proto_dot_ssald__pb2.ConeSearchRequest.SerializeToString,
                 response_deserializer=proto_dot_ssald__pb2.ConeSearchResponse.FromString,
                 _registered_method=True)
+        self.ObjectsInCone = channel.unary_unary(
+                '/ssald.v1.Ssald/ObjectsInCone',
+                request_serializer=proto_dot_ssald__pb2.ObjectsInConeRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.ObjectsInConeResponse.FromString,
+                _registered_method=True)
         self.Anomalies = channel.unary_unary(
                 '/ssald.v1.Ssald/Anomalies',
                 request_serializer=proto_dot_ssald__pb2.AnomaliesRequest.SerializeToString,
@@ -153,6 +158,16 @@ class SsaldServicer:
         NOT_FOUND: no object within the radius.  INVALID_ARGUMENT: position/radius out of range, bad k or
         filter, unknown metric kind, space or morphology_weight as for FindSimilar.  FAILED_PRECONDITION:
         too few labels for the metric, or no morphology for the space, as for FindSimilar.
+        UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ObjectsInCone(self, request, context):
+        """Every catalogue object within a radius of (ra, dec) that matches a filter, nearest first, at most
+        `limit` of them; n_found counts them all (the IVOA Simple Cone Search of the web app).
+        INVALID_ARGUMENT: position/radius out of range, limit outside [1, 10000], bad filter.
         UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -263,6 +278,11 @@ def add_SsaldServicer_to_server(servicer, server):
                     servicer.ConeSearch,
                     request_deserializer=proto_dot_ssald__pb2.ConeSearchRequest.FromString,
                     response_serializer=proto_dot_ssald__pb2.ConeSearchResponse.SerializeToString,
+            ),
+            'ObjectsInCone': grpc.unary_unary_rpc_method_handler(
+                    servicer.ObjectsInCone,
+                    request_deserializer=proto_dot_ssald__pb2.ObjectsInConeRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.ObjectsInConeResponse.SerializeToString,
             ),
             'Anomalies': grpc.unary_unary_rpc_method_handler(
                     servicer.Anomalies,
@@ -453,6 +473,33 @@ class Ssald:
             '/ssald.v1.Ssald/ConeSearch',
             proto_dot_ssald__pb2.ConeSearchRequest.SerializeToString,
             proto_dot_ssald__pb2.ConeSearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ObjectsInCone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/ObjectsInCone',
+            proto_dot_ssald__pb2.ObjectsInConeRequest.SerializeToString,
+            proto_dot_ssald__pb2.ObjectsInConeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
@@ -193,6 +194,7 @@ def serve(
     refresh_s: float = 10.0,
     al_features: str = "embedding",
     read_only: bool = False,
+    on_listening: Callable[[str], Any] | None = None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -210,6 +212,8 @@ def serve(
         Port; 0 picks a free one.
     grace : float
         Seconds in-flight RPCs get to finish after the signal; new RPCs are refused at once.
+    on_listening : callable, optional
+        Called with ``HOST:PORT`` once the server accepts RPCs (``ssald serve --web`` starts its web app there).
     """
     from threadpoolctl import threadpool_limits
 
@@ -231,6 +235,8 @@ def serve(
     try:
         server.start()
         print(f"listening on {_format_address(host, bound)}", flush=True)
+        if on_listening is not None:
+            on_listening(_format_address(host, bound))
         stop.wait()
         health_servicer.enter_graceful_shutdown()
         server.stop(grace).wait()

@@ -39,6 +39,7 @@ READ_METHODS: frozenset[str] = frozenset(
         "NextToLabel",
         "Candidates",
         "GetStamp",
+        "ObjectsInCone",
     }
 )
 

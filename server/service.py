@@ -30,6 +30,7 @@ from ssald_index.active.session import ActiveLearning
 from ssald_index.ann import index_state
 from ssald_index.density import top_anomalies
 from ssald_index.feature_space import FeatureSpaces, resolve_space
+from ssald_index.search import objects_in_cone
 
 __all__ = ["SsaldServicer"]
 
@@ -128,6 +129,18 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 neighbours=neighbours_to_proto(rows, "").neighbours,
                 model_id=self.handle.model_id,
             )
+
+    def ObjectsInCone(self, request: ssald_pb2.ObjectsInConeRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            rows, n_found = objects_in_cone(
+                self.handle.store(), request.ra, request.dec, request.radius_arcsec, request.limit,
+                filter_from_proto(request.filter),
+            )  # fmt: skip
+            found = [
+                ssald_pb2.ObjectInCone(object=object_to_proto(r), separation_arcsec=r["separation_arcsec"])
+                for r in rows
+            ]
+            return ssald_pb2.ObjectsInConeResponse(objects=found, n_found=n_found)
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):

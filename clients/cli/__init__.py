@@ -20,7 +20,7 @@ __all__ = ["COMMANDS", "COMMAND_MODULES", "add_command", "build_parser", "main"]
 #: In the order a user meets them: make data, ingest, train, export, check, index, find, serve, query, all at once.
 COMMANDS = (
     "simulate", "ingest", "train", "export", "quality", "plot-run", "index", "dump", "al", "candidates", "serve",
-    "gallery", "map", "similar", "anomalies", "label", "demo",
+    "gallery", "map", "similar", "anomalies", "label", "web", "demo",
 )  # fmt: skip
 #: The module of each command.
 COMMAND_MODULES = tuple(f"clients.cli.{name.replace('-', '_')}" for name in COMMANDS)

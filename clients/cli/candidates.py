@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     add_out(out, "output file (.csv, .fits, .vot/.xml, .parquet), or the stem with --formats", required=True)
     out.add_argument("--formats", default=None, help="comma-separated formats to write, e.g. csv,fits,votable")
+    out.add_argument(
+        "--samp", action="store_true",
+        help="send the VOTable written (needs one among the outputs) to TOPCAT/Aladin through the running SAMP hub",
+    )  # fmt: skip
     parser.set_defaults(func=run_candidates)
 
 
@@ -62,6 +66,8 @@ def run_candidates(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats else None
     if not formats:
         format_for(args.out)  # a bad suffix fails before any training
+    if args.samp and "votable" not in (formats or [format_for(args.out)]):
+        raise ValueError("--samp sends a VOTable: write one (--out NAME.vot, or votable among --formats)")
     reference = candidates.read_reference(args.reference) if args.reference is not None else None
     run, message = candidates.ensure_scores(args.db, args.label, args.classifier, force=args.retrain)
     print(message)
@@ -87,6 +93,12 @@ def run_candidates(args: argparse.Namespace) -> int:
     print(summary)
     _print_top(columns)
     print("wrote " + ", ".join(str(p) for p in written))
+    if args.samp:
+        from clients.web.samp import send_table
+
+        votable = next(Path(p) for p in written if format_for(p) == "votable")
+        recipients = send_table(votable.resolve().as_uri(), f"ssald candidates {args.label}")
+        print(f"sent {votable} to {len(recipients)} SAMP client(s)")
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from clients.cli.args import add_db, add_features, add_model
+from clients.cli.web import add_web_flags
 
 if TYPE_CHECKING:
     from ssald_index.ann import SearchParams
@@ -62,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve as a read-only replica of a database another `ssald serve` (the writer) takes labels for: "
         "SubmitLabels answers FAILED_PRECONDITION and nothing is written to the database",
     )  # fmt: skip
+    parser.add_argument(
+        "--web", type=int, default=None, metavar="PORT",
+        help="also serve the HTTP API (`ssald web`) on 127.0.0.1:PORT in this process; 0 picks a free port",
+    )  # fmt: skip
+    add_web_flags(parser)
     add_features(
         parser,
         "--al-features",
@@ -78,15 +84,30 @@ def run_serve(args: argparse.Namespace) -> int:
     from server.app import serve
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stops: list = []  # what --web started, to stop after the server
+
+    def start_web_app(address: str) -> None:
+        # ssald serve --web PORT: the web app on loopback, through a client of this very server.
+        from clients.cli.web import start_web
+        from clients.client import SsaldClient
+
+        client = SsaldClient(address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]"), timeout=30.0)
+        stops.append(client.close)
+        stops.insert(0, start_web(client, args, "127.0.0.1", args.web, token=None, insecure=False).stop)
+
     try:
         serve(
             args.db, host=args.host, port=args.port, model_path=args.model, grace=args.grace,
             max_workers=args.workers, search_params=search_params(args), refresh_s=args.refresh,
             al_features=args.al_features, read_only=args.read_only,
+            on_listening=start_web_app if args.web is not None else None,
         )  # fmt: skip
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for stop in stops:
+            stop()
     return 0
 
 

@@ -43,6 +43,7 @@ def test_service_has_the_documented_rpcs() -> None:
         "SearchVector": ("SearchVectorRequest", "NeighboursResponse"),
         "FindSimilarToImage": ("FindSimilarToImageRequest", "NeighboursResponse"),
         "ConeSearch": ("ConeSearchRequest", "ConeSearchResponse"),
+        "ObjectsInCone": ("ObjectsInConeRequest", "ObjectsInConeResponse"),
         "Anomalies": ("AnomaliesRequest", "AnomaliesResponse"),
         "NextToLabel": ("NextToLabelRequest", "NextToLabelResponse"),
         "SubmitLabels": ("SubmitLabelsRequest", "SubmitLabelsResponse"),

@@ -1,0 +1,128 @@
+"""``ssald web --server HOST:PORT``: the HTTP API, the IVOA cone search and SAMP over a running server.
+
+The app (:mod:`clients.web`) talks to ``ssald serve`` through the Python client, so it can run on a
+laptop against a remote server. It listens on 127.0.0.1 unless told otherwise; beyond loopback it needs
+a token (labelling then needs it too) or ``--insecure``. Only argparse loads at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from clients.cli.args import add_server, add_timeout
+
+__all__ = [
+    "DESCRIPTION",
+    "HELP",
+    "add_arguments",
+    "add_web_flags",
+    "read_token",
+    "run_web",
+    "start_web",
+    "wait_for_signal",
+]
+
+HELP = "HTTP API (JSON, CSV, VOTable, FITS, Parquet), IVOA cone search and SAMP over a running server"
+DESCRIPTION = (
+    "Serve the SSALD HTTP API over a running `ssald serve`: /api/... (OpenAPI reference at /docs), the IVOA "
+    "Simple Cone Search at /scs for TOPCAT and Aladin, and SAMP sends. Prints 'web on http://HOST:PORT/' once "
+    "ready and stops on SIGINT/SIGTERM."
+)
+
+
+def add_web_flags(parser: argparse.ArgumentParser) -> None:
+    """``--max-upload-mb``: the flag the web app takes in ``ssald web`` and ``ssald serve --web``."""
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=4.0,
+        help="largest image upload, MB; larger ones get 413 (default: %(default)s, gRPC's message limit)",
+    )  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``ssald web``; it runs :func:`run_web`."""
+    add_server(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--token-file", type=Path, default=None,
+        help="file holding the token of the gRPC write RPCs (else $SSALD_TOKEN); beyond loopback, labelling "
+        "through the app needs 'Authorization: Bearer TOKEN'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow listening beyond loopback without a token (read-only)"
+    )
+    add_timeout(parser, 30.0)
+    add_web_flags(parser)
+    parser.set_defaults(func=run_web)
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The token from ``token_file`` (stripped), else ``$SSALD_TOKEN``, else None.
+
+    Raises
+    ------
+    ValueError
+        If the file is empty.
+    """
+    if token_file is None:
+        return os.environ.get("SSALD_TOKEN") or None
+    token = token_file.read_text().strip()
+    if not token:
+        raise ValueError(f"token file {os.fspath(token_file)!r} is empty")
+    return token
+
+
+def start_web(client: Any, args: argparse.Namespace, host: str, port: int, token: str | None, insecure: bool) -> Any:
+    """Start the web app over ``client`` on ``host:port`` in a thread; prints its URL and returns the
+    :class:`clients.web.WebServer` (stop it when done)."""
+    from clients.web import WebOptions, WebServer, check_exposure, create_app
+
+    exposed = check_exposure(host, insecure, token)
+    options = WebOptions(max_upload_bytes=int(args.max_upload_mb * 1_000_000), exposed=exposed, token=token)
+    web = WebServer(create_app(client, options), host=host, port=port)
+    print(f"web on {web.start()}/", flush=True)
+    return web
+
+
+def wait_for_signal() -> str:
+    """Block until SIGINT or SIGTERM; returns the signal's name."""
+    import signal
+    import threading
+
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return signal.Signals(received[0]).name
+
+
+def run_web(args: argparse.Namespace) -> int:
+    """Handler of ``ssald web``; returns the process exit code."""
+    import sys
+
+    from clients.client import SsaldClient
+
+    token = read_token(args.token_file)
+    # When SsaldClient takes credentials, this is the one line that passes them: SsaldClient(..., token=token).
+    with SsaldClient(args.server, timeout=args.timeout) as client:
+        try:
+            web = start_web(client, args, args.host, args.port, token, args.insecure)
+        except OSError as exc:
+            print(f"ssald web: error: {exc}", file=sys.stderr)
+            return 1
+        name = wait_for_signal()
+        web.stop()
+    print(f"stopped ({name})", flush=True)
+    return 0
