@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ConeMatch", "GalaxyObject", "Neighbour"]
+from clients.errors import SsaldError
+
+__all__ = ["BatchResult", "ConeMatch", "GalaxyObject", "Neighbour"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,37 @@ class ConeMatch:
     match: GalaxyObject
     separation_arcsec: float
     neighbours: list[Neighbour]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One input's answer in :meth:`SsaldClient.find_similar_batch`: its neighbours, or its error as a value.
+
+    Attributes
+    ----------
+    index : int
+        The input's position: objids first (``0 .. len(objids) - 1``), then positions.
+    objid : int or None
+        The query object: the input objid, or the object matched to a position (None when none was).
+    neighbours : list of Neighbour
+        Nearest first; empty when ``error`` is set.
+    match : GalaxyObject or None
+        For a position input, the object matched to it.
+    separation_arcsec : float or None
+        For a position input, the match's distance from the position.
+    error : SsaldError or None
+        Why this input failed (e.g. :class:`~clients.errors.NotFound` for an unknown objid or no object
+        within the radius), not raised: the other inputs are answered.
+    """
+
+    index: int
+    objid: int | None
+    neighbours: list[Neighbour]
+    match: GalaxyObject | None = None
+    separation_arcsec: float | None = None
+    error: SsaldError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when this input was answered (``error`` is None)."""
+        return self.error is None

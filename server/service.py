@@ -18,6 +18,7 @@ from proto import ssald_pb2, ssald_pb2_grpc
 from server.al_service import ActiveLearningServicer
 from server.convert import (
     NoModel,
+    batch_result_to_proto,
     catalogued_objid,
     filter_from_proto,
     neighbours_to_proto,
@@ -28,7 +29,9 @@ from server.handle import StoreHandle
 from ssald_index.active.learned import LearnedSpaces
 from ssald_index.active.session import ActiveLearning
 from ssald_index.ann import index_state
+from ssald_index.batch import find_similar_batch
 from ssald_index.density import top_anomalies
+from ssald_index.examples import NEGATIVE_WEIGHT, similar_to_examples
 from ssald_index.feature_space import FeatureSpaces, resolve_space
 
 __all__ = ["SsaldServicer"]
@@ -128,6 +131,37 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 neighbours=neighbours_to_proto(rows, "").neighbours,
                 model_id=self.handle.model_id,
             )
+
+    def FindSimilarBatch(self, request: ssald_pb2.FindSimilarBatchRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            # The space and metric kind are checked with the request, before the first result.
+            resolve_space(request.space, request.morphology_weight, metric=bool(request.metric.label))
+            results = find_similar_batch(
+                self.handle.store(),
+                request.objids,
+                [(p.ra, p.dec) for p in request.positions],
+                request.radius_arcsec,
+                request.k,
+                lambda objid: self._neighbours_of(catalogued_objid(objid), request),
+            )
+            for result in results:
+                if not context.is_active():  # cancelled, or past its deadline: stop the work too
+                    return
+                yield batch_result_to_proto(result, self.handle.model_id)
+
+    def FindSimilarToExamples(self, request: ssald_pb2.FindSimilarToExamplesRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            rows = similar_to_examples(
+                self.handle.store(),
+                map(catalogued_objid, request.positive_objids),
+                map(catalogued_objid, request.negative_objids),
+                request.k,
+                filter=filter_from_proto(request.filter),
+                negative_weight=request.negative_weight if request.HasField("negative_weight") else NEGATIVE_WEIGHT,
+                exclude_radius_arcsec=request.exclude_radius_arcsec,
+                exclude=request.exclude_objids,
+            )
+            return neighbours_to_proto(rows, self.handle.model_id)
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
