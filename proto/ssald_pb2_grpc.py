@@ -245,8 +245,9 @@ class SsaldServicer:
         query q = unit(mean of the unit positive embeddings - negative_weight x mean of the unit negative
         ones); no example is among them. One kNN query answered by the index, whatever the table's size, with
         the filter as a prefilter as elsewhere; the negatives turn the query away from what was rejected
-        without banning its neighbourhood. Chosen over a logistic probe (positives vs negatives + background)
-        on the measurement in docs/BENCHMARKS.md (ssald_index/examples.py says why).
+        without banning its neighbourhood. Chosen over a logistic probe (positives vs negatives + background),
+        which did no better than the positives' mean on a rare class (docs/BENCHMARKS.md, "More like these";
+        ssald_index/examples.py says why).
         NOT_FOUND: unknown example objids (all named).  INVALID_ARGUMENT: no positive, more than 1000
         examples, an objid both positive and negative, negative_weight outside [0, 10], examples that
         cancel out, bad k or filter.  UNAVAILABLE: table not ready.

@@ -1,4 +1,4 @@
-""" "More like these, unlike those": a kNN query from several positive and negative example objects.
+"""More like these, unlike those: a kNN query from several positive and negative example objects.
 
 The query is Rocchio's relevance-feedback vector (Rocchio 1971; Manning, Raghavan & Schütze 2008, §9.1.1)
 on the unit sphere of the embeddings::
@@ -9,10 +9,11 @@ and the answer is the cosine kNN of ``q`` through the ANN index, with the filter
 other query and the examples themselves excluded. Why this and not a classifier (a logistic probe of
 positives against negatives and random background, scoring every object or the kNN candidates of the
 positives' mean): the query stays one kNN search answered by the index, so its cost does not grow with the
-table, a filter is a prefilter as elsewhere, and it needs no training set beyond the examples (a probe on
-three positives mostly learns the background). The negatives move the query away from what the user
-rejected without excluding its whole neighbourhood. The measured comparison (mean of positives,
-positives minus negatives, a probe) on real Galaxy Zoo mergers is in docs/BENCHMARKS.md.
+table and a filter is a prefilter as elsewhere; and on a rare class, the service's purpose, the negatives
+help this query while a probe fitted to a handful of positives does no better than their mean (measured on
+real Galaxy Zoo mergers: docs/BENCHMARKS.md, with the weight). A common class with many labels is the
+active-learning classifier's job (``ssald_index.active``). Too large a weight cancels the query: the
+misses a user rejects lie close to the positives' direction.
 """
 
 from __future__ import annotations
