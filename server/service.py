@@ -1,4 +1,4 @@
-"""The ``ssald.v1.Ssald`` servicer: similarity search, cone search, anomalies and stats over the served table.
+"""The ``ssald.v1.Ssald`` servicer: similarity search (single, batch, by examples), cone search, anomalies, stats.
 
 Every RPC converts its request (:mod:`server.convert`), calls the store, the feature or learned spaces, and
 converts the answer back; the active-learning RPCs come from :class:`server.al_service.ActiveLearningServicer`.
@@ -144,8 +144,10 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 request.k,
                 lambda objid: self._neighbours_of(catalogued_objid(objid), request),
             )
-            for result in results:
-                if not context.is_active():  # cancelled, or past its deadline: stop the work too
+            # Checked before each input is computed: a cancelled call, or one past its deadline, costs no more.
+            while context.is_active():
+                result = next(results, None)
+                if result is None:
                     return
                 yield batch_result_to_proto(result, self.handle.model_id)
 
