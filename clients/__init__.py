@@ -12,6 +12,8 @@ client
     :class:`~clients.client.SsaldClient`: one method per RPC, each with a timeout.
 labelling
     The active-learning calls of the client and the objects they return.
+multi
+    The batch (many objids and positions, streamed) and multi-example ("more like these") calls.
 objects
     Plain Python objects returned by the client (objects, neighbours, candidates).
 conversions
@@ -30,6 +32,7 @@ encoder packages.
 """
 
 from clients.client import (
+    BatchResult,
     Candidate,
     CandidateList,
     GalaxyObject,
@@ -46,6 +49,7 @@ __all__ = [
     "SsaldClient",
     "GalaxyObject",
     "Neighbour",
+    "BatchResult",
     "ToLabel",
     "LabelBatch",
     "SubmitResult",

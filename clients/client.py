@@ -27,7 +27,7 @@ from clients.conversions import (
     object_from_proto,
     object_in_cone_from_proto,
 )
-from clients.errors import InvalidArgument, Unavailable, from_rpc_error
+from clients.errors import Unavailable, from_rpc_error
 from clients.labelling import (
     Candidate,
     CandidateList,
@@ -38,10 +38,12 @@ from clients.labelling import (
     SubmitResult,
     ToLabel,
 )
-from clients.objects import ConeMatch, GalaxyObject, InCone, Neighbour, ObjectInCone
+from clients.multi import MultiQueryCalls, search_fields
+from clients.objects import BatchResult, ConeMatch, GalaxyObject, InCone, Neighbour, ObjectInCone
 from proto import ssald_pb2, ssald_pb2_grpc
 
 __all__ = [
+    "BatchResult",
     "Candidate",
     "CandidateList",
     "ConeMatch",
@@ -58,43 +60,13 @@ __all__ = [
 ]
 
 
-def _metric(label: str, kind: str) -> ssald_pb2.LearnedMetric:
-    return make_request(ssald_pb2.LearnedMetric, label=label or "", kind=kind or "")
-
-
-def _weight(morphology_weight: float | None) -> float:
-    # On the wire 0 means "unset" (1.0): an explicit 0 or less must not become the default.
-    if morphology_weight is None:
-        return 0.0
-    if not morphology_weight > 0:
-        raise InvalidArgument(f"morphology_weight must lie in (0, 10], got {morphology_weight!r}", "INVALID_ARGUMENT")
-    return float(morphology_weight)
-
-
-def _search_fields(
-    exclude_radius_arcsec: float,
-    metric_label: str,
-    metric_kind: str,
-    space: str,
-    morphology_weight: float | None,
-    filters: dict[str, Any],
-) -> dict[str, Any]:
-    # The fields FindSimilarRequest and ConeSearchRequest share: filter, sky exclusion, learned metric, space.
-    return {
-        "filter": filter_message(**filters),
-        "exclude_radius_arcsec": exclude_radius_arcsec,
-        "metric": _metric(metric_label, metric_kind),
-        "space": space or "",
-        "morphology_weight": _weight(morphology_weight),
-    }
-
-
-class SsaldClient(LabellingCalls):
+class SsaldClient(LabellingCalls, MultiQueryCalls):
     """Client of one SSALD server.
 
     Similarity search and object lookups are defined here; the active-learning calls
     (``next_to_label``, ``submit_labels``, ``candidates``, ``stamp_png``) come from
-    :class:`clients.labelling.LabellingCalls`.
+    :class:`clients.labelling.LabellingCalls`, the batch and multi-example ones (``find_similar_batch``,
+    ``find_similar_to_examples``) from :class:`clients.multi.MultiQueryCalls`.
 
     Parameters
     ----------
@@ -179,7 +151,7 @@ class SsaldClient(LabellingCalls):
             ssald_pb2.FindSimilarRequest,
             objid=objid,
             k=k,
-            **_search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
+            **search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
         )
         return [neighbour_from_proto(n) for n in self._call(self._stub.FindSimilar, request).neighbours]
 
@@ -262,7 +234,7 @@ class SsaldClient(LabellingCalls):
             dec=dec,
             radius_arcsec=radius_arcsec,
             k=k,
-            **_search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
+            **search_fields(exclude_radius_arcsec, metric_label, metric_kind, space, morphology_weight, filters),
         )
         reply = self._call(self._stub.ConeSearch, request)
         return ConeMatch(

@@ -10,12 +10,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clients.errors import InvalidArgument
-from clients.objects import GalaxyObject, Neighbour, ObjectInCone
+from clients.errors import InvalidArgument, from_status
+from clients.objects import BatchResult, GalaxyObject, Neighbour, ObjectInCone
 from proto import ssald_pb2
 
 __all__ = [
     "METADATA_FIELDS",
+    "batch_result_from_proto",
     "filter_message",
     "metadata_from_proto",
     "neighbour_from_proto",
@@ -76,6 +77,19 @@ def neighbour_from_proto(msg: ssald_pb2.Neighbour) -> Neighbour:
 def object_in_cone_from_proto(msg: ssald_pb2.ObjectInCone) -> ObjectInCone:
     """An :class:`ObjectInCone` from an ``ObjectInCone`` message."""
     return ObjectInCone(**metadata_from_proto(msg.object), separation_arcsec=msg.separation_arcsec)
+
+
+def batch_result_from_proto(msg: ssald_pb2.BatchNeighbours) -> BatchResult:
+    """A :class:`BatchResult` from a ``BatchNeighbours`` message, its error as a typed exception value."""
+    matched = msg.HasField("match")
+    return BatchResult(
+        index=msg.index,
+        objid=msg.objid if msg.HasField("objid") else None,
+        neighbours=[neighbour_from_proto(n) for n in msg.neighbours],
+        match=object_from_proto(msg.match) if matched else None,
+        separation_arcsec=msg.separation_arcsec if matched else None,
+        error=from_status(msg.error.code, msg.error.message) if msg.HasField("error") else None,
+    )
 
 
 def make_request(message_type: Any, **fields: Any) -> Any:

@@ -17,6 +17,7 @@ __all__ = [
     "DeadlineExceeded",
     "FailedPrecondition",
     "from_rpc_error",
+    "from_status",
 ]
 
 
@@ -67,3 +68,9 @@ def from_rpc_error(error: grpc.RpcError) -> SsaldError:
     details = error.details() if hasattr(error, "details") else None
     message = details or f"RPC failed with {code.name}"
     return _BY_CODE.get(code, SsaldError)(message, code.name)
+
+
+def from_status(code_name: str, message: str) -> SsaldError:
+    """The typed exception for a status given by name (e.g. a batch input's ``"NOT_FOUND"``), not raised."""
+    code = getattr(grpc.StatusCode, code_name, grpc.StatusCode.UNKNOWN)
+    return _BY_CODE.get(code, SsaldError)(message or f"failed with {code_name}", code.name)

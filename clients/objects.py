@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["ConeMatch", "GalaxyObject", "InCone", "Neighbour", "ObjectInCone"]
+from clients.errors import SsaldError
+
+__all__ = ["BatchResult", "ConeMatch", "GalaxyObject", "InCone", "Neighbour", "ObjectInCone"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,36 @@ class InCone:
     def truncated(self) -> bool:
         """Whether the limit left objects of the cone out."""
         return self.n_found > len(self.objects)
+
+
+class BatchResult:
+    """One input's answer in :meth:`SsaldClient.find_similar_batch`: its neighbours, or its error as a value.
+
+    Attributes
+    ----------
+    index : int
+        The input's position: objids first (``0 .. len(objids) - 1``), then positions.
+    objid : int or None
+        The query object: the input objid, or the object matched to a position (None when none was).
+    neighbours : list of Neighbour
+        Nearest first; empty when ``error`` is set.
+    match : GalaxyObject or None
+        For a position input, the object matched to it.
+    separation_arcsec : float or None
+        For a position input, the match's distance from the position.
+    error : SsaldError or None
+        Why this input failed (e.g. :class:`~clients.errors.NotFound` for an unknown objid or no object
+        within the radius), not raised: the other inputs are answered.
+    """
+
+    index: int
+    objid: int | None
+    neighbours: list[Neighbour]
+    match: GalaxyObject | None = None
+    separation_arcsec: float | None = None
+    error: SsaldError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when this input was answered (``error`` is None)."""
+        return self.error is None

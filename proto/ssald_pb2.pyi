@@ -462,3 +462,77 @@ class Stamp(_message.Message):
     png: bytes
     source: str
     def __init__(self, objid: _Optional[int] = ..., png: _Optional[bytes] = ..., source: _Optional[str] = ...) -> None: ...
+
+class SkyPosition(_message.Message):
+    __slots__ = ("ra", "dec")
+    RA_FIELD_NUMBER: _ClassVar[int]
+    DEC_FIELD_NUMBER: _ClassVar[int]
+    ra: float
+    dec: float
+    def __init__(self, ra: _Optional[float] = ..., dec: _Optional[float] = ...) -> None: ...
+
+class FindSimilarBatchRequest(_message.Message):
+    __slots__ = ("objids", "positions", "radius_arcsec", "k", "filter", "exclude_radius_arcsec", "metric", "space", "morphology_weight")
+    OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    MORPHOLOGY_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    objids: _containers.RepeatedScalarFieldContainer[int]
+    positions: _containers.RepeatedCompositeFieldContainer[SkyPosition]
+    radius_arcsec: float
+    k: int
+    filter: Filter
+    exclude_radius_arcsec: float
+    metric: LearnedMetric
+    space: str
+    morphology_weight: float
+    def __init__(self, objids: _Optional[_Iterable[int]] = ..., positions: _Optional[_Iterable[_Union[SkyPosition, _Mapping]]] = ..., radius_arcsec: _Optional[float] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., metric: _Optional[_Union[LearnedMetric, _Mapping]] = ..., space: _Optional[str] = ..., morphology_weight: _Optional[float] = ...) -> None: ...
+
+class BatchError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchNeighbours(_message.Message):
+    __slots__ = ("index", "objid", "match", "separation_arcsec", "neighbours", "error", "model_id")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    OBJID_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    SEPARATION_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    objid: int
+    match: Object
+    separation_arcsec: float
+    neighbours: _containers.RepeatedCompositeFieldContainer[Neighbour]
+    error: BatchError
+    model_id: str
+    def __init__(self, index: _Optional[int] = ..., objid: _Optional[int] = ..., match: _Optional[_Union[Object, _Mapping]] = ..., separation_arcsec: _Optional[float] = ..., neighbours: _Optional[_Iterable[_Union[Neighbour, _Mapping]]] = ..., error: _Optional[_Union[BatchError, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
+
+class FindSimilarToExamplesRequest(_message.Message):
+    __slots__ = ("positive_objids", "negative_objids", "k", "filter", "exclude_radius_arcsec", "exclude_objids", "negative_weight")
+    POSITIVE_OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_RADIUS_ARCSEC_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    positive_objids: _containers.RepeatedScalarFieldContainer[int]
+    negative_objids: _containers.RepeatedScalarFieldContainer[int]
+    k: int
+    filter: Filter
+    exclude_radius_arcsec: float
+    exclude_objids: _containers.RepeatedScalarFieldContainer[int]
+    negative_weight: float
+    def __init__(self, positive_objids: _Optional[_Iterable[int]] = ..., negative_objids: _Optional[_Iterable[int]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., exclude_objids: _Optional[_Iterable[int]] = ..., negative_weight: _Optional[float] = ...) -> None: ...

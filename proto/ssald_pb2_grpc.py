@@ -95,6 +95,16 @@ class SsaldStub:
                 request_serializer=proto_dot_ssald__pb2.GetStampRequest.SerializeToString,
                 response_deserializer=proto_dot_ssald__pb2.Stamp.FromString,
                 _registered_method=True)
+        self.FindSimilarBatch = channel.unary_stream(
+                '/ssald.v1.Ssald/FindSimilarBatch',
+                request_serializer=proto_dot_ssald__pb2.FindSimilarBatchRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.BatchNeighbours.FromString,
+                _registered_method=True)
+        self.FindSimilarToExamples = channel.unary_unary(
+                '/ssald.v1.Ssald/FindSimilarToExamples',
+                request_serializer=proto_dot_ssald__pb2.FindSimilarToExamplesRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.NeighboursResponse.FromString,
+                _registered_method=True)
 
 
 class SsaldServicer:
@@ -246,6 +256,41 @@ class SsaldServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindSimilarBatch(self, request, context):
+        """Batch and multi-example queries (issue 16).
+
+        FindSimilar for many objids and/or sky positions in one call: one BatchNeighbours per input, streamed
+        in input order (objids first, then positions), each with its index. A position resolves to the nearest
+        object within radius_arcsec, as ConeSearch does. One input's failure is that input's `error`
+        (NOT_FOUND: unknown objid, or no object within the radius; INVALID_ARGUMENT: a position out of range),
+        and the others are still answered. At most 10,000 inputs per call (ssald_index.batch.MAX_BATCH_INPUTS).
+        The stream stops when the client cancels.
+        INVALID_ARGUMENT (the whole call): no input, more than 10,000, radius_arcsec outside (0, 3600] with
+        positions, k, filter, metric, space or morphology_weight as for FindSimilar.  FAILED_PRECONDITION: as
+        for FindSimilar.  UNAVAILABLE: table not ready. A filter the SQL planner rejects or a metric with too
+        few labels is found by the first query: the call then fails after the per-input errors of the inputs
+        before it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindSimilarToExamples(self, request, context):
+        """"More like these, unlike those": the k nearest objects (cosine, through the ANN index) to Rocchio's
+        query q = unit(mean of the unit positive embeddings - negative_weight x mean of the unit negative
+        ones); no example is among them. One kNN query answered by the index, whatever the table's size, with
+        the filter as a prefilter as elsewhere; the negatives turn the query away from what was rejected
+        without banning its neighbourhood. Chosen over a logistic probe (positives vs negatives + background),
+        which did no better than the positives' mean on a rare class (docs/BENCHMARKS.md, "More like these";
+        ssald_index/examples.py says why).
+        NOT_FOUND: unknown example objids (all named).  INVALID_ARGUMENT: no positive, more than 1000
+        examples, an objid both positive and negative, negative_weight outside [0, 10], examples that
+        cancel out, bad k or filter.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SsaldServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +353,16 @@ def add_SsaldServicer_to_server(servicer, server):
                     servicer.GetStamp,
                     request_deserializer=proto_dot_ssald__pb2.GetStampRequest.FromString,
                     response_serializer=proto_dot_ssald__pb2.Stamp.SerializeToString,
+            ),
+            'FindSimilarBatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.FindSimilarBatch,
+                    request_deserializer=proto_dot_ssald__pb2.FindSimilarBatchRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.BatchNeighbours.SerializeToString,
+            ),
+            'FindSimilarToExamples': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindSimilarToExamples,
+                    request_deserializer=proto_dot_ssald__pb2.FindSimilarToExamplesRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.NeighboursResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -635,6 +690,60 @@ class Ssald:
             '/ssald.v1.Ssald/GetStamp',
             proto_dot_ssald__pb2.GetStampRequest.SerializeToString,
             proto_dot_ssald__pb2.Stamp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSimilarBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ssald.v1.Ssald/FindSimilarBatch',
+            proto_dot_ssald__pb2.FindSimilarBatchRequest.SerializeToString,
+            proto_dot_ssald__pb2.BatchNeighbours.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSimilarToExamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ssald.v1.Ssald/FindSimilarToExamples',
+            proto_dot_ssald__pb2.FindSimilarToExamplesRequest.SerializeToString,
+            proto_dot_ssald__pb2.NeighboursResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -32,6 +32,7 @@ import grpc
 
 from proto import ssald_pb2
 from ssald_index.active.session import NoClassifier
+from ssald_index.batch import BatchResult
 from ssald_index.feature_space import NoMorphology
 from ssald_index.filters import Filter
 from ssald_index.metric import TooFewLabels
@@ -42,8 +43,10 @@ __all__ = [
     "MAX_LISTED",
     "MAX_STATUS_BYTES",
     "NoModel",
+    "batch_result_to_proto",
     "bounded_message",
     "catalogued_objid",
+    "error_status",
     "filter_from_proto",
     "neighbours_to_proto",
     "object_to_proto",
@@ -134,25 +137,27 @@ class NoModel(RuntimeError):
     """An image query reached a server started without an ONNX model."""
 
 
+def error_status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status code of an exception (table above) and its bounded message; ``INTERNAL`` ones are logged."""
+    if isinstance(exc, ObjectNotFound):
+        return grpc.StatusCode.NOT_FOUND, bounded_message(str(exc))
+    if isinstance(exc, TableNotReady):
+        return grpc.StatusCode.UNAVAILABLE, bounded_message(f"table not ready: {exc}")
+    if isinstance(exc, (NoModel, NoClassifier, TooFewLabels, NoMorphology)):
+        return grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc))
+    if isinstance(exc, ValueError):
+        return grpc.StatusCode.INVALID_ARGUMENT, bounded_message(str(exc))
+    log.error("internal error", exc_info=exc)
+    return grpc.StatusCode.INTERNAL, bounded_message(f"internal error: {type(exc).__name__}: {exc}")
+
+
 @contextlib.contextmanager
 def status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
-    """Turn storage exceptions into the status codes documented in ``ssald.proto`` (table above).
-
-    Every message is passed through :func:`bounded_message`.
-    """
+    """Turn exceptions into the status codes documented in ``ssald.proto`` (:func:`error_status`)."""
     try:
         yield
-    except ObjectNotFound as exc:
-        context.abort(grpc.StatusCode.NOT_FOUND, bounded_message(str(exc)))
-    except TableNotReady as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, bounded_message(f"table not ready: {exc}"))
-    except (NoModel, NoClassifier, TooFewLabels, NoMorphology) as exc:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc)))
-    except ValueError as exc:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, bounded_message(str(exc)))
-    except Exception as exc:  # noqa: BLE001 - the client gets a status, the log gets the traceback
-        log.exception("internal error")
-        context.abort(grpc.StatusCode.INTERNAL, bounded_message(f"internal error: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - every exception becomes a status; INTERNAL ones are logged
+        context.abort(*error_status(exc))
 
 
 def object_to_proto(row: dict[str, Any]) -> ssald_pb2.Object:
@@ -192,6 +197,23 @@ def neighbours_to_proto(rows: list[dict[str, Any]], model_id: str) -> ssald_pb2.
     """The ``NeighboursResponse`` of search rows (each with its ``distance``)."""
     neighbours = [ssald_pb2.Neighbour(object=object_to_proto(row), distance=row["distance"]) for row in rows]
     return ssald_pb2.NeighboursResponse(neighbours=neighbours, model_id=model_id)
+
+
+def batch_result_to_proto(result: BatchResult, model_id: str) -> ssald_pb2.BatchNeighbours:
+    """The ``BatchNeighbours`` message of one :class:`ssald_index.batch.BatchResult`, its error as a status."""
+    msg = ssald_pb2.BatchNeighbours(
+        index=result.index,
+        neighbours=neighbours_to_proto(result.neighbours, "").neighbours,
+        model_id=model_id,
+        **optional_fields(objid=result.objid),
+    )
+    if result.match is not None:
+        msg.match.CopyFrom(object_to_proto(result.match))
+        msg.separation_arcsec = result.match["separation_arcsec"]
+    if result.error is not None:
+        code, message = error_status(result.error)
+        msg.error.CopyFrom(ssald_pb2.BatchError(code=code.name, message=message))
+    return msg
 
 
 def score_run_to_proto(run: Any) -> ssald_pb2.ScoreRun:

@@ -40,6 +40,8 @@ READ_METHODS: frozenset[str] = frozenset(
         "Candidates",
         "GetStamp",
         "ObjectsInCone",
+        "FindSimilarBatch",
+        "FindSimilarToExamples",
     }
 )
 

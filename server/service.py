@@ -1,4 +1,4 @@
-"""The ``ssald.v1.Ssald`` servicer: similarity search, cone search, anomalies and stats over the served table.
+"""The ``ssald.v1.Ssald`` servicer: similarity search (single, batch, by examples), cone search, anomalies, stats.
 
 Every RPC converts its request (:mod:`server.convert`), calls the store, the feature or learned spaces, and
 converts the answer back; the active-learning RPCs come from :class:`server.al_service.ActiveLearningServicer`.
@@ -18,6 +18,7 @@ from proto import ssald_pb2, ssald_pb2_grpc
 from server.al_service import ActiveLearningServicer
 from server.convert import (
     NoModel,
+    batch_result_to_proto,
     catalogued_objid,
     filter_from_proto,
     neighbours_to_proto,
@@ -28,7 +29,9 @@ from server.handle import StoreHandle
 from ssald_index.active.learned import LearnedSpaces
 from ssald_index.active.session import ActiveLearning
 from ssald_index.ann import index_state
+from ssald_index.batch import find_similar_batch
 from ssald_index.density import top_anomalies
+from ssald_index.examples import NEGATIVE_WEIGHT, similar_to_examples
 from ssald_index.feature_space import FeatureSpaces, resolve_space
 from ssald_index.search import objects_in_cone
 
@@ -141,6 +144,39 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 for r in rows
             ]
             return ssald_pb2.ObjectsInConeResponse(objects=found, n_found=n_found)
+
+    def FindSimilarBatch(self, request: ssald_pb2.FindSimilarBatchRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            # The space and metric kind are checked with the request, before the first result.
+            resolve_space(request.space, request.morphology_weight, metric=bool(request.metric.label))
+            results = find_similar_batch(
+                self.handle.store(),
+                request.objids,
+                [(p.ra, p.dec) for p in request.positions],
+                request.radius_arcsec,
+                request.k,
+                lambda objid: self._neighbours_of(catalogued_objid(objid), request),
+            )
+            # Checked before each input is computed: a cancelled call, or one past its deadline, costs no more.
+            while context.is_active():
+                result = next(results, None)
+                if result is None:
+                    return
+                yield batch_result_to_proto(result, self.handle.model_id)
+
+    def FindSimilarToExamples(self, request: ssald_pb2.FindSimilarToExamplesRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            rows = similar_to_examples(
+                self.handle.store(),
+                map(catalogued_objid, request.positive_objids),
+                map(catalogued_objid, request.negative_objids),
+                request.k,
+                filter=filter_from_proto(request.filter),
+                negative_weight=request.negative_weight if request.HasField("negative_weight") else NEGATIVE_WEIGHT,
+                exclude_radius_arcsec=request.exclude_radius_arcsec,
+                exclude=request.exclude_objids,
+            )
+            return neighbours_to_proto(rows, self.handle.model_id)
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):

@@ -49,7 +49,11 @@ def test_service_has_the_documented_rpcs() -> None:
         "SubmitLabels": ("SubmitLabelsRequest", "SubmitLabelsResponse"),
         "Candidates": ("CandidatesRequest", "CandidatesResponse"),
         "GetStamp": ("GetStampRequest", "Stamp"),
+        "FindSimilarBatch": ("FindSimilarBatchRequest", "BatchNeighbours"),
+        "FindSimilarToExamples": ("FindSimilarToExamplesRequest", "NeighboursResponse"),
     }
+    batch = service.methods_by_name["FindSimilarBatch"]
+    assert batch.server_streaming and not batch.client_streaming
 
 
 def test_object_message_mirrors_the_objects_schema() -> None:

@@ -82,3 +82,32 @@ def test_similar_unreachable_server(capsys) -> None:
 def test_parser_defaults() -> None:
     args = _parse("17", "--server", "h:1")
     assert (args.objid, args.server, args.k, args.timeout) == (17, "h:1", 10, 10.0)
+
+
+def test_similar_batch_prints_a_table_per_input_and_each_failure_on_its_line(address, db, tmp_path, capsys) -> None:
+    _, rows = db
+    batch = tmp_path / "queries.txt"
+    batch.write_text(
+        f"# objids and positions\n{rows[2]['objid']}\n{rows[5]['ra']}, {rows[5]['dec']}\n\n42\n{rows[7]['objid']}\n"
+    )
+    args = _parse("--batch", str(batch), "--server", address, "-k", "3")
+    assert args.func(args) == 1  # one input failed
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["ssald similar: line 5: NOT_FOUND: objid 42 is not in the objects table"]
+    headers = [line for line in captured.out.splitlines() if line.startswith("neighbours of objid")]
+    # objids first, then positions: the call's order
+    assert [h.split()[3] for h in headers] == [str(rows[i]["objid"]) for i in (2, 7, 5)]
+    assert f"ra={rows[5]['ra']:.5f}" in headers[2]
+    ranks = [line.split()[0] for line in captured.out.splitlines() if line.strip()[:1].isdigit()]
+    assert ranks == ["1", "2", "3"] * 3
+
+
+def test_similar_batch_file_errors(address, tmp_path, capsys) -> None:
+    batch = tmp_path / "bad.txt"
+    batch.write_text("1 2 3\n")
+    args = _parse("--batch", str(batch), "--server", address)
+    assert args.func(args) == 1
+    assert "bad.txt line 1: expected an objid or 'RA DEC'" in capsys.readouterr().err
+    args = _parse("42", "--batch", str(batch), "--server", address)
+    assert args.func(args) == 1
+    assert "not both" in capsys.readouterr().err
