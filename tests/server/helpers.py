@@ -91,10 +91,13 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_process(db_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Run ``ssald serve --db DB --port 0`` in a child process; yield it and its address once it listens."""
+def serve_process(db_path: Path, stderr: Any = subprocess.DEVNULL) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run ``ssald serve --db DB --port 0`` in a child process; yield it and its address once it listens.
+
+    ``stderr`` (the server's log) goes where ``subprocess.Popen`` is told, by default nowhere.
+    """
     command = [sys.executable, "-m", "clients.cli", "serve", "--db", str(db_path), "--port", "0", "--refresh", "0"]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
     timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
     timer.start()
     try:
