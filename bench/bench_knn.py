@@ -53,6 +53,7 @@ def _dir_size(path: Path) -> int:
 
 def build_table(work: Path, vectors: np.ndarray, results: dict, density: str = "iforest") -> None:
     from ssald_index.ann import build_indexes
+    from ssald_index.registry import create_table
     from ssald_index.schema import OBJECTS, objects_schema
     from ssald_index.store import connect
 
@@ -65,7 +66,8 @@ def build_table(work: Path, vectors: np.ndarray, results: dict, density: str = "
     if OBJECTS in db.list_tables().tables:
         db.drop_table(OBJECTS)
     start = time.perf_counter()
-    table = db.create_table(OBJECTS, data=objects_batches(vectors), schema=objects_schema(vectors.shape[1]))
+    # Through the registry like every table the product creates: a folder left by a killed run is set aside.
+    table = create_table(db, OBJECTS, objects_batches(vectors), schema=objects_schema(vectors.shape[1]))
     write_s = time.perf_counter() - start
     from ssald_index.density import update_density
     from ssald_index.store import ObjectStore

@@ -23,7 +23,8 @@ class GalaxyObject:
     ra, dec : float
         Degrees (ICRS).
     survey, bands, source : str
-        Survey name, comma-separated band names, where the stamp came from.
+        Survey name, comma-separated band names, and the stamp's file name (the server never sends its
+        folders; ``SsaldClient.stamp_png(objid)`` fetches the stamp).
     mag_u, mag_g, mag_r, mag_i, mag_z : float or None
         Photometry.
     specobjid : int or None

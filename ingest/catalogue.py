@@ -44,6 +44,8 @@ NAME_COLUMNS = ("iauname", "iau_name", "name", "file")
 BPT_CODES = {1: "star-forming", 2: "star-forming (low S/N)", 3: "composite", 4: "AGN", 5: "LINER (low S/N)"}
 
 _MISSING_STRINGS = {"", "...", "null", "none", "nan", "--"}
+#: Bad objid rows a catalogue error names before it only counts the rest.
+_MAX_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,20 @@ def _resolve(colnames: list[str], column_map: Mapping[str, str], name: str) -> d
     return resolved
 
 
+def _checked_objids(values: np.ndarray, source: str, catalogue: str) -> np.ndarray:
+    """The objid column as Python ints, each checked (:func:`ingest.sources.base.checked_objid`): no float,
+    boolean, missing or out-of-range value becomes an objid by a cast (1.5 would be 1). An error names the
+    first bad rows and counts the rest."""
+    from ingest.sources.base import discovered_objid
+
+    checked = [discovered_objid(v, f"row {i}: column {source!r} value") for i, v in enumerate(values)]
+    bad = [problem for _, problem in checked if problem is not None]
+    if bad:
+        more = f" (and {len(bad) - _MAX_NAMED} more rows)" if len(bad) > _MAX_NAMED else ""
+        raise ValueError(f"catalogue {catalogue!r}: {'; '.join(bad[:_MAX_NAMED])}{more}")
+    return np.asarray([objid for objid, _ in checked], dtype=object)
+
+
 def _objids_from_names(table: Table, columns: dict[str, np.ndarray]) -> None:
     """Objids (and RA/Dec) from an IAU-name column, as :func:`ingest.sources.load_item` derives them for files."""
     from ingest.sources import objid_from_name, radec_from_iau
@@ -195,7 +211,12 @@ def read_catalogue(path: str | os.PathLike[str], column_map: Mapping[str, str] |
     columns: dict[str, np.ndarray] = {}
     for target, source in _resolve(table.colnames, column_map or {}, path.name).items():
         if source is not None:
-            columns[target] = _coerce(target, source, _clean(target, table[source]), path.name)
+            values = _clean(target, table[source])
+            columns[target] = (
+                _checked_objids(values, source, path.name)
+                if target == "objid"
+                else _coerce(target, source, values, path.name)
+            )
     if "objid" not in columns:
         _objids_from_names(table, columns)
     if "objid" not in columns:

@@ -249,7 +249,8 @@ class SsaldServicer:
 
     def GetStamp(self, request, context):
         """An object's stamp as a PNG (Lupton asinh RGB from its bands), for a person labelling it.
-        NOT_FOUND: unknown objid, or its stamp file (`source`) is missing; the message names the file.
+        NOT_FOUND: unknown objid, or its stamp file (`source`) is missing; the message names the file (by
+        its name only: no reply or message reveals the server's folders).
         INVALID_ARGUMENT: the stamp file cannot be read.  UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -15,6 +15,7 @@ from server.convert import (
     filter_from_proto,
     object_to_proto,
     optional_fields,
+    public_source,
     score_run_to_proto,
     status_for_errors,
 )
@@ -120,8 +121,9 @@ class ActiveLearningServicer:
         with status_for_errors(context):
             objid = catalogued_objid(request.objid)
             row = self.handle.store().get(objid)
+            name = public_source(row["source"] or "")
             try:
-                png = png_of_stamp(row["source"], f"stamp file {row['source']!r} of objid {objid}")
+                png = png_of_stamp(row["source"], f"stamp file {name!r} of objid {objid}")
             except FileNotFoundError as exc:
                 raise ObjectNotFound(objid, str(exc)) from None
-            return ssald_pb2.Stamp(objid=objid, png=png, source=row["source"])
+            return ssald_pb2.Stamp(objid=objid, png=png, source=name)

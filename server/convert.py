@@ -18,6 +18,10 @@ hundred thousand objids into an exception, and a status message over gRPC's meta
 reaches the client, which sees "Stream removed" instead of the real code. Messages are cut to
 :data:`MAX_STATUS_BYTES`, long lists of numbers name :data:`MAX_LISTED` and count the rest, and the SQL and
 absolute build or server paths that storage errors carry are removed.
+
+Replies never carry the server's folders either: an object's ``source`` (where its stamp was read at
+ingest, often an absolute path on the server) reaches the client as :func:`public_source`, the stamp's
+file name; ``GetStamp`` with the objid fetches the stamp itself.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "neighbours_to_proto",
     "object_to_proto",
     "optional_fields",
+    "public_source",
     "score_run_to_proto",
     "status_for_errors",
 ]
@@ -58,6 +63,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _OBJECT_FIELDS = frozenset(ssald_pb2.Object.DESCRIPTOR.fields_by_name)
+# Folder separators of a source path (POSIX and Windows): public_source keeps what follows the last one.
+_SEPARATORS = re.compile(r"[/\\]")
 
 #: Most bytes (UTF-8) of a status message: far under gRPC's 8 KiB soft and 16 KiB hard metadata limits.
 MAX_STATUS_BYTES = 1024
@@ -160,11 +167,33 @@ def status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(*error_status(exc))
 
 
+def public_source(source: str) -> str:
+    """Where a stamp came from, as a client may see it: its file name, without the server's folders.
+
+    The ``source`` column holds what ingest read, often an absolute path on the server
+    (``/srv/survey/stamps/1237648720693755918.fits``), which would tell a client how the server's disks
+    are laid out. Clients get the last part only (``1237648720693755918.fits``; ``cube.h5[12]`` for row 12
+    of an array file, ``1237648720693755918_{band}.fits`` for per-band files, ``cutout(RA,DEC)`` as
+    stored); the objid is the reference that fetches the stamp (``GetStamp``).
+
+    Parameters
+    ----------
+    source : str
+        A value of the ``source`` column.
+
+    Returns
+    -------
+    str
+    """
+    return _SEPARATORS.split(source.rstrip("/\\"))[-1]
+
+
 def object_to_proto(row: dict[str, Any]) -> ssald_pb2.Object:
     """Convert a store row to an ``Object`` message.
 
     Keys that are not ``Object`` fields (``distance``, derived columns) are ignored; ``None`` leaves the
-    field unset, which for the ``optional`` fields is how a null crosses the wire.
+    field unset, which for the ``optional`` fields is how a null crosses the wire. ``source`` is sent as
+    :func:`public_source`.
 
     Parameters
     ----------
@@ -175,7 +204,10 @@ def object_to_proto(row: dict[str, Any]) -> ssald_pb2.Object:
     -------
     ssald_pb2.Object
     """
-    return ssald_pb2.Object(**{k: v for k, v in row.items() if k in _OBJECT_FIELDS and v is not None})
+    fields = {k: v for k, v in row.items() if k in _OBJECT_FIELDS and v is not None}
+    if "source" in fields:
+        fields["source"] = public_source(fields["source"])
+    return ssald_pb2.Object(**fields)
 
 
 def filter_from_proto(msg: ssald_pb2.Filter) -> Filter:

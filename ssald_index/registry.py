@@ -105,8 +105,24 @@ def set_aside_incomplete(db: lancedb.DBConnection, name: str, settle: float | No
     return aside
 
 
-def create_table(db: lancedb.DBConnection, name: str, data: pa.Table, **kwargs: Any) -> Any:
-    """``db.create_table(name, data, **kwargs)``, after setting aside a half-created folder of ``name``."""
+def create_table(db: lancedb.DBConnection, name: str, data: Any, **kwargs: Any) -> Any:
+    """``db.create_table(name, data, **kwargs)``, after setting aside a half-created folder of ``name``.
+
+    Every table of the product is created here (``objects``, ``labels``, ``quarantine``, ``models``,
+    ``score_runs``, ``scores_<label>``), so a crash during any table's first commit is repaired, with a
+    log line, by the next write of that table (:func:`set_aside_incomplete`).
+
+    Parameters
+    ----------
+    db : lancedb.DBConnection
+        From :func:`connect`.
+    name : str
+        The table.
+    data : pyarrow.Table or iterable of pyarrow.RecordBatch
+        Its first rows.
+    **kwargs
+        Passed to ``db.create_table`` (``schema``, ``mode``...).
+    """
     set_aside_incomplete(db, name)
     return db.create_table(name, data=data, **kwargs)
 

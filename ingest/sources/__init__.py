@@ -153,6 +153,8 @@ def load_item(item: Item, bands: Sequence[str] | None = None, images_key: str = 
     kind = next((s for s in SOURCES if isinstance(item, s.item_type)), None)
     if kind is None:
         raise ValueError(f"unknown item kind {type(item).__name__} for {item.source}")
+    if item.problem is not None:
+        raise StampError(f"{item.source}: {item.problem}")
     stamp = kind.load(item, bands, images_key)
     if "OBJID" in stamp.header:
         objid = checked_objid(stamp.header["OBJID"], f"{item.source}: OBJID header value")

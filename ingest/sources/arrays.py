@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from encoders.stamps import Stamp, StampError
-from ingest.sources.base import Item
+from ingest.sources.base import Item, discovered_objid
 
 __all__ = ["ArrayFile", "ArrayItem", "NpyRows", "array_run", "load_rows", "open_array"]
 
@@ -165,23 +165,30 @@ class ArrayFile:
                 for k in (images_key, objid_key):
                     if k not in f:
                         raise KeyError(f"HDF5 file {os.fspath(path)!r} has no dataset {k!r} (has {', '.join(f)})")
-                objids = np.asarray(f[objid_key][:], dtype=np.int64)
+                objids = np.asarray(f[objid_key][:])
                 n = f[images_key].shape[0]
         elif lower.endswith(".npz"):
             with np.load(path) as z:
-                objids, n = np.asarray(z[objid_key], dtype=np.int64), len(z[images_key])
+                objids, n = np.asarray(z[objid_key]), len(z[images_key])
         else:
             sibling = path.with_name(f"{path.stem}_{objid_key}.npy")
             if not sibling.exists():
                 sibling = path.with_name(f"{objid_key}.npy")
             if not sibling.exists():
                 raise FileNotFoundError(f"array {os.fspath(path)!r} has no objid array beside it ({sibling.name})")
-            objids = np.load(sibling).astype(np.int64)
+            objids = np.load(sibling)
             n = len(open_array(os.fspath(path), images_key))  # header only: a truncated file still lists its rows
         if len(objids) != n:
             raise ValueError(f"array {os.fspath(path)!r} holds {n} images but {len(objids)} objids")
         name = os.fspath(path)
-        return [ArrayItem(source=f"{name}[{i}]", objid=int(o), path=name, index=i) for i, o in enumerate(objids)]
+        items = []
+        for i, value in enumerate(objids):
+            # Checked one by one, not cast: a cast makes 1.5 an objid of 1, and 2**64 - 1 (uint64) one of -1.
+            objid, problem = discovered_objid(
+                value.item() if isinstance(value, np.generic) else value, f"{objid_key} entry"
+            )
+            items.append(ArrayItem(source=f"{name}[{i}]", objid=objid, path=name, index=i, problem=problem))
+        return items
 
     @staticmethod
     def load(item: ArrayItem, bands: Sequence[str] | None = None, images_key: str = "images") -> Stamp:
@@ -217,12 +224,15 @@ def array_run(items: Sequence[Item], start: int) -> int:
     """End (exclusive) of the run of consecutive rows of one array input that begins at ``items[start]``
     (``start + 1`` when ``items[start]`` is not an array row)."""
     first = items[start]
-    if not isinstance(first, ArrayItem):
+    if not isinstance(first, ArrayItem) or first.problem is not None:
         return start + 1
     end = start + 1
     while end < len(items):
         item = items[end]
-        if not (isinstance(item, ArrayItem) and item.path == first.path and item.index == first.index + end - start):
+        consecutive = (
+            isinstance(item, ArrayItem) and item.path == first.path and item.index == first.index + end - start
+        )
+        if not consecutive or item.problem is not None:
             break
         end += 1
     return end

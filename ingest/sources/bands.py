@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from encoders.stamps import Stamp, StampError, read_stamp
-from ingest.sources.base import Item
+from ingest.sources.base import Item, discovered_objid
 
 __all__ = ["BandFiles", "BandItem"]
 
@@ -50,7 +50,8 @@ class BandFiles:
             raise ValueError(f"band pattern {pattern!r} must contain {{band}} and {{objid}} or {{name}}")
         key = "objid" if "{objid}" in pattern else "name"
         regex = re.escape(pattern).replace(r"\{band\}", r"(?P<band>[^/_.-]+)")
-        regex = regex.replace(rf"\{{{key}\}}", r"(?P<key>\d+)" if key == "objid" else r"(?P<key>.+?)")
+        # Any {objid} text is taken (and checked below): "-1", "1.5" or "T" in a name are quarantined, not skipped.
+        regex = regex.replace(rf"\{{{key}\}}", r"(?P<key>.+?)")
         compiled = re.compile(f"^{regex}$")
         groups: dict[str, dict[str, str]] = {}
         for path in sorted(self.folder.iterdir()):
@@ -63,7 +64,8 @@ class BandFiles:
         for k, files in groups.items():
             ordered = tuple((b, files.get(b, "")) for b in self.bands)
             source = os.fspath(self.folder / pattern.replace(f"{{{key}}}", k))
-            items.append(BandItem(source=source, objid=int(k) if key == "objid" else None, files=ordered))
+            objid, problem = discovered_objid(k, "objid in the file name") if key == "objid" else (None, None)
+            items.append(BandItem(source=source, objid=objid, files=ordered, problem=problem))
         return items
 
     @staticmethod

@@ -28,6 +28,7 @@ __all__ = [
     "Item",
     "Source",
     "checked_objid",
+    "discovered_objid",
     "file_stem",
     "objid_from_name",
     "radec_from_iau",
@@ -56,6 +57,11 @@ class Item:
         Known at discovery (array, per-band with ``{objid}``, cutout, numeric file name), else ``None``.
     ra, dec : float or None
         Coordinates known at discovery (IAU name, catalogue for cutouts).
+    problem : str or None
+        Why this entry cannot be ingested, when discovery already knows (a directory with a stamp's name,
+        an objid that is not one): it is still an item, so that ingest quarantines it with this reason
+        (:func:`ingest.sources.load_item` raises it) instead of skipping it unseen. The reason names the
+        entry.
     """
 
     kind: ClassVar[str] = ""
@@ -63,6 +69,7 @@ class Item:
     objid: int | None
     ra: float | None = None
     dec: float | None = None
+    problem: str | None = None
 
 
 class Source(Protocol):
@@ -127,6 +134,15 @@ def checked_objid(value: object, where: str) -> int:
         shown = "T" if value is True else "F" if value is False else repr(value)
         raise StampError(f"{where} {shown} is not an objid (an integer in {OBJID_MIN}..2**63-1)")
     return number
+
+
+def discovered_objid(value: object, where: str) -> tuple[int | None, str | None]:
+    """``(objid, None)`` when ``value`` is an objid (:func:`checked_objid`), else ``(None, why)`` for
+    :attr:`Item.problem`: how discovery turns a user's objid (a file name, an array entry) into an item."""
+    try:
+        return checked_objid(value, where), None
+    except StampError as err:
+        return None, str(err)
 
 
 def objid_from_name(name: str) -> int:

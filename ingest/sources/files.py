@@ -25,15 +25,10 @@ __all__ = ["FileItem", "StampFiles", "entry_problem", "find_stamps"]
 
 @dataclass(frozen=True, kw_only=True)
 class FileItem(Item):
-    """One stamp file at ``path``; ``problem`` says why an entry with a stamp's name is not a readable file.
-
-    An entry with a problem is still an item, so that ingest quarantines it with that reason instead of
-    skipping it unseen.
-    """
+    """One stamp file at ``path``; ``problem`` says why an entry with a stamp's name is not a readable file."""
 
     kind: ClassVar[str] = "file"
     path: str
-    problem: str | None = None
 
 
 def entry_problem(path: Path) -> str | None:

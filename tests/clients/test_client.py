@@ -29,6 +29,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 METADATA = [f.name for f in dataclasses.fields(GalaxyObject) if f.name != "embedding"]
 
 
+def _metadata(row: dict) -> dict:
+    """What the client gets of a stored row: its metadata, the stamp named by its file name only."""
+    return {**{name: row.get(name) for name in METADATA}, "source": os.path.basename(row["source"])}
+
+
 @pytest.fixture(scope="module")
 def client(address):
     with SsaldClient(address, timeout=10.0) as c:
@@ -54,8 +59,7 @@ def test_neighbour_metadata_round_trips_with_none_for_nulls(client, db) -> None:
     neighbours = client.find_similar(rows[0]["objid"], k=N_OBJECTS - 1)
     assert {n.objid for n in neighbours} == set(by_id) - {rows[0]["objid"]}
     for n in neighbours:
-        expected = {name: by_id[n.objid].get(name) for name in METADATA}
-        assert {name: getattr(n, name) for name in METADATA} == expected
+        assert {name: getattr(n, name) for name in METADATA} == _metadata(by_id[n.objid])
         assert n.embedding is None
     assert any(n.z is None for n in neighbours) and any(n.z is not None for n in neighbours)
 
@@ -65,7 +69,7 @@ def test_get_object(client, db) -> None:
     row = rows[3]
     obj = client.get_object(row["objid"])
     assert type(obj) is GalaxyObject and obj.embedding is None
-    assert dataclasses.asdict(obj) == {**{name: row.get(name) for name in METADATA}, "embedding": None}
+    assert dataclasses.asdict(obj) == {**_metadata(row), "embedding": None}
     with pytest.raises(dataclasses.FrozenInstanceError):
         obj.z = 1.0  # type: ignore[misc]
     full = client.get_object(row["objid"], with_embedding=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -15,8 +16,12 @@ import numpy as np
 from ingest.job import ingest
 from ingest.options import IngestInput, IngestOptions
 from ssald_index import registry
-from ssald_index.store import ObjectStore
+from ssald_index.schema import MODELS, QUARANTINE
+from ssald_index.store import ObjectStore, read_models, read_quarantine
 from tests.conftest import SURVEY_N
+from tests.first_commit import HALF_CREATED, Writers, age, ensure_half_created, seeded_delays, table_state
+
+GOOD = 10
 
 
 def _ingest(survey: Path, model: Path, db: Path):
@@ -73,3 +78,33 @@ def test_sigkill_during_first_commit_then_rerun_ingests_each_stamp_once(survey, 
     assert "half-created" in rerun.stderr
     store = ObjectStore.open(db)
     assert store.count() == SURVEY_N and len(np.unique(store.objids())) == SURVEY_N
+
+
+def test_sigkill_during_first_commit_of_quarantine_and_models_then_ingest_repairs(survey, tiny_model, tmp_path, caplog):
+    """The next ``ingest`` registers its model and quarantines a bad stamp over the half-created tables."""
+    data, db = tmp_path / "data", tmp_path / "db"
+    data.mkdir()
+    good = sorted((survey / "stamps").glob("*.fits"))[:GOOD]
+    for path in good:
+        shutil.copy(path, data / path.name)
+    (data / "broken.fits").write_bytes(b"not a FITS file")
+    writers = Writers()
+    try:
+        for name in (QUARANTINE, MODELS):
+            delay = seeded_delays(name, name, tmp_path / f"timing-{name}", f"15-ingest-{name}", 1)[0]
+            # A late kill leaves a committed table: ensure_half_created then leaves what one inside the commit does.
+            assert ensure_half_created([writers.kill_first_write(name, name, db, delay)], name, name, db)
+            assert table_state(db, name) == HALF_CREATED
+    finally:
+        writers.close()
+    for name in (QUARANTINE, MODELS):
+        age(db / f"{name}.lance", 2 * registry.SETTLE_SECONDS)
+
+    with caplog.at_level(logging.WARNING, logger=registry.__name__):
+        summary = ingest(data, tiny_model, db, IngestOptions(progress=False))
+    assert (summary.ingested, summary.quarantined) == (GOOD, 1)
+    assert [Path(s).name for s in read_quarantine(db).column("source").to_pylist()] == ["broken.fits"]
+    assert read_models(db).column("model_id").to_pylist() == [summary.model_id]
+    for name in (QUARANTINE, MODELS):
+        assert any(f"table {name!r} was half-created" in r.getMessage() for r in caplog.records), caplog.text
+        assert len(list(db.glob(f"{name}.lance.incomplete-*"))) == 1

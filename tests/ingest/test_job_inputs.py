@@ -128,3 +128,25 @@ def test_directories_and_broken_links_are_quarantined_and_good_links_followed(su
 
     again = ingest(data, tiny_model, db, IngestOptions(progress=False))
     assert again.ingested == 0 and again.skipped == GOOD + 1
+
+
+def test_bad_objids_of_an_array_file_are_quarantined_and_its_other_rows_embedded(survey, tiny_model, tmp_path):
+    """Rows of an ``.npy`` stack whose objid (from ``cubes_objid.npy``) is -1, 0 or -2**63 are quarantined
+    naming the row and the value; the rows between them are still read in runs and embedded."""
+    paths = sorted((survey / "stamps").glob("*.fits"))[:7]
+    good = [int(fits.getheader(p)["OBJID"]) for p in paths]
+    objids = np.array([good[0], -1, good[2], good[3], 0, good[5], -(2**63)], np.int64)
+    data, db = tmp_path / "data", tmp_path / "db"
+    data.mkdir()
+    np.save(data / "cubes.npy", np.stack([fits.getdata(p) for p in paths]))
+    np.save(data / "cubes_objid.npy", objids)
+
+    summary = ingest(data / "cubes.npy", tiny_model, db, IngestOptions(progress=False))
+
+    assert (summary.ingested, summary.quarantined) == (4, 3)
+    assert sorted(ObjectStore.open(db).objids().tolist()) == sorted(good[i] for i in (0, 2, 3, 5))
+    q = _quarantine(db)
+    assert set(q) == {"cubes.npy[1]", "cubes.npy[4]", "cubes.npy[6]"}
+    for name, value in (("cubes.npy[1]", -1), ("cubes.npy[4]", 0), ("cubes.npy[6]", -(2**63))):
+        assert f"{name}: objid entry {value} is not an objid" in q[name]["reason"], q[name]["reason"]
+        assert q[name]["objid"] is None

@@ -91,18 +91,21 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_process(db_path: Path, *flags: str, prelude: str = "") -> Iterator[tuple[subprocess.Popen, str]]:
+def serve_process(
+    db_path: Path, *flags: str, prelude: str = "", stderr: Any = subprocess.DEVNULL
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """Run ``ssald serve --db DB --port 0 --refresh 0 [FLAGS]`` in a child process; yield it and its address
     once it listens (a later ``--refresh`` in ``flags`` wins).
 
-    ``prelude`` is Python run in the child before the server starts (e.g. to slow a step down for a kill test).
+    ``prelude`` is Python run in the child before the server starts (e.g. to slow a step down for a kill test);
+    ``stderr`` (the server's log) goes where ``subprocess.Popen`` is told, by default nowhere.
     """
     serve = ["serve", "--db", str(db_path), "--port", "0", "--refresh", "0", *flags]
     command = [sys.executable, "-m", "clients.cli", *serve]
     if prelude:
         main = "import sys\nfrom clients.cli import main\nsys.exit(main(sys.argv[1:]))"
         command = [sys.executable, "-c", f"{prelude}\n{main}", *serve]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
     timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
     timer.start()
     try:

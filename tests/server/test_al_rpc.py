@@ -179,14 +179,14 @@ def test_stamp_png_renders_the_source_and_names_a_missing_file(served, tmp_path)
     ObjectStore.write(path, pa.Table.from_pylist(rows[:2], schema=objects_schema(len(rows[0]["embedding"]))))
     with running_server(path, refresh_s=0) as address, SsaldClient(address) as fresh:
         png = fresh.stamp_png(rows[0]["objid"])
-        with pytest.raises(InvalidArgument, match=f"cannot read stamp file '<path>' of objid {rows[1]['objid']}"):
+        with pytest.raises(InvalidArgument, match=f"cannot read stamp file 'broken.npy' of objid {rows[1]['objid']}"):
             fresh.stamp_png(rows[1]["objid"])
     from PIL import Image
 
     image = Image.open(io.BytesIO(png))
     assert png.startswith(b"\x89PNG") and image.mode == "RGB" and image.size == (256, 256)
     assert np.asarray(image).std() > 0
-    with pytest.raises(NotFound, match=f"stamp file '{rows[2]['source']}' of objid {rows[2]['objid']} is missing"):
+    with pytest.raises(NotFound, match=f"stamp file '{rows[2]['objid']}.fits' of objid {rows[2]['objid']} is missing"):
         client.stamp_png(rows[2]["objid"])
     with pytest.raises(NotFound, match="objid 3 is not in the objects table"):
         client.stamp_png(3)

@@ -12,17 +12,12 @@ from ssald_index import registry
 from ssald_index.active.labels import Label, add_labels, read_labels
 from ssald_index.registry import append_quarantine, connect, has_table, read_models, read_quarantine, register_model
 from ssald_index.schema import LABELS, MODELS, QUARANTINE
+from tests.first_commit import half_create
 
 
 @pytest.fixture(autouse=True)
 def _no_settle(monkeypatch):
     monkeypatch.setattr(registry, "SETTLE_SECONDS", 0.0, raising=False)
-
-
-def half_create(folder: Path) -> None:
-    """What a kill during a table's first commit leaves: data files, no manifest, no transaction."""
-    shutil.rmtree(folder / "_versions")
-    shutil.rmtree(folder / "_transactions", ignore_errors=True)
 
 
 def _model(model_id: str) -> dict:

@@ -90,7 +90,7 @@ def test_end_of_input_saves_the_answers_given(served, tmp_path):
     ]
     text = out.getvalue()
     # Object 25 has no stamp file: the tool says so and still asks.
-    assert f"no stamp: stamp file 'stamps/{rows[25]['objid']}.fits' of objid {rows[25]['objid']} is missing" in text
+    assert f"no stamp: stamp file '{rows[25]['objid']}.fits' of objid {rows[25]['objid']} is missing" in text
     assert "2 label(s) given this session" in text
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pyarrow as pa
 import pytest
 from astropy.table import Table
 
+from ssald_index import registry
 from ssald_index.active.labels import Label, add_labels, negative_of
 from ssald_index.active.scores import (
     ScoresNotTrained,
@@ -21,8 +23,9 @@ from ssald_index.active.scores import (
     top_candidates,
 )
 from ssald_index.filters import Filter
-from ssald_index.schema import objects_schema
+from ssald_index.schema import SCORE_RUNS, objects_schema
 from ssald_index.store import ObjectStore
+from tests.first_commit import half_create
 
 DIM = 16
 MODEL_ID = "test-survey-model"
@@ -202,3 +205,20 @@ def test_one_class_labels_are_refused(survey, tmp_path):
     with pytest.raises(ValueError, match="5 object.s. labelled 'edge_on' and 0 with another label"):
         retrain(db, TARGET)
     assert read_scores(db, TARGET) is None
+
+
+def test_half_created_score_tables_are_absent_then_recreated_by_retrain(survey, tmp_path, monkeypatch, caplog):
+    """A crash during the first commit of ``scores_<label>`` or ``score_runs``: no run, then a retrain works."""
+    monkeypatch.setattr(registry, "SETTLE_SECONDS", 0.0)
+    db = tmp_path / "ssald.lance"
+    label_some(db, write_survey_db(survey, db))
+    retrain(db, TARGET)
+    for name in (scores_table_name(TARGET), SCORE_RUNS):
+        half_create(db / f"{name}.lance")
+    assert (latest_run(db, TARGET), read_scores(db, TARGET), read_runs(db).num_rows) == (None, None, 0)
+    with caplog.at_level(logging.WARNING, logger=registry.__name__):
+        run = retrain(db, TARGET)
+    assert latest_run(db, TARGET) == run and read_scores(db, TARGET).num_rows == run.n_objects
+    assert read_runs(db, TARGET).num_rows == 1
+    for name in (scores_table_name(TARGET), SCORE_RUNS):
+        assert any(f"table {name!r} was half-created" in r.getMessage() for r in caplog.records), caplog.text
