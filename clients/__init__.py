@@ -38,7 +38,17 @@ from clients.client import (
     SubmitResult,
     ToLabel,
 )
-from clients.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, SsaldError, Unavailable
+from clients.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    SsaldError,
+    Unauthenticated,
+    Unavailable,
+)
 
 __all__ = [
     "SsaldClient",
@@ -56,4 +66,7 @@ __all__ = [
     "Unavailable",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "Unauthenticated",
+    "PermissionDenied",
+    "ResourceExhausted",
 ]

@@ -187,7 +187,8 @@ class SsaldServicer:
         from then on). Optionally retrain the classifier of each target label and rescore every object.
         All or nothing: a request with an unknown objid or an empty label writes nothing.
         NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an empty label, unknown
-        classifier.  UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
+        classifier.  UNAUTHENTICATED: the server has a token and the call carried none or a wrong one.
+        PERMISSION_DENIED: the call carried the read-only token.  UNAVAILABLE: table not ready.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

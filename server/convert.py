@@ -10,6 +10,7 @@ Storage and active-learning errors map to status codes as documented in ``proto/
 ``NoClassifier``         ``FAILED_PRECONDITION``
 ``TooFewLabels``         ``FAILED_PRECONDITION`` (a learned metric's label has too few labels)
 ``NoMorphology``         ``FAILED_PRECONDITION`` (a morphology space on a table without morphology)
+``Abandoned``            ``CANCELLED`` (the client gave up; nobody reads the answer)
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 
@@ -39,11 +40,13 @@ from ssald_index.schema import OBJID_MAX, OBJID_MIN
 from ssald_index.store import ObjectNotFound, TableNotReady
 
 __all__ = [
+    "Abandoned",
     "MAX_LISTED",
     "MAX_STATUS_BYTES",
     "NoModel",
     "bounded_message",
     "catalogued_objid",
+    "ensure_wanted",
     "filter_from_proto",
     "neighbours_to_proto",
     "object_to_proto",
@@ -134,6 +137,20 @@ class NoModel(RuntimeError):
     """An image query reached a server started without an ONNX model."""
 
 
+class Abandoned(Exception):
+    """The client of a call cancelled it or passed its deadline: the rest of the work would be thrown away."""
+
+
+def ensure_wanted(context: grpc.ServicerContext, step: str) -> None:
+    """Raise :class:`Abandoned` when the call's client has gone, so that long work stops before ``step``.
+
+    gRPC itself never starts a call whose client gave up while it waited for a worker thread; this is
+    the check between the stages of a call that is already running.
+    """
+    if not context.is_active():
+        raise Abandoned(f"the client cancelled the call or passed its deadline before {step}")
+
+
 @contextlib.contextmanager
 def status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
     """Turn storage exceptions into the status codes documented in ``ssald.proto`` (table above).
@@ -146,6 +163,9 @@ def status_for_errors(context: grpc.ServicerContext) -> Iterator[None]:
         context.abort(grpc.StatusCode.NOT_FOUND, bounded_message(str(exc)))
     except TableNotReady as exc:
         context.abort(grpc.StatusCode.UNAVAILABLE, bounded_message(f"table not ready: {exc}"))
+    except Abandoned as exc:
+        log.info("%s", exc)
+        context.abort(grpc.StatusCode.CANCELLED, bounded_message(str(exc)))
     except (NoModel, NoClassifier, TooFewLabels, NoMorphology) as exc:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc)))
     except ValueError as exc:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from clients.cli.args import add_db, add_features, add_model
+from clients.cli.args import add_db, add_features, add_model, add_token_file, read_secret, token
 
 if TYPE_CHECKING:
+    from server.options import ServerOptions
     from ssald_index.ann import SearchParams
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_serve", "search_params"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run_serve", "search_params", "server_options"]
 
 HELP = "serve similarity search over a database (gRPC)"
 DESCRIPTION = (
     "Serve the ssald.v1.Ssald gRPC API, with health checking and reflection. Prints "
-    "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM."
+    "'listening on HOST:PORT' once ready and stops gracefully on SIGINT/SIGTERM. With a token (--token-file, "
+    "$SSALD_TOKEN_FILE or $SSALD_TOKEN) writes need it; without one it refuses to listen beyond loopback "
+    "unless given --insecure."
 )
 
 
@@ -62,7 +65,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--al-features",
         help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
     )
+    _add_security(parser.add_argument_group("security"))
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-concurrent-rpcs", type=int, default=64,
+        help="RPCs in flight (running or waiting for a worker); more are refused with RESOURCE_EXHAUSTED "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-request-mib", type=int, default=65,
+        help="largest request in MiB, e.g. an uploaded stamp (default: %(default)s)",
+    )  # fmt: skip
     parser.set_defaults(func=run_serve)
+
+
+def _add_security(group: argparse._ActionsContainer) -> None:
+    add_token_file(group, "file holding the token of full rights (default: $SSALD_TOKEN_FILE, else $SSALD_TOKEN)")
+    add_token_file(
+        group, "file holding a read-only token: reads, never writes (default: $SSALD_READ_TOKEN)", "--read-token-file"
+    )
+    group.add_argument(
+        "--auth", choices=("writes", "all"), default="writes",
+        help="what needs the token: the write RPCs, or every RPC (health checks stay open) (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--insecure", action="store_true",
+        help="listen beyond loopback without a token: anyone who reaches the port can write labels",
+    )  # fmt: skip
+    group.add_argument("--tls-cert", default=None, metavar="PEM", help="server certificate chain: serve TLS")
+    group.add_argument("--tls-key", default=None, metavar="PEM", help="private key of --tls-cert")
+    group.add_argument(
+        "--tls-client-ca", default=None, metavar="PEM", help="require client certificates signed by these CAs"
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -74,12 +108,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve(
-            args.db, host=args.host, port=args.port, model_path=args.model, grace=args.grace,
-            max_workers=args.workers, search_params=search_params(args), refresh_s=args.refresh,
-            al_features=args.al_features,
-        )  # fmt: skip
-    except OSError as exc:
+        serve(args.db, host=args.host, port=args.port, grace=args.grace, options=server_options(args))
+    except (OSError, ValueError) as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -95,4 +125,38 @@ def search_params(args: argparse.Namespace) -> SearchParams:
         refine_factor=args.refine_factor if args.refine_factor is not None else defaults.refine_factor,
         rerank=args.rerank if args.rerank is not None else defaults.rerank,
         scan=args.scan if args.scan is not None else defaults.scan,
+    )
+
+
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The :class:`~server.options.ServerOptions` of ``ssald serve``'s flags, tokens read from their files or
+    the environment.
+
+    Raises
+    ------
+    OSError
+        A token file cannot be read.
+    ValueError
+        Contradictory flags (``--auth all`` without a token, ``--tls-cert`` without ``--tls-key`` ...).
+    """
+    from server.options import Limits, Security, ServerOptions
+
+    security = Security(
+        token=token(args),
+        read_token=read_secret(args.read_token_file, "SSALD_READ_TOKEN", "read token"),
+        auth=args.auth,
+        insecure=args.insecure,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+    )
+    limits = Limits(max_concurrent_rpcs=args.max_concurrent_rpcs, max_receive_bytes=args.max_request_mib * 2**20)
+    return ServerOptions(
+        model_path=args.model,
+        max_workers=args.workers,
+        search_params=search_params(args),
+        refresh_s=args.refresh,
+        al_features=args.al_features,
+        security=security,
+        limits=limits,
     )
