@@ -10,8 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ssald_index.ann import SearchParams
+if TYPE_CHECKING:  # the options load without LanceDB, so `ssald serve` refuses a bad bind at once
+    from ssald_index.ann import SearchParams
 
 __all__ = ["AUTH_SCOPES", "InsecureBind", "Limits", "Security", "ServerOptions", "is_loopback"]
 

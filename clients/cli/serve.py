@@ -104,11 +104,12 @@ def run_serve(args: argparse.Namespace) -> int:
     import logging
     import sys
 
-    from server.app import serve
-
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve(args.db, host=args.host, port=args.port, grace=args.grace, options=server_options(args))
+        options = server_options(args)  # a refused bind or a bad flag ends here, before LanceDB is imported
+        from server.app import serve
+
+        serve(args.db, host=args.host, port=args.port, grace=args.grace, options=options)
     except (OSError, ValueError) as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
         return 1
@@ -138,6 +139,9 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         A token file cannot be read.
     ValueError
         Contradictory flags (``--auth all`` without a token, ``--tls-cert`` without ``--tls-key`` ...).
+    server.options.InsecureBind
+        ``--host`` lies beyond loopback without a token or ``--insecure``: checked before the server, LanceDB
+        and the model are loaded.
     """
     from server.options import Limits, Security, ServerOptions
 
@@ -150,6 +154,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
     )
+    security.check_bind(args.host)
     limits = Limits(max_concurrent_rpcs=args.max_concurrent_rpcs, max_receive_bytes=args.max_request_mib * 2**20)
     return ServerOptions(
         model_path=args.model,

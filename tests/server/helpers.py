@@ -91,10 +91,15 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_process(db_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Run ``ssald serve --db DB --port 0`` in a child process; yield it and its address once it listens."""
+def serve_process(
+    db_path: Path, *args: str, env: dict[str, str] | None = None, stderr: int = subprocess.DEVNULL
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run ``ssald serve --db DB --port 0 [ARGS]`` in a child process; yield it and its address once it listens.
+
+    ``env`` replaces the child's environment; ``stderr=subprocess.PIPE`` keeps its log for the test to read.
+    """
     command = [sys.executable, "-m", "clients.cli", "serve", "--db", str(db_path), "--port", "0", "--refresh", "0"]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([*command, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
     timer.start()
     try:
@@ -109,6 +114,8 @@ def serve_process(db_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
             proc.kill()
         proc.wait(10)
         proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.fixture(scope="package")
