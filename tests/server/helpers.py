@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -90,16 +91,29 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
         server.stop(None)
 
 
+def server_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``SSALD_*`` variable (a token exported in the shell), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SSALD_")}, **extra}
+
+
 @contextlib.contextmanager
 def serve_process(
     db_path: Path, *args: str, env: dict[str, str] | None = None, stderr: int = subprocess.DEVNULL
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """Run ``ssald serve --db DB --port 0 [ARGS]`` in a child process; yield it and its address once it listens.
 
-    ``env`` replaces the child's environment; ``stderr=subprocess.PIPE`` keeps its log for the test to read.
+    ``env`` replaces the child's environment (default :func:`server_environment`: no token from the shell that
+    runs the tests); ``stderr=subprocess.PIPE`` keeps its log for the test to read.
     """
     command = [sys.executable, "-m", "clients.cli", "serve", "--db", str(db_path), "--port", "0", "--refresh", "0"]
-    proc = subprocess.Popen([*command, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc = subprocess.Popen(
+        [*command, *args],
+        cwd=REPO_ROOT,
+        env=server_environment() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
     timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
     timer.start()
     try:

@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from clients import PermissionDenied, SsaldClient, Unauthenticated
+from proto import ssald_pb2
 from server.app import create_server
 from server.auth import WRITE_METHODS, bearer_token
 from server.options import InsecureBind, Security, is_loopback
@@ -114,8 +115,14 @@ def test_health_stays_open_and_reflection_is_closed_in_all_mode(all_mode) -> Non
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_submit_labels_is_the_write_method() -> None:
+def test_every_rpc_is_classified_as_a_read_or_a_write() -> None:
+    """A new RPC fails here until it is placed: a write belongs in ``server.auth.WRITE_METHODS``."""
+    service = ssald_pb2.DESCRIPTOR.services_by_name["Ssald"]
+    methods = {f"/{service.full_name}/{m.name}" for m in service.methods}
+    reads = {"FindSimilar", "GetObject", "Stats", "SearchVector", "FindSimilarToImage", "ConeSearch", "Anomalies",
+             "NextToLabel", "Candidates", "GetStamp"}  # fmt: skip
     assert WRITE_METHODS == {"/ssald.v1.Ssald/SubmitLabels"}
+    assert methods - WRITE_METHODS == {f"/ssald.v1.Ssald/{name}" for name in reads}
 
 
 @pytest.mark.parametrize(

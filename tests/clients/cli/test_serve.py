@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from clients import PermissionDenied, SsaldClient, Unauthenticated
 from clients.cli import build_parser
 from clients.cli.serve import server_options
 from server.options import InsecureBind
-from tests.server.helpers import FIRST_OBJID, N_OBJECTS, REPO_ROOT, serve_process, write_db
+from tests.server.helpers import FIRST_OBJID, N_OBJECTS, REPO_ROOT, serve_process, server_environment, write_db
 
 
 def test_python_m_server_has_the_serve_command_of_ssald(capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,12 +37,6 @@ READ_TOKEN = "serve-read-token-7a0c5e3b"
 WRONG = "serve-wrong-token-1f9d6c2a"
 
 
-def _environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any SSALD token, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSALD_")}
-    return {**env, "PYTHONPATH": str(REPO_ROOT), **extra}
-
-
 def _serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "clients.cli", *args]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -52,12 +45,12 @@ def _serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_serve_refuses_every_interface_without_a_token_unless_insecure(tmp_path) -> None:
     db_path = tmp_path / "db.lance"
     write_db(db_path)
-    refused = _serve("serve", "--db", str(db_path), "--host", "0.0.0.0", "--port", "0", env=_environment())
+    refused = _serve("serve", "--db", str(db_path), "--host", "0.0.0.0", "--port", "0", env=server_environment())
     assert refused.returncode == 1
     assert "refusing to listen on '0.0.0.0' without a token" in refused.stderr and "--insecure" in refused.stderr
     assert refused.stdout == ""
 
-    with serve_process(db_path, "--host", "0.0.0.0", "--insecure", env=_environment()) as (_, address):
+    with serve_process(db_path, "--host", "0.0.0.0", "--insecure", env=server_environment()) as (_, address):
         assert address.startswith("0.0.0.0:")
         with SsaldClient("127.0.0.1:" + address.rsplit(":", 1)[1]) as client:
             assert client.stats()["n_objects"] == N_OBJECTS
@@ -67,7 +60,7 @@ def test_the_tokens_never_reach_the_servers_output(tmp_path) -> None:
     db_path = tmp_path / "db.lance"
     write_db(db_path)
     (tmp_path / "read_token").write_text(READ_TOKEN)
-    env = _environment(SSALD_TOKEN=TOKEN)
+    env = server_environment(SSALD_TOKEN=TOKEN)
     args = ("--read-token-file", str(tmp_path / "read_token"))
     with serve_process(db_path, *args, env=env, stderr=subprocess.PIPE) as (proc, address):
         for token, error in [(None, Unauthenticated), (WRONG, Unauthenticated), (READ_TOKEN, PermissionDenied)]:
@@ -99,7 +92,7 @@ def test_the_dockerfile_command_refuses_to_start_without_a_token(monkeypatch) ->
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(InsecureBind):
         server_options(args)
-    started = _serve(*command[1:], env=_environment())  # the image's command, as `docker run` would start it
+    started = _serve(*command[1:], env=server_environment())  # the image's command, as `docker run` would start it
     assert started.returncode == 1, started.stderr
     assert "refusing to listen on '0.0.0.0' without a token" in started.stderr
 
