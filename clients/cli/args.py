@@ -43,7 +43,7 @@ __all__ = [
     "connect",
     "metadata_filters",
     "read_secret",
-    "token",
+    "read_token",
     "write_out",
 ]
 
@@ -82,7 +82,7 @@ def add_server(parser: Arguments, help: str = "address printed by `ssald serve`"
 
 
 def add_token_file(parser: Arguments, help: str, flag: str = "--token-file") -> None:
-    """``--token-file PATH``: a file holding a bearer token (read by :func:`token`; never a token on the
+    """``--token-file PATH``: a file holding a bearer token (read by :func:`read_token`; never a token on the
     command line, where every user of the machine could read it)."""
     parser.add_argument(flag, default=None, metavar="PATH", help=help)
 
@@ -109,7 +109,7 @@ def read_secret(path: str | os.PathLike[str] | None, env: str, what: str = "toke
         raise type(exc)(f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror or exc}") from None
 
 
-def token(args: argparse.Namespace) -> str | None:
+def read_token(args: argparse.Namespace) -> str | None:
     """The bearer token of ``--token-file``, else of the file named by ``$SSALD_TOKEN_FILE``, else ``$SSALD_TOKEN``."""
     return read_secret(args.token_file or os.environ.get("SSALD_TOKEN_FILE"), "SSALD_TOKEN")
 
@@ -121,7 +121,7 @@ def connect(args: argparse.Namespace) -> SsaldClient:
     return SsaldClient(
         args.server,
         timeout=args.timeout,
-        token=token(args),
+        token=read_token(args),
         ca_file=args.ca_file,
         client_cert=args.client_cert,
         client_key=args.client_key,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from clients.cli.args import add_db, add_features, add_model, add_token_file, read_secret, token
+from clients.cli.args import add_db, add_features, add_model, add_token_file, read_secret, read_token
 
 if TYPE_CHECKING:
     from server.options import ServerOptions
@@ -146,7 +146,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
     from server.options import Limits, Security, ServerOptions
 
     security = Security(
-        token=token(args),
+        token=read_token(args),
         read_token=read_secret(args.read_token_file, "SSALD_READ_TOKEN", "read token"),
         auth=args.auth,
         insecure=args.insecure,
