@@ -43,7 +43,17 @@ from clients.client import (
     SubmitResult,
     ToLabel,
 )
-from clients.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, SsaldError, Unavailable
+from clients.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    SsaldError,
+    Unauthenticated,
+    Unavailable,
+)
 
 __all__ = [
     "SsaldClient",
@@ -56,10 +66,13 @@ __all__ = [
     "ScoreRun",
     "Candidate",
     "CandidateList",
-    "SsaldError",
-    "NotFound",
-    "InvalidArgument",
-    "Unavailable",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "SsaldError",
+    "Unauthenticated",
+    "Unavailable",
 ]

@@ -60,6 +60,19 @@ __all__ = [
 ]
 
 
+#: Largest message the client sends or receives: a 64 MiB stamp upload and the request's other fields.
+MAX_MESSAGE_BYTES = 65 * 2**20
+
+
+def _read_pem(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read the {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
+
+
 class SsaldClient(LabellingCalls, MultiQueryCalls):
     """Client of one SSALD server.
 
@@ -74,24 +87,63 @@ class SsaldClient(LabellingCalls, MultiQueryCalls):
         ``HOST:PORT`` of the server (as printed by ``ssald serve``).
     timeout : float
         Seconds each RPC may take before it fails with :class:`~clients.errors.DeadlineExceeded`.
+    token : str, optional
+        Bearer token, sent as ``authorization: Bearer <token>`` metadata with every call; a server with a
+        token needs it for writes (``submit_labels``), or for every call. Left out of ``repr``.
+    ca_file : path, optional
+        PEM CA certificate(s) that signed the server's certificate: connect with TLS.
+    client_cert, client_key : path, optional
+        PEM certificate and private key for a server that requires client certificates (implies TLS; the
+        system's CA certificates verify the server when ``ca_file`` is not given).
+    max_message_bytes : int
+        Largest message sent or received (default 65 MiB: a 64 MiB stamp upload and its other fields;
+        gRPC's own default would receive at most 4 MiB).
 
     Notes
     -----
     Connection problems surface as :class:`~clients.errors.Unavailable` on the first RPC, not here. Use as
-    a context manager, or call :meth:`close`, to release the channel.
+    a context manager, or call :meth:`close`, to release the channel. A missing or wrong token raises
+    :class:`~clients.errors.Unauthenticated`; the read-only token on a write raises
+    :class:`~clients.errors.PermissionDenied`.
     """
 
-    def __init__(self, address: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 10.0,
+        token: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        client_cert: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        if token is not None and (not token or not all(33 <= ord(c) <= 126 for c in token)):
+            raise ValueError("token must be a non-empty string of printable ASCII characters without spaces")
+        if (client_cert is None) != (client_key is None):
+            raise ValueError("a client certificate needs its private key: give both client_cert and client_key")
         self.address = address
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token is not None else None
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
+        if ca_file is None and client_cert is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read_pem(ca_file, "CA file"),
+                private_key=_read_pem(client_key, "client key"),
+                certificate_chain=_read_pem(client_cert, "client certificate"),
+            )
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self._stub = ssald_pb2_grpc.SsaldStub(self._channel)
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
         except ValueError as exc:  # grpc's answer on a closed channel

@@ -16,6 +16,9 @@ __all__ = [
     "Unavailable",
     "DeadlineExceeded",
     "FailedPrecondition",
+    "Unauthenticated",
+    "PermissionDenied",
+    "ResourceExhausted",
     "from_rpc_error",
     "from_status",
 ]
@@ -53,12 +56,28 @@ class FailedPrecondition(SsaldError, RuntimeError):
     """``FAILED_PRECONDITION``: the server lacks what the call needs (a model, a classifier, enough labels)."""
 
 
+class Unauthenticated(SsaldError, PermissionError):
+    """``UNAUTHENTICATED``: the call needs a bearer token and carried none, or a wrong one."""
+
+
+class PermissionDenied(SsaldError, PermissionError):
+    """``PERMISSION_DENIED``: the token is valid but does not grant this call (a read-only token on a write)."""
+
+
+class ResourceExhausted(SsaldError):
+    """``RESOURCE_EXHAUSTED``: the server is at its limit of calls in flight, or a message is over the size
+    limit; retry later, or send less."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[SsaldError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
 }
 
 

@@ -229,7 +229,8 @@ class SsaldServicer:
         labels_version, with replayed set.
         NOT_FOUND: unknown objids (all named).  INVALID_ARGUMENT: no labels, an entry over a limit (the
         message names the entry and the limit), unknown classifier, a request_id reused with other labels.
-        UNAUTHENTICATED: no credentials where required.  UNAVAILABLE: table not ready.
+        UNAUTHENTICATED: the server has a token and the call carried none or a wrong one.
+        PERMISSION_DENIED: the call carried the read-only token.  UNAVAILABLE: table not ready.
         FAILED_PRECONDITION: this server is a read-only replica; send labels to the writer (nothing written).
         Every other RPC only reads and is served by replicas too; a replica sees the writer's labels on its
         next request, new table versions within its --refresh interval.

@@ -4,6 +4,8 @@
 - :mod:`server.al_service`: its active-learning RPCs over :mod:`ssald_index.active.session`;
 - :mod:`server.convert`: messages ↔ Python, exceptions → status codes;
 - :mod:`server.handle`: the served table, opened lazily and following new versions;
+- :mod:`server.options`: ``ServerOptions``, with ``Security`` (tokens, TLS) and ``Limits`` (concurrency, sizes);
+- :mod:`server.auth`: the bearer-token interceptor;
 - :mod:`server.app`: ``create_server`` (build, not started) and ``serve`` (run until SIGINT/SIGTERM);
 - :mod:`server.__main__`: ``python -m server serve``, the ``ssald serve`` command (:mod:`clients.cli.serve`) alone.
 

@@ -14,18 +14,25 @@ entries:
 
 Both entries turn ``NOT_SERVING`` when :func:`serve` begins its graceful shutdown.
 
+Who may call and how much is accepted come from :class:`server.options.ServerOptions`: with a token, the
+write RPCs (or all of them) need it (:class:`server.auth.TokenAuth`); a server without a token refuses to
+listen beyond loopback unless told ``insecure``; TLS (and client certificates) when given a certificate.
 With ``read_only`` the server is a replica (:mod:`server.replica`): it answers the RPCs that write with
 ``FAILED_PRECONDITION`` and, like every server, follows the writer's new table versions every ``refresh_s``.
+Message sizes are limited both ways, and RPCs in flight beyond ``max_concurrent_rpcs`` are answered
+``RESOURCE_EXHAUSTED`` at once instead of queueing without bound.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -33,10 +40,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from proto import ssald_pb2, ssald_pb2_grpc
+from server.auth import TokenAuth
 from server.handle import StoreHandle
-from server.replica import WRITE_METHODS, ReadOnlyInterceptor
+from server.options import Security, ServerOptions, is_loopback
+from server.replica import WRITE_METHODS as REPLICA_REFUSES
+from server.replica import ReadOnlyInterceptor
 from server.service import SsaldServicer
-from ssald_index.ann import SearchParams
 
 __all__ = ["SERVICE_NAME", "create_server", "serve"]
 
@@ -80,62 +89,82 @@ def _warn_on_model_mismatch(
         )
 
 
+def _read_pem(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read the {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
+
+
+def _credentials(security: Security) -> grpc.ServerCredentials:
+    client_ca = _read_pem(security.tls_client_ca, "TLS client CA") if security.tls_client_ca is not None else None
+    pair = (_read_pem(security.tls_key, "TLS private key"), _read_pem(security.tls_cert, "TLS certificate"))
+    return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+def _listen(server: grpc.Server, address: str, security: Security) -> int:
+    if security.token is not None and not security.tls and not is_loopback(address.rsplit(":", 1)[0]):
+        log.warning("listening on %s without TLS: bearer tokens cross the network in clear text", address)
+    credentials = _credentials(security) if security.tls else None
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {address!r}: {exc}") from exc
+    if port == 0:
+        raise OSError(f"cannot listen on {address!r}")
+    return port
+
+
 def _build(
-    db_path: str | os.PathLike[str],
-    address: str,
-    model_path: str | os.PathLike[str] | None,
-    max_workers: int,
-    search_params: SearchParams | None = None,
-    refresh_s: float = 10.0,
-    al_features: str = "embedding",
-    read_only: bool = False,
+    db_path: str | os.PathLike[str], address: str, options: ServerOptions
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
-    embedder = _load_embedder(model_path) if model_path is not None else None
+    security, limits = options.security, options.limits
+    security.check_bind(address.rsplit(":", 1)[0])  # before anything is loaded
+    embedder = _load_embedder(options.model_path) if options.model_path is not None else None
     health_servicer: _ReadinessHealth
 
     def on_ready(store: Any) -> None:
         health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         if embedder is not None:
-            _warn_on_model_mismatch(model_path, getattr(embedder, "model_id", None), handle.model_id or None)
+            model_id = getattr(embedder, "model_id", None)
+            _warn_on_model_mismatch(options.model_path, model_id, handle.model_id or None)
 
-    handle = StoreHandle(db_path, on_ready=on_ready, search_params=search_params, refresh_s=refresh_s)
+    handle = StoreHandle(db_path, on_ready=on_ready, search_params=options.search_params, refresh_s=options.refresh_s)
     health_servicer = _ReadinessHealth(handle)
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
     if not handle.try_open():
         log.warning("database %s has no objects table yet: answering UNAVAILABLE until it appears", db_path)
 
-    if read_only:
-        log.info("read-only replica: refusing %s with FAILED_PRECONDITION", ", ".join(sorted(WRITE_METHODS)))
-    # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
+    interceptors: list[grpc.ServerInterceptor] = []
+    if security.token is not None:
+        interceptors.append(TokenAuth(security.token, security.read_token, security.auth))
+    if options.read_only:
+        log.info("read-only replica: refusing %s with FAILED_PRECONDITION", ", ".join(sorted(REPLICA_REFUSES)))
+        interceptors.append(ReadOnlyInterceptor())
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=[("grpc.so_reuseport", 0)],
-        interceptors=[ReadOnlyInterceptor()] if read_only else [],
+        futures.ThreadPoolExecutor(max_workers=options.max_workers),
+        interceptors=interceptors,
+        # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
+        options=[("grpc.so_reuseport", 0), *limits.channel_options()],
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, al_features), server)
+    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, options.al_features), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen on {address!r}: {exc}") from exc
-    if port == 0:
-        raise OSError(f"cannot listen on {address!r}")
-    return server, port, health_servicer
+    return server, _listen(server, address, security), health_servicer
 
 
 def create_server(
     db_path: str | os.PathLike[str],
     address: str = "127.0.0.1:0",
-    model_path: str | os.PathLike[str] | None = None,
-    max_workers: int = 8,
-    search_params: SearchParams | None = None,
-    refresh_s: float = 10.0,
-    al_features: str = "embedding",
-    read_only: bool = False,
+    options: ServerOptions | None = None,
+    **fields: Any,
 ) -> tuple[grpc.Server, int]:
     """Build an SSALD server bound to ``address``, not yet started.
 
@@ -146,20 +175,11 @@ def create_server(
         answers ``UNAVAILABLE`` (health ``NOT_SERVING`` for ``ssald.v1.Ssald``) until the table appears.
     address : str
         ``HOST:PORT`` to bind; port 0 picks a free port.
-    model_path : path, optional
-        ONNX encoder, loaded with ``encoders.embedder.OnnxEmbedder`` for the image RPCs; a warning is
-        logged if its model_id differs from the table's.
-    max_workers : int
-        Threads serving RPCs concurrently.
-    search_params : SearchParams, optional
-        ANN query parameters (default :class:`ssald_index.ann.SearchParams`).
-    refresh_s : float
-        Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
-    al_features : {"embedding", "morphology", "embedding+morphology"}
-        What the active-learning classifiers see (:class:`ssald_index.active.session.ActiveLearning`).
-    read_only : bool
-        Serve as a read-only replica (:mod:`server.replica`): RPCs that write (``SubmitLabels``) answer
-        ``FAILED_PRECONDITION`` and nothing is ever written to the database.
+    options : ServerOptions, optional
+        The model, workers, search parameters, security and limits (default :class:`ServerOptions`).
+    **fields
+        Fields of :class:`ServerOptions` that replace those of ``options`` (``model_path=...``,
+        ``max_workers=...``, ``security=Security(token=...)``).
 
     Returns
     -------
@@ -171,11 +191,11 @@ def create_server(
     Raises
     ------
     OSError
-        If ``address`` cannot be bound.
+        If ``address`` cannot be bound, or a TLS file cannot be read.
+    InsecureBind
+        ``address`` lies beyond loopback and neither a token nor ``insecure`` is configured.
     """
-    server, port, _ = _build(
-        db_path, address, model_path, max_workers, search_params, refresh_s, al_features, read_only
-    )
+    server, port, _ = _build(db_path, address, dataclasses.replace(options or ServerOptions(), **fields))
     return server, port
 
 
@@ -187,14 +207,10 @@ def serve(
     db_path: str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 0,
-    model_path: str | os.PathLike[str] | None = None,
     grace: float = 5.0,
-    max_workers: int = 8,
-    search_params: SearchParams | None = None,
-    refresh_s: float = 10.0,
-    al_features: str = "embedding",
-    read_only: bool = False,
+    options: ServerOptions | None = None,
     on_listening: Callable[[str], Any] | None = None,
+    **fields: Any,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -204,10 +220,10 @@ def serve(
 
     Parameters
     ----------
-    db_path, model_path, max_workers, search_params, refresh_s, al_features, read_only
+    db_path, options, **fields
         As for :func:`create_server`.
     host : str
-        Interface to bind; ``0.0.0.0`` for all.
+        Interface to bind; ``0.0.0.0`` for all (then a token, or ``Security(insecure=True)``, is required).
     port : int
         Port; 0 picks a free one.
     grace : float
@@ -217,13 +233,11 @@ def serve(
     """
     from threadpoolctl import threadpool_limits
 
+    options = dataclasses.replace(options or ServerOptions(), **fields)
     # The server answers many small queries at once from several threads: BLAS threads inside each kNN
     # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
-    server, bound, health_servicer = _build(
-        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features,
-        read_only,
-    )  # fmt: skip
+    server, bound, health_servicer = _build(db_path, _format_address(host, port), options)
     received: list[int] = []
     stop = threading.Event()
 

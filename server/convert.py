@@ -10,6 +10,7 @@ Storage and active-learning errors map to status codes as documented in ``proto/
 ``NoClassifier``         ``FAILED_PRECONDITION``
 ``TooFewLabels``         ``FAILED_PRECONDITION`` (a learned metric's label has too few labels)
 ``NoMorphology``         ``FAILED_PRECONDITION`` (a morphology space on a table without morphology)
+``Abandoned``            ``CANCELLED`` (the client gave up; nobody reads the answer)
 anything else            ``INTERNAL`` (logged)
 =======================  ====================
 
@@ -44,12 +45,14 @@ from ssald_index.schema import OBJID_MAX, OBJID_MIN
 from ssald_index.store import ObjectNotFound, TableNotReady
 
 __all__ = [
+    "Abandoned",
     "MAX_LISTED",
     "MAX_STATUS_BYTES",
     "NoModel",
     "batch_result_to_proto",
     "bounded_message",
     "catalogued_objid",
+    "ensure_wanted",
     "error_status",
     "filter_from_proto",
     "neighbours_to_proto",
@@ -144,12 +147,29 @@ class NoModel(RuntimeError):
     """An image query reached a server started without an ONNX model."""
 
 
+class Abandoned(Exception):
+    """The client of a call cancelled it or passed its deadline: the rest of the work would be thrown away."""
+
+
+def ensure_wanted(context: grpc.ServicerContext, step: str) -> None:
+    """Raise :class:`Abandoned` when the call's client has gone, so that long work stops before ``step``.
+
+    gRPC itself never starts a call whose client gave up while it waited for a worker thread; this is
+    the check between the stages of a call that is already running.
+    """
+    if not context.is_active():
+        raise Abandoned(f"the client cancelled the call or passed its deadline before {step}")
+
+
 def error_status(exc: Exception) -> tuple[grpc.StatusCode, str]:
     """The status code of an exception (table above) and its bounded message; ``INTERNAL`` ones are logged."""
     if isinstance(exc, ObjectNotFound):
         return grpc.StatusCode.NOT_FOUND, bounded_message(str(exc))
     if isinstance(exc, TableNotReady):
         return grpc.StatusCode.UNAVAILABLE, bounded_message(f"table not ready: {exc}")
+    if isinstance(exc, Abandoned):
+        log.info("%s", exc)
+        return grpc.StatusCode.CANCELLED, bounded_message(str(exc))
     if isinstance(exc, (NoModel, NoClassifier, TooFewLabels, NoMorphology)):
         return grpc.StatusCode.FAILED_PRECONDITION, bounded_message(str(exc))
     if isinstance(exc, ValueError):

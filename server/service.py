@@ -20,6 +20,7 @@ from server.convert import (
     NoModel,
     batch_result_to_proto,
     catalogued_objid,
+    ensure_wanted,
     filter_from_proto,
     neighbours_to_proto,
     object_to_proto,
@@ -117,7 +118,9 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
             # of an ingested file gets that file's embedding; then the size and band checks of embed_raw.
             data = self.embedder.fit.apply(stamp.data, self.embedder.stamp_size)
             cube = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+            ensure_wanted(context, "embedding the upload")
             vector = self.embedder.embed_raw(cube[np.newaxis])[0]
+            ensure_wanted(context, "searching with the upload's embedding")
             rows = store.search_vector(vector, request.k, filter=filter_from_proto(request.filter))
             return neighbours_to_proto(rows, self.handle.model_id)
 

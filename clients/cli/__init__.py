@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``ssald`` subcommand; returns its exit code.
 
-    Expected failures (bad input, missing files, an unreachable server) print one
-    line naming the problem instead of a traceback.
+    Expected failures (bad input, missing or unreadable files, an unreachable server, a refused token)
+    print one line naming the problem instead of a traceback.
     """
     args = build_parser().parse_args(argv)
     try:
@@ -63,7 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError, ConnectionError) as err:
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        KeyError,
+        RuntimeError,
+        ConnectionError,
+    ) as err:
         message = str(err).strip("'\"") if isinstance(err, KeyError) else str(err)
         print(f"ssald {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ so that building the parser (``ssald --help``) loads nothing heavy.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,8 +38,12 @@ __all__ = [
     "add_seed",
     "add_server",
     "add_timeout",
+    "add_token_file",
     "ask_server",
+    "connect",
     "metadata_filters",
+    "read_secret",
+    "read_token",
     "write_out",
 ]
 
@@ -66,8 +71,61 @@ def add_model(parser: Arguments, help: str, required: bool = False, as_path: boo
 
 
 def add_server(parser: Arguments, help: str = "address printed by `ssald serve`", metavar: str | None = "HOST:PORT"):
-    """``--server HOST:PORT``: the address of a running ``ssald serve``."""
+    """``--server HOST:PORT``: the address of a running ``ssald serve``, and how to reach it (:func:`connect`):
+    ``--token-file``, ``--ca-file``, ``--client-cert`` and ``--client-key``."""
     parser.add_argument("--server", required=True, metavar=metavar, help=help)
+    group = parser.add_argument_group("connection")
+    add_token_file(group, "file holding the server's bearer token (default: $SSALD_TOKEN_FILE, else $SSALD_TOKEN)")
+    group.add_argument("--ca-file", default=None, help="PEM CA certificate(s) of a TLS server: connect with TLS")
+    group.add_argument("--client-cert", default=None, help="PEM client certificate, for a server that asks for one")
+    group.add_argument("--client-key", default=None, help="PEM private key of --client-cert")
+
+
+def add_token_file(parser: Arguments, help: str, flag: str = "--token-file") -> None:
+    """``--token-file PATH``: a file holding a bearer token (read by :func:`read_token`; never a token on the
+    command line, where every user of the machine could read it)."""
+    parser.add_argument(flag, default=None, metavar="PATH", help=help)
+
+
+def read_secret(path: str | os.PathLike[str] | None, env: str, what: str = "token") -> str | None:
+    """A secret from the file ``path`` (surrounding whitespace removed), else from the environment variable
+    ``env``; ``None`` when neither is given. The secret itself is never part of a message.
+
+    Raises
+    ------
+    OSError
+        ``path`` cannot be read (the same subclass, with a message that names the file).
+    ValueError
+        ``path`` is not ASCII text.
+    """
+    if path is None:
+        value = os.environ.get(env)
+        return value.strip() if value and value.strip() else None
+    try:
+        return Path(path).read_text(encoding="ascii").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"the {what} file {os.fspath(path)!r} is not ASCII text") from None
+    except OSError as exc:  # the same class (FileNotFoundError, PermissionError), so `ssald` prints one line
+        raise type(exc)(f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror or exc}") from None
+
+
+def read_token(args: argparse.Namespace) -> str | None:
+    """The bearer token of ``--token-file``, else of the file named by ``$SSALD_TOKEN_FILE``, else ``$SSALD_TOKEN``."""
+    return read_secret(args.token_file or os.environ.get("SSALD_TOKEN_FILE"), "SSALD_TOKEN")
+
+
+def connect(args: argparse.Namespace) -> SsaldClient:
+    """The client of ``--server`` with the flags of :func:`add_server` and ``--timeout``."""
+    from clients.client import SsaldClient
+
+    return SsaldClient(
+        args.server,
+        timeout=args.timeout,
+        token=read_token(args),
+        ca_file=args.ca_file,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+    )
 
 
 def add_timeout(parser: Arguments, default: float = 10.0, help: str = "seconds per RPC (default: %(default)s)"):
@@ -168,13 +226,12 @@ def ask_server(args: argparse.Namespace, command: str, ask: Callable[[SsaldClien
     A failed query (an error status, bad arguments, an unreachable server) prints one line,
     ``ssald COMMAND: CODE: message``, and returns ``None``: the command then exits 1.
     """
-    from clients.client import SsaldClient
     from clients.errors import SsaldError
 
     try:
-        with SsaldClient(args.server, timeout=args.timeout) as client:
+        with connect(args) as client:
             return ask(client)
-    except (SsaldError, ValueError) as exc:
+    except (SsaldError, ValueError, OSError) as exc:
         message = str(exc).replace("\n", " ")
         print(f"ssald {command}: {getattr(exc, 'code', 'ERROR')}: {message}", file=sys.stderr)
         return None

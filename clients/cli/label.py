@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from clients.client import SsaldClient, SubmitResult, ToLabel
 
-from clients.cli.args import add_label, add_server, add_timeout
+from clients.cli.args import add_label, add_server, add_timeout, connect
 
 __all__ = ["ANSWERS", "DESCRIPTION", "HELP", "add_arguments", "describe", "label_session", "negative_of", "run_label"]
 
@@ -205,10 +205,8 @@ def run_label(args: argparse.Namespace) -> int:
     """Handler of ``ssald label``."""
     import getpass
 
-    from clients.client import SsaldClient
-
     user = args.user or getpass.getuser()
-    with SsaldClient(args.server, timeout=args.timeout) as client:
+    with connect(args) as client:
         label_session(
             client,
             args.label,

@@ -8,18 +8,15 @@ a token (labelling then needs it too) or ``--insecure``. Only argparse loads at 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
-from clients.cli.args import add_server, add_timeout
+from clients.cli.args import add_server, add_timeout, connect, read_token
 
 __all__ = [
     "DESCRIPTION",
     "HELP",
     "add_arguments",
     "add_web_flags",
-    "read_token",
     "run_web",
     "start_web",
     "wait_for_signal",
@@ -47,32 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)")
     parser.add_argument(
-        "--token-file", type=Path, default=None,
-        help="file holding the token of the gRPC write RPCs (else $SSALD_TOKEN); beyond loopback, labelling "
-        "through the app needs 'Authorization: Bearer TOKEN'",
-    )  # fmt: skip
-    parser.add_argument(
         "--insecure", action="store_true", help="allow listening beyond loopback without a token (read-only)"
     )
     add_timeout(parser, 30.0)
     add_web_flags(parser)
     parser.set_defaults(func=run_web)
-
-
-def read_token(token_file: Path | None) -> str | None:
-    """The token from ``token_file`` (stripped), else ``$SSALD_TOKEN``, else None.
-
-    Raises
-    ------
-    ValueError
-        If the file is empty.
-    """
-    if token_file is None:
-        return os.environ.get("SSALD_TOKEN") or None
-    token = token_file.read_text().strip()
-    if not token:
-        raise ValueError(f"token file {os.fspath(token_file)!r} is empty")
-    return token
 
 
 def start_web(client: Any, args: argparse.Namespace, host: str, port: int, token: str | None, insecure: bool) -> Any:
@@ -112,11 +88,8 @@ def run_web(args: argparse.Namespace) -> int:
     """Handler of ``ssald web``; returns the process exit code."""
     import sys
 
-    from clients.client import SsaldClient
-
-    token = read_token(args.token_file)
-    # When SsaldClient takes credentials, this is the one line that passes them: SsaldClient(..., token=token).
-    with SsaldClient(args.server, timeout=args.timeout) as client:
+    token = read_token(args)  # the gRPC token (--token-file, $SSALD_TOKEN_FILE, $SSALD_TOKEN) guards labelling too
+    with connect(args) as client:
         try:
             web = start_web(client, args, args.host, args.port, token, args.insecure)
         except OSError as exc:

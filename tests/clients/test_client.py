@@ -143,21 +143,23 @@ def test_closed_client_raises_unavailable(address) -> None:
         client.stats()
 
 
-def test_every_rpc_passes_the_timeout(monkeypatch) -> None:
-    client = SsaldClient("127.0.0.1:1", timeout=3.5)
+@pytest.mark.parametrize(("token", "metadata"), [(None, None), ("t0k-3n", (("authorization", "Bearer t0k-3n"),))])
+def test_every_rpc_passes_the_timeout_and_the_token(monkeypatch, token, metadata) -> None:
+    client = SsaldClient("127.0.0.1:1", timeout=3.5, token=token)
     seen = []
 
-    def fake_call(request, timeout=None):
-        seen.append(timeout)
+    def fake_call(request, timeout=None, metadata=None):
+        seen.append((timeout, metadata))
         raise grpc.RpcError()
 
-    for name in ("FindSimilar", "GetObject", "Stats"):
+    for name in ("FindSimilar", "GetObject", "Stats", "SubmitLabels"):
         monkeypatch.setattr(client._stub, name, fake_call)
-    for call in (lambda: client.find_similar(1), lambda: client.get_object(1), client.stats):
+    calls = (lambda: client.find_similar(1), lambda: client.get_object(1), client.stats)
+    for call in (*calls, lambda: client.submit_labels([(1, "merger")])):
         with pytest.raises(SsaldError):
             call()
     client.close()
-    assert seen == [3.5, 3.5, 3.5]
+    assert seen == [(3.5, metadata)] * 4
 
 
 def test_import_clients_pulls_in_no_server_side_packages() -> None:

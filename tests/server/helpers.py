@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -90,22 +91,40 @@ def running_server(db_path: Path, **kwargs: Any) -> Iterator[str]:
         server.stop(None)
 
 
+def server_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``SSALD_*`` variable (a token exported in the shell), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SSALD_")}, **extra}
+
+
 @contextlib.contextmanager
 def serve_process(
-    db_path: Path, *flags: str, prelude: str = "", stderr: Any = subprocess.DEVNULL
+    db_path: Path,
+    *flags: str,
+    prelude: str = "",
+    env: dict[str, str] | None = None,
+    stderr: Any = subprocess.DEVNULL,
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """Run ``ssald serve --db DB --port 0 --refresh 0 [FLAGS]`` in a child process; yield it and its address
     once it listens (a later ``--refresh`` in ``flags`` wins).
 
     ``prelude`` is Python run in the child before the server starts (e.g. to slow a step down for a kill test);
-    ``stderr`` (the server's log) goes where ``subprocess.Popen`` is told, by default nowhere.
+    ``env`` replaces the child's environment (default :func:`server_environment`: no token from the shell that
+    runs the tests); ``stderr`` (the server's log) goes where ``subprocess.Popen`` is told, by default nowhere
+    (``subprocess.PIPE`` keeps it for the test to read).
     """
     serve = ["serve", "--db", str(db_path), "--port", "0", "--refresh", "0", *flags]
     command = [sys.executable, "-m", "clients.cli", *serve]
     if prelude:
         main = "import sys\nfrom clients.cli import main\nsys.exit(main(sys.argv[1:]))"
         command = [sys.executable, "-c", f"{prelude}\n{main}", *serve]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=server_environment() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
     timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails the test, not hangs it
     timer.start()
     try:
@@ -120,6 +139,8 @@ def serve_process(
             proc.kill()
         proc.wait(10)
         proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.fixture(scope="package")
