@@ -120,7 +120,8 @@ def test_every_rpc_is_classified_as_a_read_or_a_write() -> None:
     service = ssald_pb2.DESCRIPTOR.services_by_name["Ssald"]
     methods = {f"/{service.full_name}/{m.name}" for m in service.methods}
     reads = {"FindSimilar", "GetObject", "Stats", "SearchVector", "FindSimilarToImage", "ConeSearch", "Anomalies",
-             "NextToLabel", "Candidates", "GetStamp", "ObjectsInCone", "FindSimilarBatch", "FindSimilarToExamples"}  # fmt: skip
+             "NextToLabel", "Candidates", "GetStamp", "ObjectsInCone", "FindSimilarBatch",
+             "FindSimilarToExamples"}  # fmt: skip
     assert WRITE_METHODS == {"/ssald.v1.Ssald/SubmitLabels"}
     assert methods - WRITE_METHODS == {f"/ssald.v1.Ssald/{name}" for name in reads}
 
