@@ -28,7 +28,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from proto import ssald_pb2, ssald_pb2_grpc
+from proto import ssald_pb2
+from server import wire
 from server.handle import StoreHandle
 from server.service import SsaldServicer
 from ssald_index.ann import SearchParams
@@ -100,7 +101,7 @@ def _build(
 
     # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
-    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, al_features), server)
+    wire.add_servicer(SsaldServicer(handle, embedder, al_features), server)  # undecodable: INVALID_ARGUMENT
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
