@@ -31,6 +31,8 @@ from grpc_reflection.v1alpha import reflection
 from proto import ssald_pb2
 from server import wire
 from server.handle import StoreHandle
+from server.log_limits import limit_log_rate
+from server.metrics import RpcMetrics
 from server.service import SsaldServicer
 from ssald_index.ann import SearchParams
 
@@ -84,6 +86,7 @@ def _build(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    metrics: RpcMetrics | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     embedder = _load_embedder(model_path) if model_path is not None else None
     health_servicer: _ReadinessHealth
@@ -99,8 +102,11 @@ def _build(
     if not handle.try_open():
         log.warning("database %s has no objects table yet: answering UNAVAILABLE until it appears", db_path)
 
+    interceptors = [metrics.interceptor] if metrics is not None else []
     # SO_REUSEPORT off: a second server on an explicit, busy port must fail rather than share it.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[("grpc.so_reuseport", 0)])
+    options = [("grpc.so_reuseport", 0)]
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers)
+    server = grpc.server(pool, options=options, interceptors=interceptors)
     wire.add_servicer(SsaldServicer(handle, embedder, al_features), server)  # undecodable: INVALID_ARGUMENT
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -124,6 +130,7 @@ def create_server(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    metrics: RpcMetrics | None = None,
 ) -> tuple[grpc.Server, int]:
     """Build an SSALD server bound to ``address``, not yet started.
 
@@ -145,6 +152,8 @@ def create_server(
         Seconds between checks for a newer table version (new ingests, scores); 0 serves one version.
     al_features : {"embedding", "morphology", "embedding+morphology"}
         What the active-learning classifiers see (:class:`ssald_index.active.session.ActiveLearning`).
+    metrics : RpcMetrics, optional
+        Where to count and time every RPC (:mod:`server.metrics`); none are recorded without it.
 
     Returns
     -------
@@ -158,7 +167,7 @@ def create_server(
     OSError
         If ``address`` cannot be bound.
     """
-    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s, al_features)
+    server, port, _ = _build(db_path, address, model_path, max_workers, search_params, refresh_s, al_features, metrics)
     return server, port
 
 
@@ -176,6 +185,8 @@ def serve(
     search_params: SearchParams | None = None,
     refresh_s: float = 10.0,
     al_features: str = "embedding",
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
 
@@ -193,15 +204,25 @@ def serve(
         Port; 0 picks a free one.
     grace : float
         Seconds in-flight RPCs get to finish after the signal; new RPCs are refused at once.
+    metrics_host, metrics_port : str, int, optional
+        Serve Prometheus metrics (:mod:`server.metrics`) at ``http://HOST:PORT/metrics``; none by default.
+
+    The log is rate-limited (:func:`server.log_limits.limit_log_rate`): a message repeated by every
+    request of a flood is written a few times a minute with a count of the rest.
     """
     from threadpoolctl import threadpool_limits
 
     # The server answers many small queries at once from several threads: BLAS threads inside each kNN
     # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
+    limit_log_rate()
+    metrics = RpcMetrics() if metrics_port is not None else None
     server, bound, health_servicer = _build(
-        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features
+        db_path, _format_address(host, port), model_path, max_workers, search_params, refresh_s, al_features, metrics
     )
+    endpoint = metrics.serve_http(metrics_host, metrics_port) if metrics is not None else None
+    if endpoint is not None:
+        log.info("metrics at %s", endpoint.url)
     received: list[int] = []
     stop = threading.Event()
 
@@ -219,4 +240,6 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if endpoint is not None:
+            endpoint.close()
     print(f"stopped ({signal.Signals(received[0]).name})", flush=True)

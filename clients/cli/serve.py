@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--al-features",
         help="what active-learning classifiers see: the embedding, the morph_* columns or both (default embedding)",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve Prometheus metrics (requests, latencies, status codes per RPC) at /metrics on this port",
+    )  # fmt: skip
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics (default: %(default)s)")
     parser.set_defaults(func=run_serve)
 
 
@@ -77,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
         serve(
             args.db, host=args.host, port=args.port, model_path=args.model, grace=args.grace,
             max_workers=args.workers, search_params=search_params(args), refresh_s=args.refresh,
-            al_features=args.al_features,
+            al_features=args.al_features, metrics_host=args.metrics_host, metrics_port=args.metrics_port,
         )  # fmt: skip
     except OSError as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)

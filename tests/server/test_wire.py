@@ -21,7 +21,8 @@ METHODS = [method.name for method in SSALD_SERVICE.methods]
 
 
 def _raw_call(channel: grpc.Channel, method: str, body: bytes) -> grpc.RpcError:
-    call = channel.unary_unary(f"/{SSALD_SERVICE.full_name}/{method}", request_serializer=None, response_deserializer=None)
+    path = f"/{SSALD_SERVICE.full_name}/{method}"
+    call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
     with pytest.raises(grpc.RpcError) as info:
         call(body, timeout=TIMEOUT)
     return info.value
@@ -35,7 +36,8 @@ def test_garbage_is_invalid_argument_on_every_rpc(address, method, caplog) -> No
         for body in GARBAGE:
             error = _raw_call(channel, method, body)
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (body, error.details())
-            assert error.details() == f"request is not a valid {expected_type}: {len(body)} bytes that do not parse as it"
+            expected = f"request is not a valid {expected_type}: {len(body)} bytes that do not parse as it"
+            assert error.details() == expected
             assert len(error.details().encode()) <= MAX_STATUS_BYTES
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
