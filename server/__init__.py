@@ -5,6 +5,9 @@
 - :mod:`server.convert`: messages ↔ Python, exceptions → status codes;
 - :mod:`server.handle`: the served table, opened lazily and following new versions;
 - :mod:`server.app`: ``create_server`` (build, not started) and ``serve`` (run until SIGINT/SIGTERM);
+- :mod:`server.wire`: the servicer's registration, undecodable requests answered ``INVALID_ARGUMENT``;
+- :mod:`server.metrics`: per-RPC counts, status codes and latencies for Prometheus;
+- :mod:`server.log_limits`: rate limits on the server's log;
 - :mod:`server.__main__`: ``python -m server serve``, the ``ssald serve`` command (:mod:`clients.cli.serve`) alone.
 
 Imports proto, ssald_index and, only when a model is given, encoders' ONNX Runtime path; never torch.
