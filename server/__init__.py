@@ -7,6 +7,9 @@
 - :mod:`server.options`: ``ServerOptions``, with ``Security`` (tokens, TLS) and ``Limits`` (concurrency, sizes);
 - :mod:`server.auth`: the bearer-token interceptor;
 - :mod:`server.app`: ``create_server`` (build, not started) and ``serve`` (run until SIGINT/SIGTERM);
+- :mod:`server.wire`: the servicer's registration, undecodable requests answered ``INVALID_ARGUMENT``;
+- :mod:`server.metrics`: per-RPC counts, status codes and latencies for Prometheus;
+- :mod:`server.log_limits`: rate limits on the server's log;
 - :mod:`server.__main__`: ``python -m server serve``, the ``ssald serve`` command (:mod:`clients.cli.serve`) alone.
 
 Imports proto, ssald_index and, only when a model is given, encoders' ONNX Runtime path; never torch.

@@ -39,9 +39,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from proto import ssald_pb2, ssald_pb2_grpc
+from proto import ssald_pb2
+from server import wire
 from server.auth import TokenAuth
 from server.handle import StoreHandle
+from server.log_limits import limit_log_rate
+from server.metrics import RpcMetrics
 from server.options import Security, ServerOptions, is_loopback
 from server.replica import WRITE_METHODS as REPLICA_REFUSES
 from server.replica import ReadOnlyInterceptor
@@ -138,7 +141,7 @@ def _build(
     if not handle.try_open():
         log.warning("database %s has no objects table yet: answering UNAVAILABLE until it appears", db_path)
 
-    interceptors: list[grpc.ServerInterceptor] = []
+    interceptors: list[grpc.ServerInterceptor] = [] if options.metrics is None else [options.metrics.interceptor]
     if security.token is not None:
         interceptors.append(TokenAuth(security.token, security.read_token, security.auth))
     if options.read_only:
@@ -151,7 +154,8 @@ def _build(
         options=[("grpc.so_reuseport", 0), *limits.channel_options()],
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
     )
-    ssald_pb2_grpc.add_SsaldServicer_to_server(SsaldServicer(handle, embedder, options.al_features), server)
+    # Undecodable requests answer INVALID_ARGUMENT (server.wire), not grpcio's logged INTERNAL.
+    wire.add_servicer(SsaldServicer(handle, embedder, options.al_features), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -210,6 +214,8 @@ def serve(
     grace: float = 5.0,
     options: ServerOptions | None = None,
     on_listening: Callable[[str], Any] | None = None,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
     **fields: Any,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, then stop gracefully.
@@ -230,6 +236,11 @@ def serve(
         Seconds in-flight RPCs get to finish after the signal; new RPCs are refused at once.
     on_listening : callable, optional
         Called with ``HOST:PORT`` once the server accepts RPCs (``ssald serve --web`` starts its web app there).
+    metrics_host, metrics_port : str, int, optional
+        Serve Prometheus metrics (:mod:`server.metrics`) at ``http://HOST:PORT/metrics``; none by default.
+
+    The log is rate-limited (:func:`server.log_limits.limit_log_rate`): a message repeated by every
+    request of a flood is written a few times a minute with a count of the rest.
     """
     from threadpoolctl import threadpool_limits
 
@@ -237,7 +248,13 @@ def serve(
     # The server answers many small queries at once from several threads: BLAS threads inside each kNN
     # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
+    limit_log_rate()
+    if metrics_port is not None and options.metrics is None:
+        options = dataclasses.replace(options, metrics=RpcMetrics())
     server, bound, health_servicer = _build(db_path, _format_address(host, port), options)
+    endpoint = options.metrics.serve_http(metrics_host, metrics_port) if metrics_port is not None else None
+    if endpoint is not None:
+        log.info("metrics at %s", endpoint.url)
     received: list[int] = []
     stop = threading.Event()
 
@@ -257,4 +274,6 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if endpoint is not None:
+            endpoint.close()
     print(f"stopped ({signal.Signals(received[0]).name})", flush=True)

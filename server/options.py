@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the options load without LanceDB, so `ssald serve` refuses a bad bind at once
+    from server.metrics import RpcMetrics
     from ssald_index.ann import SearchParams
 
 __all__ = ["AUTH_SCOPES", "InsecureBind", "Limits", "Security", "ServerOptions", "is_loopback"]
@@ -175,6 +176,8 @@ class ServerOptions:
         Tokens and TLS (default: none, on loopback only).
     limits : Limits
         Concurrency and message size limits.
+    metrics : RpcMetrics, optional
+        Where to count and time every RPC (:mod:`server.metrics`); none are recorded without it.
     read_only : bool
         Serve as a read-only replica (:mod:`server.replica`): RPCs that write (``SubmitLabels``) answer
         ``FAILED_PRECONDITION`` and nothing is ever written to the database.
@@ -187,4 +190,5 @@ class ServerOptions:
     al_features: str = "embedding"
     security: Security = field(default_factory=Security)
     limits: Limits = field(default_factory=Limits)
+    metrics: RpcMetrics | None = field(default=None, compare=False)
     read_only: bool = False

@@ -88,6 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-request-mib", type=int, default=65,
         help="largest request in MiB, e.g. an uploaded stamp (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve Prometheus metrics (requests, latencies, status codes per RPC) at /metrics on this port",
+    )  # fmt: skip
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics (default: %(default)s)")
     parser.set_defaults(func=run_serve)
 
 
@@ -138,6 +143,7 @@ def run_serve(args: argparse.Namespace) -> int:
         serve(
             args.db, host=args.host, port=args.port, grace=args.grace, options=options,
             on_listening=start_web_app if args.web is not None else None,
+            metrics_host=args.metrics_host, metrics_port=args.metrics_port,
         )  # fmt: skip
     except (OSError, ValueError) as exc:
         print(f"ssald serve: error: {exc}", file=sys.stderr)
