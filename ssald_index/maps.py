@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ class MapPoints:
     x: np.ndarray
     y: np.ndarray
     values: np.ndarray
-    categories: list[str]
+    categories: list[str] = field(default_factory=list)
 
 
 def map_points(store: ObjectStore, color_by: str = "cluster") -> MapPoints:

@@ -197,7 +197,9 @@ def candidates(
     if reference is not None:
         rows = found.candidates
         marks = reference.match([c.objid for c in rows], [c.ra for c in rows], [c.dec for c in rows])
-        columns = {name: [m[name] for m in marks] for name in ("known", "known_by", "reference_sep_arcsec", "reference_id")}
+        columns = {
+            name: [m[name] for m in marks] for name in ("known", "known_by", "reference_sep_arcsec", "reference_id")
+        }
         extra["reference"] = {"name": reference.name, "radius_arcsec": reference.radius_arcsec}
     name = f"candidates-{label}"
     return table_response(found.candidates, fmt, name, "candidates", Candidate, extra, columns)

@@ -124,9 +124,18 @@ def create_app(client: SsaldClient, options: WebOptions | None = None) -> FastAP
         """``{server, needs_token, max_upload_bytes, reference}``: labelling needs the token when the app
         listens beyond loopback; ``reference`` names the cross-match catalogue (or null)."""
         opts = app.state.options
-        ref = None if opts.reference is None else {"name": opts.reference.name, "radius_arcsec": opts.reference.radius_arcsec}
+        ref = (
+            None
+            if opts.reference is None
+            else {"name": opts.reference.name, "radius_arcsec": opts.reference.radius_arcsec}
+        )
         return JSONResponse(
-            {"server": client.address, "needs_token": opts.exposed, "max_upload_bytes": opts.max_upload_bytes, "reference": ref}
+            {
+                "server": client.address,
+                "needs_token": opts.exposed,
+                "max_upload_bytes": opts.max_upload_bytes,
+                "reference": ref,
+            }
         )
 
     @app.exception_handler(SsaldError)

@@ -17,7 +17,7 @@ import re
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -56,7 +56,9 @@ def parse_batch(text: str) -> list[tuple[str, int | tuple[float, float]]]:
         elif len(parts) == 2 and all(re.fullmatch(_NUMBER, p) for p in parts):
             inputs.append((line, (float(parts[0]), float(parts[1]))))
         else:
-            raise SsaldError(f"line {number} ({line!r}) is neither an objid nor 'RA DEC' in degrees", "INVALID_ARGUMENT")
+            raise SsaldError(
+                f"line {number} ({line!r}) is neither an objid nor 'RA DEC' in degrees", "INVALID_ARGUMENT"
+            )
     if not inputs:
         raise SsaldError("the list holds no objid and no 'RA DEC' line", "INVALID_ARGUMENT")
     if len(inputs) > MAX_BATCH_LINES:
@@ -138,7 +140,9 @@ class ExamplesIn(BaseModel):
 
 
 @router.post("/similar/examples", summary="more like these, unlike those (FindSimilarToExamples)")
-def similar_to_examples(client: Client, filters: Filters, body: ExamplesIn, k: K = 10, fmt: Format = "json") -> Response:
+def similar_to_examples(
+    client: Client, filters: Filters, body: ExamplesIn, k: K = 10, fmt: Format = "json"
+) -> Response:
     """The ``k`` objects nearest to the positives' mean pushed away from the negatives', nearest first."""
     found = client.find_similar_to_examples(
         body.positives,
@@ -155,7 +159,9 @@ def similar_to_examples(client: Client, filters: Filters, body: ExamplesIn, k: K
 @router.get("/map.bin", summary="the stored 2-D map of every object, packed for drawing (MapPoints)")
 def map_bin(
     client: Client,
-    color_by: Annotated[str, Query(description="cluster, density_score, spec_class, bpt_class, truth_class, label, score")] = "cluster",
+    color_by: Annotated[
+        str, Query(description="cluster, density_score, spec_class, bpt_class, truth_class, label, score")
+    ] = "cluster",
     label: Annotated[str, Query(description="for color_by=label or score")] = "",
 ) -> Response:
     """The body is four little-endian arrays of ``n`` values back to back: objid (int64), x, y and value

@@ -115,7 +115,9 @@ class Reference:
         if self.coords is not None and n:
             given = np.array([r is not None and d is not None for r, d in zip(ra, dec)])
             cand = SkyCoord(
-                [r if ok else 0.0 for r, ok in zip(ra, given)], [d if ok else 0.0 for d, ok in zip(dec, given)], unit="deg"
+                [r if ok else 0.0 for r, ok in zip(ra, given)],
+                [d if ok else 0.0 for d, ok in zip(dec, given)],
+                unit="deg",
             )
             nearest, sep, _ = cand.match_to_catalog_sky(self.coords)
             for mark, ok, row, arcsec in zip(marks, given, nearest.tolist(), sep.arcsec.tolist()):

@@ -105,14 +105,14 @@ def table_response(
     columns = columns or {}
     if fmt == "json":
         rows = [_without_embedding(o) for o in objects]
-        for name, values in columns.items():
+        for column, values in columns.items():
             for row, value in zip(rows, values):
-                row[name] = value
+                row[column] = value
         return JSONResponse({key: rows, **jsonable(extra or {})})
     suffix, media_type = FORMATS[fmt]
     table = objects_table(objects, row_type)
-    for name, values in columns.items():
-        table[name] = [float("nan") if v is None else v for v in values] if len(values) else []
+    for column, values in columns.items():
+        table[column] = [float("nan") if v is None else v for v in values] if len(values) else []
     body = table_bytes(table, fmt)
     return Response(
         body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'}

@@ -36,10 +36,10 @@ from ssald_index.active.labels import (
     negative_of,
     read_labels,
 )
-from ssald_index.maps import MapPoints, map_points
 from ssald_index.ann import SearchParams
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.filters import Filter
+from ssald_index.maps import MapPoints, map_points
 from ssald_index.metric_search import allowed_rows
 from ssald_index.registry import connect, has_table
 from ssald_index.schema import LABELS
@@ -709,7 +709,7 @@ class ActiveLearning:
                 raise NoClassifier(f"no classifier trained for label {label!r} yet: no scores to colour the map by")
             by_objid = dict(zip(stored.column("objid").to_pylist(), stored.column("score").to_pylist()))
             values = np.array([by_objid.get(o, np.nan) for o in points.objids.tolist()], dtype=np.float32)
-            return MapPoints(points.objids, points.x, points.y, values, [])
+            return MapPoints(points.objids, points.x, points.y, values)
         categories = [label, negative_of(label), "other"]
         latest = latest_labels(self.db_path)
         code = {label: 0.0, negative_of(label): 1.0}

@@ -110,9 +110,9 @@ class Queue {
       this.given += 1;
       if (k === "y") this.positives += 1;
     }
-    if (this.pending.length >= this.batchSize) await this.submit();
-    else if (this.items.length < 2) await this.refill().catch((e) => status(e.message));
     this.show();
+    if (this.pending.length >= this.batchSize) await this.submit();
+    else if (this.items.length < 2) { await this.refill().catch((e) => status(e.message)); this.show(); }
   }
 
   undo() {

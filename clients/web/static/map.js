@@ -170,15 +170,15 @@ class MapView {
     pixels.fill(0xff000000);
     const { x, y, n } = this.data, s = this.scale(), w = this.w, h = this.h;
     const ox = w / 2 - this.cx * s, oy = h / 2 + this.cy * s;
-    const big = n < 20000; // few points: 2x2 pixels each, to be seen
+    const size = n < 20000 ? 3 : n < 200000 ? 2 : 1; // few points: bigger dots, to be seen
     const selected = rgba("#ffffff");
     for (let i = 0; i < n; i++) {
       const px = (ox + x[i] * s) | 0, py = (oy - y[i] * s) | 0;
-      if (px < 0 || py < 0 || px >= w - 1 || py >= h - 1) continue;
+      if (px < 0 || py < 0 || px > w - size || py > h - size) continue;
       const c = this.selection[i] ? selected : this.colours[i];
       const at = py * w + px;
       pixels[at] = c;
-      if (big) { pixels[at + 1] = c; pixels[at + w] = c; pixels[at + w + 1] = c; }
+      if (size > 1) for (let a = 0; a < size; a++) for (let b = 0; b < size; b++) pixels[at + a * w + b] = c;
     }
     ctx.putImageData(image, 0, 0);
     if (this.box) {

@@ -14,10 +14,10 @@ import pytest
 from astropy.io import votable
 
 from clients.client import SsaldClient
+from clients.errors import SsaldError
 from clients.web import WebOptions
 from clients.web.browse import parse_batch
 from clients.web.crossmatch import Reference
-from clients.errors import SsaldError
 from tests.clients.web.conftest import running_web
 from tests.server.helpers import make_rows, running_server, write_db
 
@@ -38,10 +38,7 @@ def mapped(tmp_path_factory):
     reference = tmp / "gothic.csv"
     near = (rows[5]["ra"], rows[5]["dec"] + 1.0 / 3600)  # 1 arcsec from row 5
     reference.write_text(
-        "Number,objID,RA,DEC\n"
-        f"G1,{rows[2]['objid']},10.0,-5.0\n"
-        f"G2,,{near[0]!r},{near[1]!r}\n"
-        "G3,,200.0,80.0\n"
+        f"Number,objID,RA,DEC\nG1,{rows[2]['objid']},10.0,-5.0\nG2,,{near[0]!r},{near[1]!r}\nG3,,200.0,80.0\n"
     )
     options = WebOptions(reference=Reference.read(reference, radius_arcsec=2.0))
     with running_server(tmp / "db", refresh_s=0) as address, running_web(address, options) as url:
@@ -79,7 +76,9 @@ def test_the_map_by_label_and_by_score_follows_the_labels(mapped):
     assert refused.status_code == 409 and LABEL in refused.json()["error"]
     labels = [{"objid": rows[i]["objid"], "label": LABEL if i < 3 else f"not_{LABEL}"} for i in range(6)]
     assert httpx.post(f"{url}/api/labels", json={"labels": labels, "retrain": True}, timeout=60).status_code == 200
-    objids, (_, _, codes), categories = _unpack(httpx.get(f"{url}/api/map.bin", params={"color_by": "label", "label": LABEL}))
+    objids, (_, _, codes), categories = _unpack(
+        httpx.get(f"{url}/api/map.bin", params={"color_by": "label", "label": LABEL})
+    )
     assert categories == [LABEL, f"not_{LABEL}", "other"]
     given = {rows[i]["objid"]: (0.0 if i < 3 else 1.0) for i in range(6)}
     assert {o: c for o, c in zip(objids.tolist(), codes.tolist()) if np.isfinite(c)} == given
@@ -113,10 +112,14 @@ def test_a_pasted_list_gives_one_result_per_line_in_order(mapped):
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["objid"] for r in results] == [str(rows[7]["objid"]), str(rows[1]["objid"]), "3", str(rows[9]["objid"])]
     for line, row in ((0, 7), (1, 1), (3, 9)):
-        assert [int(n["objid"]) for n in results[line]["neighbours"]] == expected[row] and results[line]["error"] is None
+        assert [int(n["objid"]) for n in results[line]["neighbours"]] == expected[row] and results[line][
+            "error"
+        ] is None
     assert results[2]["code"] == "NOT_FOUND" and "3" in results[2]["error"] and results[2]["neighbours"] == []
     bad = httpx.post(f"{url}/api/similar/batch", json={"text": "12 x\n"})
-    assert bad.status_code == 400 and bad.json()["error"] == "line 1 ('12 x') is neither an objid nor 'RA DEC' in degrees"
+    assert (
+        bad.status_code == 400 and bad.json()["error"] == "line 1 ('12 x') is neither an objid nor 'RA DEC' in degrees"
+    )
     assert httpx.post(f"{url}/api/similar/batch", json={"text": "# nothing\n"}).status_code == 400
 
 
@@ -172,6 +175,7 @@ def test_candidates_are_marked_against_the_crossmatch_catalogue(mapped):
     by_id = {int(c["objid"]): c for c in found["candidates"]}
     assert abs(by_id[rows[5]["objid"]]["reference_sep_arcsec"] - 1.0) < 0.01
     vot = httpx.get(f"{url}/api/candidates", params={"label": "lens", "n": 50, "format": "votable"})
+    assert vot.headers["content-disposition"] == 'attachment; filename="candidates-lens.vot"'
     table = votable.parse_single_table(io.BytesIO(vot.content)).to_table()
     known = {int(o): str(r) for o, k, r in zip(table["objid"], table["known"], table["reference_id"]) if k}
     assert known == {rows[2]["objid"]: "G1", rows[5]["objid"]: "G2"}
