@@ -38,6 +38,7 @@ from clients.labelling import (
     SubmitResult,
     ToLabel,
 )
+from clients.maps import MapCalls, MapPoints
 from clients.multi import MultiQueryCalls, search_fields
 from clients.objects import BatchResult, ConeMatch, GalaxyObject, InCone, Neighbour, ObjectInCone
 from proto import ssald_pb2, ssald_pb2_grpc
@@ -50,6 +51,7 @@ __all__ = [
     "GalaxyObject",
     "InCone",
     "LabelBatch",
+    "MapPoints",
     "Neighbour",
     "ObjectInCone",
     "Retrained",
@@ -73,13 +75,14 @@ def _read_pem(path: str | os.PathLike[str] | None, what: str) -> bytes | None:
         raise OSError(f"cannot read the {what} {os.fspath(path)!r}: {exc.strerror or exc}") from None
 
 
-class SsaldClient(LabellingCalls, MultiQueryCalls):
+class SsaldClient(LabellingCalls, MultiQueryCalls, MapCalls):
     """Client of one SSALD server.
 
     Similarity search and object lookups are defined here; the active-learning calls
     (``next_to_label``, ``submit_labels``, ``candidates``, ``stamp_png``) come from
     :class:`clients.labelling.LabellingCalls`, the batch and multi-example ones (``find_similar_batch``,
-    ``find_similar_to_examples``) from :class:`clients.multi.MultiQueryCalls`.
+    ``find_similar_to_examples``) from :class:`clients.multi.MultiQueryCalls`, ``map_points`` from
+    :class:`clients.maps.MapCalls`.
 
     Parameters
     ----------

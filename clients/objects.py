@@ -120,6 +120,7 @@ class InCone:
         return self.n_found > len(self.objects)
 
 
+@dataclass
 class BatchResult:
     """One input's answer in :meth:`SsaldClient.find_similar_batch`: its neighbours, or its error as a value.
 

@@ -536,3 +536,27 @@ class FindSimilarToExamplesRequest(_message.Message):
     exclude_objids: _containers.RepeatedScalarFieldContainer[int]
     negative_weight: float
     def __init__(self, positive_objids: _Optional[_Iterable[int]] = ..., negative_objids: _Optional[_Iterable[int]] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., exclude_radius_arcsec: _Optional[float] = ..., exclude_objids: _Optional[_Iterable[int]] = ..., negative_weight: _Optional[float] = ...) -> None: ...
+
+class MapPointsRequest(_message.Message):
+    __slots__ = ("color_by", "label")
+    COLOR_BY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    color_by: str
+    label: str
+    def __init__(self, color_by: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class MapPointsChunk(_message.Message):
+    __slots__ = ("objids", "x", "y", "values", "categories", "n_total")
+    OBJIDS_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    N_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    objids: bytes
+    x: bytes
+    y: bytes
+    values: bytes
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    n_total: int
+    def __init__(self, objids: _Optional[bytes] = ..., x: _Optional[bytes] = ..., y: _Optional[bytes] = ..., values: _Optional[bytes] = ..., categories: _Optional[_Iterable[str]] = ..., n_total: _Optional[int] = ...) -> None: ...

@@ -105,6 +105,11 @@ class SsaldStub:
                 request_serializer=proto_dot_ssald__pb2.FindSimilarToExamplesRequest.SerializeToString,
                 response_deserializer=proto_dot_ssald__pb2.NeighboursResponse.FromString,
                 _registered_method=True)
+        self.MapPoints = channel.unary_stream(
+                '/ssald.v1.Ssald/MapPoints',
+                request_serializer=proto_dot_ssald__pb2.MapPointsRequest.SerializeToString,
+                response_deserializer=proto_dot_ssald__pb2.MapPointsChunk.FromString,
+                _registered_method=True)
 
 
 class SsaldServicer:
@@ -293,6 +298,17 @@ class SsaldServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MapPoints(self, request, context):
+        """The stored 2-D map (columns map_x, map_y of `ssald_index.maps`) of every object that has one, with one
+        value per object to colour it by, streamed in chunks of at most 100,000 objects (packed little-endian
+        arrays: 1M objects are about 20 MB, above gRPC's 4 MB message limit). For the web app's map page.
+        INVALID_ARGUMENT: unknown color_by (the message lists them), or "label"/"score" without `label`.
+        FAILED_PRECONDITION: color_by "score" and no classifier trained for `label`.  UNAVAILABLE: table not ready.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SsaldServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -365,6 +381,11 @@ def add_SsaldServicer_to_server(servicer, server):
                     servicer.FindSimilarToExamples,
                     request_deserializer=proto_dot_ssald__pb2.FindSimilarToExamplesRequest.FromString,
                     response_serializer=proto_dot_ssald__pb2.NeighboursResponse.SerializeToString,
+            ),
+            'MapPoints': grpc.unary_stream_rpc_method_handler(
+                    servicer.MapPoints,
+                    request_deserializer=proto_dot_ssald__pb2.MapPointsRequest.FromString,
+                    response_serializer=proto_dot_ssald__pb2.MapPointsChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -746,6 +767,33 @@ class Ssald:
             '/ssald.v1.Ssald/FindSimilarToExamples',
             proto_dot_ssald__pb2.FindSimilarToExamplesRequest.SerializeToString,
             proto_dot_ssald__pb2.NeighboursResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MapPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ssald.v1.Ssald/MapPoints',
+            proto_dot_ssald__pb2.MapPointsRequest.SerializeToString,
+            proto_dot_ssald__pb2.MapPointsChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,7 @@ READ_METHODS: frozenset[str] = frozenset(
         "ObjectsInCone",
         "FindSimilarBatch",
         "FindSimilarToExamples",
+        "MapPoints",
     }
 )
 

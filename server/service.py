@@ -1,4 +1,4 @@
-"""The ``ssald.v1.Ssald`` servicer: similarity search (single, batch, by examples), cone search, anomalies, stats.
+"""The ``ssald.v1.Ssald`` servicer: similarity search (single, batch, by examples), cone search, anomalies, map, stats.
 
 Every RPC converts its request (:mod:`server.convert`), calls the store, the feature or learned spaces, and
 converts the answer back; the active-learning RPCs come from :class:`server.al_service.ActiveLearningServicer`.
@@ -36,7 +36,10 @@ from ssald_index.examples import NEGATIVE_WEIGHT, similar_to_examples
 from ssald_index.feature_space import FeatureSpaces, resolve_space
 from ssald_index.search import objects_in_cone
 
-__all__ = ["SsaldServicer"]
+__all__ = ["MAP_CHUNK", "SsaldServicer"]
+
+#: Objects per ``MapPointsChunk``: 20 bytes each, 2 MB a message (gRPC's default limit is 4 MB).
+MAP_CHUNK = 100_000
 
 
 class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
@@ -180,6 +183,23 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
                 exclude=request.exclude_objids,
             )
             return neighbours_to_proto(rows, self.handle.model_id)
+
+    def MapPoints(self, request: ssald_pb2.MapPointsRequest, context: grpc.ServicerContext):  # noqa: N802
+        with status_for_errors(context):
+            points = self.active_learning.map_points(request.color_by or "cluster", request.label)
+            n = len(points.objids)
+            for lo in range(0, max(n, 1), MAP_CHUNK):
+                if not context.is_active():
+                    return
+                part = slice(lo, lo + MAP_CHUNK)
+                yield ssald_pb2.MapPointsChunk(
+                    objids=points.objids[part].astype("<i8").tobytes(),
+                    x=points.x[part].astype("<f4").tobytes(),
+                    y=points.y[part].astype("<f4").tobytes(),
+                    values=points.values[part].astype("<f4").tobytes(),
+                    categories=points.categories,
+                    n_total=n,
+                )
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,72 @@ from ssald_index.store import embedding_matrix
 if TYPE_CHECKING:
     from ssald_index.store import ObjectStore
 
-__all__ = ["PROJECTIONS", "update_maps", "plot_map"]
+__all__ = ["MAP_COLOURS", "PROJECTIONS", "MapPoints", "map_points", "plot_map", "update_maps"]
 
 PROJECTIONS = ("umap", "pca")
 _CHUNK = 65536
+#: Columns :func:`map_points` colours by: numbers as they are, classes as codes into the category names.
+MAP_COLOURS = {
+    "cluster": "number",
+    "density_score": "number",
+    "spec_class": "category",
+    "bpt_class": "category",
+    "truth_class": "category",
+}
+
+
+@dataclass
+class MapPoints:
+    """Every mapped object: ``objids`` (int64, sorted), ``x``, ``y`` and ``values`` (float32; NaN: none)
+    and, for a categorical colour, the ``categories`` that the values index."""
+
+    objids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    values: np.ndarray
+    categories: list[str] = field(default_factory=list)
+
+
+def map_points(store: ObjectStore, color_by: str = "cluster") -> MapPoints:
+    """The stored map of every object that has one, and one column to colour it by.
+
+    Read from the served metadata cache when the store has one (no table scan), else from the table.
+
+    Parameters
+    ----------
+    store : ObjectStore
+    color_by : str
+        A key of :data:`MAP_COLOURS`.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``color_by``.
+    """
+    if color_by not in MAP_COLOURS:
+        raise ValueError(f"unknown map colour {color_by!r}; expected one of {', '.join(MAP_COLOURS)}")
+    names = ["objid", "map_x", "map_y", color_by]
+    cache = store.cache
+    if cache is not None:
+        cols = {name: cache.column(name) for name in names}
+    else:
+        data = store.read(names).sort_by("objid")
+        cols = {name: data.column(name).to_numpy(zero_copy_only=False) for name in names}
+    x = cols["map_x"].astype(np.float32)
+    y = cols["map_y"].astype(np.float32)
+    keep = np.isfinite(x) & np.isfinite(y)
+    raw = cols[color_by][keep]
+    categories: list[str] = []
+    if MAP_COLOURS[color_by] == "number":
+        values = np.asarray(raw, dtype=np.float64).astype(np.float32)
+    else:
+        present = np.not_equal(raw, None)
+        names, codes = np.unique(raw[present].astype(str), return_inverse=True)
+        categories = [str(name) for name in names]
+        values = np.full(len(raw), np.nan, dtype=np.float32)
+        values[present] = codes
+    objids = np.asarray(cols["objid"], dtype=np.int64)[keep]
+    return MapPoints(objids, x[keep], y[keep], values, categories)
 
 
 def _fit_projection(method: str, sample: np.ndarray, seed: int) -> Any:

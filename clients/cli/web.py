@@ -31,11 +31,19 @@ DESCRIPTION = (
 
 
 def add_web_flags(parser: argparse.ArgumentParser) -> None:
-    """``--max-upload-mb``: the flag the web app takes in ``ssald web`` and ``ssald serve --web``."""
+    """``--max-upload-mb``, ``--crossmatch``: the flags the web app takes in ``ssald web`` and ``ssald serve --web``."""
     parser.add_argument(
         "--max-upload-mb", type=float, default=4.0,
         help="largest image upload, MB; larger ones get 413 (default: %(default)s, gRPC's message limit)",
     )  # fmt: skip
+    parser.add_argument(
+        "--crossmatch", type=Path, default=None, metavar="FILE",
+        help="reference catalogue (CSV, FITS, VOTable…; e.g. GOTHIC) that candidate lists are cross-matched "
+        "against, by objid and by position",
+    )  # fmt: skip
+    parser.add_argument(
+        "--crossmatch-radius", type=float, default=2.0, help="position match radius, arcsec (default: %(default)s)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +63,13 @@ def start_web(client: Any, args: argparse.Namespace, host: str, port: int, token
     """Start the web app over ``client`` on ``host:port`` in a thread; prints its URL and returns the
     :class:`clients.web.WebServer` (stop it when done)."""
     from clients.web import WebOptions, WebServer, check_exposure, create_app
+    from clients.web.crossmatch import Reference
 
     exposed = check_exposure(host, insecure, token)
-    options = WebOptions(max_upload_bytes=int(args.max_upload_mb * 1_000_000), exposed=exposed, token=token)
+    reference = None if args.crossmatch is None else Reference.read(args.crossmatch, args.crossmatch_radius)
+    options = WebOptions(
+        max_upload_bytes=int(args.max_upload_mb * 1_000_000), exposed=exposed, token=token, reference=reference
+    )
     web = WebServer(create_app(client, options), host=host, port=port)
     print(f"web on {web.start()}/", flush=True)
     return web
@@ -92,7 +104,7 @@ def run_web(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
             web = start_web(client, args, args.host, args.port, token, args.insecure)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             print(f"ssald web: error: {exc}", file=sys.stderr)
             return 1
         name = wait_for_signal()

@@ -178,6 +178,7 @@ def anomalies(
 
 @router.get("/candidates", summary="objects ranked by the stored classifier score of a label (Candidates)")
 def candidates(
+    request: Request,
     client: Client,
     filters: Filters,
     label: Annotated[str, Query(description="e.g. dual_nucleus")],
@@ -186,10 +187,22 @@ def candidates(
     fmt: Format = "json",
 ) -> Response:
     """The candidates, highest score first; JSON adds the classifier run behind the scores and ``stale``
-    (labels were added since). 409 when no classifier was trained for the label."""
+    (labels were added since). With a cross-match catalogue (``ssald web --crossmatch FILE``) each row gets
+    ``known``, ``known_by``, ``reference_sep_arcsec`` and ``reference_id`` (JSON and table files). 409 when
+    no classifier was trained for the label."""
     found = client.candidates(label, n=n, exclude_labelled=exclude_labelled, **filters)
     extra = {"run": jsonable(found.run), "stale": found.stale}
-    return table_response(found.candidates, fmt, f"candidates-{label}", "candidates", Candidate, extra)
+    reference = request.app.state.options.reference
+    columns = {}
+    if reference is not None:
+        rows = found.candidates
+        marks = reference.match([c.objid for c in rows], [c.ra for c in rows], [c.dec for c in rows])
+        columns = {
+            name: [m[name] for m in marks] for name in ("known", "known_by", "reference_sep_arcsec", "reference_id")
+        }
+        extra["reference"] = {"name": reference.name, "radius_arcsec": reference.radius_arcsec}
+    name = f"candidates-{label}"
+    return table_response(found.candidates, fmt, name, "candidates", Candidate, extra, columns)
 
 
 @router.get("/stamp/{objid}.png", summary="an object's stamp as a Lupton RGB PNG (GetStamp)")

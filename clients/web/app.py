@@ -7,6 +7,8 @@ them in its thread pool, each making one or two blocking RPCs.
 - ``/api/...``: one endpoint per query (:mod:`clients.web.api`); table results as JSON or, with
   ``format=csv|votable|fits|parquet``, as a file (:mod:`clients.web.responses`).
 - ``/scs``: IVOA Simple Cone Search 1.03 (:mod:`clients.web.scs`).
+- ``/ui/``: the pages (search, results gallery, anomalies, labelling, map, candidates), static files from
+  ``clients/web/static/`` that call ``/api`` (:mod:`clients.web.browse` adds the endpoints they need).
 - ``/``: the endpoints; ``/docs``: their reference, rendered on the server from ``/openapi.json`` (no
   JavaScript and nothing from a CDN, so it works offline).
 
@@ -18,19 +20,26 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from clients.client import SsaldClient
 from clients.errors import SsaldError
 from clients.web.api import router
+from clients.web.browse import router as browse_router
+from clients.web.crossmatch import Reference
 from clients.web.responses import error_response
 from clients.web.scs import MEDIA_TYPE, cone_search_votable
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "WebOptions", "create_app"]
+
+#: The pages: plain HTML, CSS and JavaScript modules, served as they are from ``/ui/`` (no build, no CDN).
+STATIC = Path(__file__).resolve().parent / "static"
 
 #: Uploads above this are refused with 413: a gRPC message holds at most 4 MiB by default.
 DEFAULT_MAX_UPLOAD_BYTES = 4_000_000
@@ -49,11 +58,14 @@ class WebOptions:
     token : str or None
         The token of the gRPC write RPCs (``--token-file`` / ``SSALD_TOKEN``); with ``exposed`` and no token,
         label writes are refused (403).
+    reference : clients.web.crossmatch.Reference or None
+        The catalogue candidate lists are cross-matched against (``--crossmatch FILE``).
     """
 
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     exposed: bool = False
     token: str | None = None
+    reference: Reference | None = None
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes <= 0:
@@ -104,6 +116,27 @@ def create_app(client: SsaldClient, options: WebOptions | None = None) -> FastAP
     app.state.client = client
     app.state.options = options or WebOptions()
     app.include_router(router)
+    app.include_router(browse_router)
+    app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
+
+    @app.get("/api/settings", summary="what the pages need to know: writes, token, cross-match, upload limit")
+    def settings() -> JSONResponse:
+        """``{server, needs_token, max_upload_bytes, reference}``: labelling needs the token when the app
+        listens beyond loopback; ``reference`` names the cross-match catalogue (or null)."""
+        opts = app.state.options
+        ref = (
+            None
+            if opts.reference is None
+            else {"name": opts.reference.name, "radius_arcsec": opts.reference.radius_arcsec}
+        )
+        return JSONResponse(
+            {
+                "server": client.address,
+                "needs_token": opts.exposed,
+                "max_upload_bytes": opts.max_upload_bytes,
+                "reference": ref,
+            }
+        )
 
     @app.exception_handler(SsaldError)
     def on_rpc_error(request: Request, exc: SsaldError) -> JSONResponse:
@@ -124,7 +157,10 @@ def create_app(client: SsaldClient, options: WebOptions | None = None) -> FastAP
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
         listing = _reference(app.openapi(), detail=False)
-        links = "<p><a href='/docs'>reference</a> · <a href='/openapi.json'>openapi.json</a></p>"
+        links = (
+            "<p><a href='/ui/'>the pages</a> (search, gallery, anomalies, labelling, map, candidates) · "
+            "<a href='/docs'>reference</a> · <a href='/openapi.json'>openapi.json</a></p>"
+        )
         return _page("SSALD", f"<h1>SSALD web API</h1><p>Server {html.escape(client.address)}</p>{links}{listing}")
 
     @app.get("/docs", include_in_schema=False)

@@ -80,6 +80,7 @@ def table_response(
     key: str,
     row_type: type[GalaxyObject] = GalaxyObject,
     extra: dict[str, Any] | None = None,
+    columns: dict[str, list[Any]] | None = None,
 ) -> Response:
     """A table result: ``{key: [rows], **extra}`` as JSON, or the rows as a file of format ``fmt``.
 
@@ -97,11 +98,22 @@ def table_response(
         The class of the rows, which gives the columns of an empty table.
     extra : dict, optional
         More JSON members (e.g. ``n_found``); not in the table files.
+    columns : dict, optional
+        More columns, one value per row (e.g. cross-match marks): members of each JSON row, columns of the
+        table files.
     """
+    columns = columns or {}
     if fmt == "json":
-        return JSONResponse({key: [_without_embedding(o) for o in objects], **jsonable(extra or {})})
+        rows = [_without_embedding(o) for o in objects]
+        for column, values in columns.items():
+            for row, value in zip(rows, values):
+                row[column] = value
+        return JSONResponse({key: rows, **jsonable(extra or {})})
     suffix, media_type = FORMATS[fmt]
-    body = table_bytes(objects_table(objects, row_type), fmt)
+    table = objects_table(objects, row_type)
+    for column, values in columns.items():
+        table[column] = [float("nan") if v is None else v for v in values] if len(values) else []
+    body = table_bytes(table, fmt)
     return Response(
         body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}{suffix}"'}
     )

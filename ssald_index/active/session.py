@@ -33,11 +33,13 @@ from ssald_index.active.labels import (
     check_request_id,
     find_request,
     latest_labels,
+    negative_of,
     read_labels,
 )
 from ssald_index.ann import SearchParams
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.filters import Filter
+from ssald_index.maps import MapPoints, map_points
 from ssald_index.metric_search import allowed_rows
 from ssald_index.registry import connect, has_table
 from ssald_index.schema import LABELS
@@ -682,3 +684,36 @@ class ActiveLearning:
             )
         rows = scores.top_candidates(self.db_path, label, n, filter=filter, exclude_labelled=exclude_labelled)
         return Candidates(rows, run, bool(scores.is_stale(self.db_path, label)))
+
+    def map_points(self, color_by: str = "cluster", label: str = "") -> MapPoints:
+        """The stored 2-D map of every object, coloured by a column (:data:`ssald_index.maps.MAP_COLOURS`),
+        by the latest labels for ``label`` (``color_by="label"``: codes of ``label``, ``not_label``, ``other``)
+        or by its classifier score (``color_by="score"``).
+
+        Raises
+        ------
+        ValueError
+            Unknown ``color_by``; ``label`` or ``score`` without a label.
+        NoClassifier
+            ``score`` for a label never trained.
+        """
+        from ssald_index.active import scores
+
+        if color_by not in ("label", "score"):
+            return map_points(self._source.store(), color_by)
+        label = _check_label(label)
+        points = map_points(self._source.store(), "cluster")
+        if color_by == "score":
+            stored = scores.read_scores(self.db_path, label)
+            if stored is None:
+                raise NoClassifier(f"no classifier trained for label {label!r} yet: no scores to colour the map by")
+            by_objid = dict(zip(stored.column("objid").to_pylist(), stored.column("score").to_pylist()))
+            values = np.array([by_objid.get(o, np.nan) for o in points.objids.tolist()], dtype=np.float32)
+            return MapPoints(points.objids, points.x, points.y, values)
+        categories = [label, negative_of(label), "other"]
+        latest = latest_labels(self.db_path)
+        code = {label: 0.0, negative_of(label): 1.0}
+        values = np.array(
+            [code.get(latest[o], 2.0) if o in latest else np.nan for o in points.objids.tolist()], dtype=np.float32
+        )
+        return MapPoints(points.objids, points.x, points.y, values, categories)

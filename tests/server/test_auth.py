@@ -121,7 +121,7 @@ def test_every_rpc_is_classified_as_a_read_or_a_write() -> None:
     methods = {f"/{service.full_name}/{m.name}" for m in service.methods}
     reads = {"FindSimilar", "GetObject", "Stats", "SearchVector", "FindSimilarToImage", "ConeSearch", "Anomalies",
              "NextToLabel", "Candidates", "GetStamp", "ObjectsInCone", "FindSimilarBatch",
-             "FindSimilarToExamples"}  # fmt: skip
+             "FindSimilarToExamples", "MapPoints"}  # fmt: skip
     assert WRITE_METHODS == {"/ssald.v1.Ssald/SubmitLabels"}
     assert methods - WRITE_METHODS == {f"/ssald.v1.Ssald/{name}" for name in reads}
 
