@@ -8,6 +8,7 @@ a token (labelling then needs it too) or ``--insecure``. Only argparse loads at 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from clients.cli.args import add_server, add_timeout, connect, read_token
@@ -34,7 +35,7 @@ def add_web_flags(parser: argparse.ArgumentParser) -> None:
     """``--max-upload-mb``, ``--crossmatch``: the flags the web app takes in ``ssald web`` and ``ssald serve --web``."""
     parser.add_argument(
         "--max-upload-mb", type=float, default=4.0,
-        help="largest image upload, MB; larger ones get 413 (default: %(default)s, gRPC's message limit)",
+        help="largest image upload, MB; larger ones get 413 (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--crossmatch", type=Path, default=None, metavar="FILE",
