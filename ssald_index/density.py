@@ -36,6 +36,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -231,27 +232,38 @@ def _scan_partitions(
     Partition-major: a block of rows finds its ``nprobes`` nearest partitions, then each partition is
     compared once with all the rows of the block that probe it (one matrix product per partition and chunk
     of those rows), and each row keeps its ``k`` best similarities so far. Rows that found fewer than ``k``
-    neighbours in their partitions (tiny tables) are scanned again over every partition.
+    neighbours in their partitions (tiny tables) are scanned again over every partition. Blocks run on one
+    thread per core, BLAS single-threaded in each: on a loaded machine BLAS's own threads spin and turn
+    the many small products into a crawl.
     """
     out = np.full(len(x), np.nan, np.float32)
     todo = np.flatnonzero(wanted)
     nprobes = min(nprobes, layout.count)
+    workers = os.cpu_count() or 1
+
+    def kth(rows: np.ndarray, probes: int) -> tuple[np.ndarray, np.ndarray]:
+        sim = _kth_similarity(x, layout, rows, k, probes)
+        short = ~np.isfinite(sim)
+        if short.any() and probes < layout.count:
+            sim[short] = _kth_similarity(x, layout, rows[short], k, layout.count)
+        return rows, 1.0 - sim
+
+    def blocks(rows: np.ndarray) -> list[np.ndarray]:
+        size = min(_QUERY_BLOCK, max(_BLOCK, math.ceil(len(rows) / workers)))
+        return [rows[i : i + size] for i in range(0, len(rows), size)]
+
     bar = tqdm(total=len(todo), desc="density", unit="obj", disable=not progress, smoothing=0.05)
-    with threadpool_limits(os.cpu_count(), user_api="blas"):
-        for lo in range(0, len(todo), _QUERY_BLOCK):
-            rows = todo[lo : lo + _QUERY_BLOCK]
-            kth = _kth_similarity(x, layout, rows, k, nprobes)
-            short = ~np.isfinite(kth)
-            if short.any() and nprobes < layout.count:
-                kth[short] = _kth_similarity(x, layout, rows[short], k, layout.count)
-            out[rows] = 1.0 - kth
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        for rows, dist in pool.map(lambda rows: kth(rows, nprobes), blocks(todo)):
+            out[rows] = dist
             bar.update(len(rows))
         # The most anomalous rows are those whose neighbours most often lie beyond their nearest partitions:
         # their scores, which can only be too high, are refined with REFINE_PROBES times the partitions.
         top = todo[np.argsort(-out[todo], kind="stable")[: math.ceil(REFINE_FRACTION * len(todo))]]
         if len(top) and nprobes < layout.count:
             more = min(layout.count, REFINE_PROBES * nprobes)
-            out[top] = np.minimum(out[top], 1.0 - _kth_similarity(x, layout, top, k, more))
+            for rows, dist in pool.map(lambda rows: kth(rows, more), blocks(np.sort(top))):
+                out[rows] = np.minimum(out[rows], dist)
     bar.close()
     return out
 
