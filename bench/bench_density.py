@@ -103,10 +103,13 @@ def report(result: dict) -> list[tuple[str, str]]:
     new, old = result["new_vs_exact"], result["old_vs_exact"]
     return [
         ("rows scored by the partition scan (new)", f"{result['rows']} in {result['new_s']:.1f} s"),
-        ("scoring rate: new / old (Lance ANN) / exact scan", (
-            f"{result['new_rate']:.0f} / {result['old_rate']:.0f} ({result['old_rows']} rows)"
-            f" / {result['exact_rate']:.0f} ({result['exact_rows']} rows) objects/s"
-        )),
+        (
+            "scoring rate: new / old (Lance ANN) / exact scan",
+            (
+                f"{result['new_rate']:.0f} / {result['old_rate']:.0f} ({result['old_rows']} rows)"
+                f" / {result['exact_rate']:.0f} ({result['exact_rows']} rows) objects/s"
+            ),
+        ),
         ("k-th neighbour recall, new / old", f"{new['kth_recall']:.3f} / {old['kth_recall']:.3f}"),
         ("median excess over exact, new / old", f"{new['median_excess']:.2e} / {old['median_excess']:.2e}"),
         ("Spearman with exact, new / old", f"{new['spearman']:.4f} / {old['spearman']:.4f}"),

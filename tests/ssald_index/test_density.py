@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from scipy.stats import spearmanr
 
 from ssald_index import density
