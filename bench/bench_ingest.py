@@ -18,6 +18,10 @@ job's final step, building the new table's indexes (IVF centroids, IVF_RQ, compa
 table rather than per stamp: the table also gives the rate from process start to the last commit.
 CPU and memory are sampled from /proc for the job's whole process tree (forkserver workers are not
 its children, so getrusage would miss them): peak RSS of the largest process and of all together.
+The job ends with every object scored (``density_score``), so "whole job" includes the scores; the
+script checks that no row was left unscored. ``--compare-scorers`` then times, on the table the job
+wrote, the scorer the job ran (partition scan, every row) against the one it ran before (Lance ANN
+search, a sample) and checks both against the exact scan (``bench/bench_density.py``).
 Prints a table.
 """
 
@@ -34,8 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.embedder import OnnxEmbedder
-from encoders.stamps import load_stamps, read_stamp
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_density import compare_scorers, print_table, report  # noqa: E402
+from encoders.embedder import OnnxEmbedder  # noqa: E402
+from encoders.stamps import load_stamps, read_stamp  # noqa: E402
 
 __all__ = ["ceiling", "main", "make_array_input", "make_input", "run_sampled"]
 
@@ -160,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--ceiling-n", type=int, default=10_000, help="stamps per ceiling measurement (default 10000)")
     p.add_argument("--no-morphology", action="store_true", help="leave the morph_* columns empty (ssald ingest's flag)")
+    p.add_argument(
+        "--compare-scorers",
+        action="store_true",
+        help="after the job, time the old and new anomaly scorers on its table and check them against exact",
+    )
     args = p.parse_args(argv)
 
     t = time.perf_counter()
@@ -192,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ingested = int(re.search(r"ingested (\d+)", summary).group(1))
     stages = re.search(r"read-to-commit ([\d.]+) s, indexes and scores ([\d.]+) s", summary)
     pipeline_s, finalize_s = float(stages.group(1)), float(stages.group(2))
+    from ssald_index.store import ObjectStore
+
+    unscored = ObjectStore.open(db).table.count_rows("density_score IS NULL")
     after, cpu_after = ceiling(args.model, normalised, args.batch_size, args.ceiling_n, args.threads)
     print(f"ceiling after: {after:.0f} stamps/s, {cpu_after:.2f} CPU ms/stamp", flush=True)
     ceil = (before + after) / 2
@@ -203,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         ("end-to-end wall (process start to exit)", f"{wall:.1f} s"),
         ("end-to-end rate", f"{rate:.0f} stamps/s"),
         ("inference-only ceiling (mean of before/after)", f"{ceil:.0f} stamps/s ({before:.0f} / {after:.0f})"),
-        ("ratio end-to-end / ceiling (wall)", f"{rate / ceil:.1%}"),
+        ("ratio end-to-end / ceiling (wall), every object scored", f"{rate / ceil:.1%}"),
         ("of which: read-to-commit / final indexes and scores", f"{pipeline_s:.1f} s / {finalize_s:.1f} s"),
+        ("objects without a density score at exit", f"{unscored}"),
         (
             "process start to last commit (wall minus the final index build): rate, ratio",
             f"{ingested / (wall - finalize_s):.0f} stamps/s, {ingested / (wall - finalize_s) / ceil:.1%}",
@@ -219,11 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         ("load average at start (1 min)", f"{load:.2f} on {os.cpu_count()} cores"),
         ("job summary", summary),
     ]
-    width = max(len(k) for k, _ in rows)
-    print(f"\n{'measure':<{width}} | value\n{'-' * width}-|------")
-    for key, value in rows:
-        print(f"{key:<{width}} | {value}")
-    return 0
+    print_table(rows)
+    if args.compare_scorers:
+        print_table(report(compare_scorers(db)))
+    return 0 if unscored == 0 else 1
 
 
 if __name__ == "__main__":

@@ -277,7 +277,7 @@ def ingest(
             table.delete(f"model_id != '{embedder.model_id}' OR model_id IS NULL")
             summary.removed_other_model = before - table.count_rows()
         if summary.ingested or summary.removed_other_model:
-            ObjectStore.open(db).finalize()
+            ObjectStore.open(db).finalize(progress=options.progress)
         summary.finalize_seconds = time.perf_counter() - finalize_start
     if cat is not None:
         summary.catalogue_rows_without_stamp = sum(o not in ledger.seen for o in cat.index)

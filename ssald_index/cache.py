@@ -15,7 +15,6 @@ the table moves on, and rows it does not hold yet are read from the table.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any
@@ -23,9 +22,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from threadpoolctl import threadpool_limits
 
 from ssald_index.ann import ivf_partitions
+from ssald_index.partitions import Partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
 
 __all__ = ["MetadataCache", "RowReader"]
@@ -122,53 +121,6 @@ class RowReader:
         return [dict(zip(self.names, row)) for row in zip(*columns)]
 
 
-class _Partitions:
-    """The cached embeddings grouped by IVF partition, each partition a contiguous block of rows.
-
-    ``slot[p]`` is the row of cache position ``p`` in the vectors array, ``position`` the inverse. A query
-    scores the centroids (the same L2 rule on normalised vectors that assigned the rows), then the rows of
-    the nearest partitions, as one matrix-vector product each: an IVF-flat scan of the server's own copy.
-    """
-
-    def __init__(self, centroids: np.ndarray) -> None:
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-        self.half_norm = 0.5 * np.einsum("ij,ij->i", self.centroids, self.centroids)
-        self.count = len(self.centroids)
-
-    def _closeness(self, x: np.ndarray) -> np.ndarray:
-        """``x . c - |c|^2 / 2`` per centroid: larger is nearer in L2 (``|x|^2`` is the same for all)."""
-        return x @ self.centroids.T - self.half_norm
-
-    def assign(self, rows: np.ndarray, chunk: int = 16_384) -> np.ndarray:
-        """Nearest centroid of each row, with every core (the server otherwise keeps BLAS to one thread)."""
-        out = np.empty(len(rows), np.int32)
-        with threadpool_limits(os.cpu_count(), user_api="blas"):
-            for i in range(0, len(rows), chunk):
-                out[i : i + chunk] = np.argmax(self._closeness(rows[i : i + chunk]), axis=1)
-        return out
-
-    def group(self, part: np.ndarray) -> None:
-        """Lay the rows out partition by partition, given each cache position's partition ``part``."""
-        self.position = np.argsort(part, kind="stable")
-        self.slot = np.empty(len(part), np.int64)
-        self.slot[self.position] = np.arange(len(part))
-        self.bounds = np.searchsorted(part[self.position], np.arange(self.count + 1))
-
-    def nearest(self, q: np.ndarray, nprobes: int) -> np.ndarray:
-        """The ``nprobes`` partitions nearest to ``q``."""
-        if nprobes >= self.count:
-            return np.arange(self.count)
-        return np.argpartition(-self._closeness(q), nprobes - 1)[:nprobes]
-
-    def rows(self, parts: np.ndarray) -> np.ndarray:
-        """Vector rows of partitions ``parts``, block after block."""
-        return np.concatenate([np.arange(self.bounds[p], self.bounds[p + 1]) for p in parts])
-
-    def score(self, vectors: np.ndarray, q: np.ndarray, parts: np.ndarray) -> np.ndarray:
-        """``vectors @ q`` over the rows of :meth:`rows`, one contiguous block at a time (no row gather)."""
-        return np.concatenate([vectors[self.bounds[p] : self.bounds[p + 1]] @ q for p in parts])
-
-
 class MetadataCache:
     """Metadata of every object of one table version, sorted by objid.
 
@@ -195,7 +147,7 @@ class MetadataCache:
         self._rowids_sorted = rowids[self._rowid_order]
         data = data.drop_columns(["_rowid"])
         self.vectors: np.ndarray | None = None
-        self._partitions: _Partitions | None = None
+        self._partitions: Partitions | None = None
         self.scans = False
         if vectors:
             self._read_vectors(table, len(rowids), scan or (lambda sizes, dim: True))
@@ -242,10 +194,10 @@ class MetadataCache:
                 raise RuntimeError(f"cached {filled} embeddings for {n} objects of table version {self.version}")
 
         if centroids is None or not self.scans:
-            partitions = _Partitions(np.zeros((1, dim), np.float32))
+            partitions = Partitions(np.zeros((1, dim), np.float32))
             part = np.zeros(n, np.int32)
         else:
-            partitions = _Partitions(centroids)
+            partitions = Partitions(centroids)
             part = np.empty(n, np.int32)
             for pos, rows in batches():
                 part[pos] = partitions.assign(rows)

@@ -1,34 +1,35 @@
 """Upkeep of the ``objects`` table after writes: indexes, missing density scores, old versions.
 
 ``ssald ingest`` ends with :func:`finalize` (also :meth:`ssald_index.store.ObjectStore.finalize`), so a
-table is searchable and scored as soon as an ingest returns; ``ssald index`` rebuilds everything instead.
+table is searchable and every object scored as soon as an ingest returns, whatever its size;
+``ssald index`` rebuilds everything instead.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from ssald_index.ann import refresh_indexes
 from ssald_index.density import update_density
 from ssald_index.search import StoreView
 
-__all__ = ["FINALIZE_MAX_SCORED", "finalize"]
-
-#: :func:`finalize` scores at most this many new objects itself; a larger first ingest leaves scoring
-#: to ``ssald index``, which shows its progress.
-FINALIZE_MAX_SCORED = 50_000
+__all__ = ["finalize"]
 
 log = logging.getLogger(__name__)
 
 
-def finalize(store: StoreView, keep_versions_for: timedelta = timedelta(hours=1), progress: bool = False) -> None:
+def finalize(
+    store: StoreView, keep_versions_for: timedelta = timedelta(hours=1), progress: bool = False
+) -> dict[str, float]:
     """Bring indexes and anomaly scores up to date after writes.
 
     Missing indexes are created and new rows folded into existing ones without a rebuild
-    (:func:`ssald_index.ann.refresh_indexes`). Rows without a density score are then scored
-    (:func:`ssald_index.density.update_density`, through the ANN index when there is one) if there
-    are at most ``FINALIZE_MAX_SCORED`` of them. Old versions are removed.
+    (:func:`ssald_index.ann.refresh_indexes`). Every row without a density score is then scored against
+    the whole table (:func:`ssald_index.density.update_density`: a batched scan of the IVF partitions,
+    memory bounded whatever the table's size), and the rewritten rows folded back into the indexes. Old
+    versions are removed.
 
     Parameters
     ----------
@@ -38,14 +39,22 @@ def finalize(store: StoreView, keep_versions_for: timedelta = timedelta(hours=1)
         Table versions older than this are deleted; readers (a running server)
         may still hold a recent one, so they are not removed at once.
     progress : bool
-        Show progress bars.
+        Show a progress bar while scoring.
+
+    Returns
+    -------
+    dict
+        ``indexes_seconds``, ``scores_seconds`` and ``scored`` (objects scored).
     """
     table = store.table
+    start = time.perf_counter()
     refresh_indexes(table, keep_versions_for=keep_versions_for)
-    missing = table.count_rows("density_score IS NULL")
-    if 0 < missing <= FINALIZE_MAX_SCORED:
-        update_density(store, only_missing=True, progress=progress)
+    indexed = time.perf_counter()
+    scored = update_density(store, only_missing=True, progress=progress)
+    if scored:
         # The scored rows were rewritten: fold them back into the indexes.
         table.optimize(cleanup_older_than=keep_versions_for)
-    elif missing:
-        log.warning("%d objects without a density score: run `ssald index --db DB` to score them", missing)
+    seconds = time.perf_counter() - indexed
+    if scored:
+        log.info("scored %d objects in %.1f s (%.0f objects/s)", scored, seconds, scored / max(seconds, 1e-9))
+    return {"indexes_seconds": indexed - start, "scores_seconds": seconds, "scored": float(scored)}

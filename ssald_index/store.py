@@ -22,7 +22,6 @@ from ssald_index.ann import SearchParams
 from ssald_index.cache import MetadataCache
 from ssald_index.errors import ObjectNotFound, TableNotReady
 from ssald_index.filters import Filter
-from ssald_index.maintenance import FINALIZE_MAX_SCORED
 from ssald_index.registry import (
     append_quarantine,
     connect,
@@ -45,7 +44,6 @@ from ssald_index.search import DISTANCE, MAX_K
 __all__ = [
     "MAX_K",
     "DISTANCE",
-    "FINALIZE_MAX_SCORED",
     "Filter",
     "SearchParams",
     "ObjectNotFound",
@@ -294,9 +292,9 @@ class ObjectStore:
             raise ObjectNotFound(objid)
         return search.as_rows(found)[0]
 
-    def finalize(self, keep_versions_for: timedelta = timedelta(hours=1), progress: bool = False) -> None:
+    def finalize(self, keep_versions_for: timedelta = timedelta(hours=1), progress: bool = False) -> dict[str, float]:
         """Bring indexes and anomaly scores up to date after writes; see :func:`ssald_index.maintenance.finalize`."""
-        maintenance.finalize(self, keep_versions_for=keep_versions_for, progress=progress)
+        return maintenance.finalize(self, keep_versions_for=keep_versions_for, progress=progress)
 
     def neighbours(
         self, objid: int, k: int, filter: Filter | None = None, exclude_radius_arcsec: float = 0.0

@@ -1,8 +1,6 @@
-"""ssald_index.maintenance: finalize builds the indexes, and scores new rows only up to its limit."""
+"""ssald_index.maintenance: finalize builds the indexes and scores every new row, whatever their number."""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 
@@ -12,14 +10,14 @@ from ssald_index.store import ObjectStore
 from tests.ssald_index.test_store import make_rows
 
 
-def test_finalize_leaves_a_large_first_ingest_unscored(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(maintenance, "FINALIZE_MAX_SCORED", 10)
-    store = ObjectStore.write(tmp_path / "db", make_rows(np.arange(1, 41)))
-    with caplog.at_level(logging.WARNING, logger="ssald_index.maintenance"):
-        maintenance.finalize(store)
-    assert store.table.count_rows("density_score IS NULL") == 40
-    assert "40 objects without a density score" in caplog.text
-    assert "objid" in {state["column"] for state in index_state(store.table)}
+def test_finalize_scores_a_first_ingest_above_the_old_limit(tmp_path, capsys):
+    # 50,001 rows: above the 50,000 that finalize used to score before leaving the rest unscored with a warning.
+    store = ObjectStore.write(tmp_path / "db", make_rows(np.arange(1, 50_002)))
+    done = maintenance.finalize(store, progress=True)
+    assert store.table.count_rows("density_score IS NULL") == 0
+    assert done["scored"] == 50_001 and store.count_scored() == 50_001
+    assert {"objid", "embedding"} <= {state["column"] for state in index_state(store.table)}
+    assert "density: 100%" in capsys.readouterr().err
 
 
 def test_finalize_scores_only_the_rows_without_a_score(tmp_path):
