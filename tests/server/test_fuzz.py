@@ -234,13 +234,18 @@ def channel(tmp_path_factory, survey, tiny_model):
 
 def _code(channel: grpc.Channel, method: str, request) -> tuple[grpc.StatusCode, str]:
     descriptor = SSALD_SERVICE.methods_by_name[method]
-    call = channel.unary_unary(
+    # Server-streaming RPCs (FindSimilarBatch, MapPoints) are read to their end: an error may come mid-stream.
+    multicallable = channel.unary_stream if descriptor.server_streaming else channel.unary_unary
+    call = multicallable(
         f"/{SSALD_SERVICE.full_name}/{method}",
         request_serializer=type(request).SerializeToString,
         response_deserializer=message_factory.GetMessageClass(descriptor.output_type).FromString,
     )
     try:
-        call(request, timeout=TIMEOUT)
+        answer = call(request, timeout=TIMEOUT)
+        if descriptor.server_streaming:
+            for _ in answer:
+                pass
     except grpc.RpcError as error:
         return error.code(), error.details()
     return grpc.StatusCode.OK, ""
