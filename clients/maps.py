@@ -8,14 +8,16 @@ little-endian arrays in chunks, so the client reads them straight into NumPy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-import numpy as np
 
 from clients.conversions import make_request
 from clients.errors import Unavailable, from_rpc_error
 from proto import ssald_pb2
+
+if TYPE_CHECKING:  # numpy loads with the first call: `ssald --help` imports this module
+    import numpy as np
 
 __all__ = ["MapCalls", "MapPoints"]
 
@@ -72,6 +74,8 @@ class MapCalls:
         FailedPrecondition
             ``score`` for a label without a trained classifier.
         """
+        import numpy as np
+
         request = make_request(ssald_pb2.MapPointsRequest, color_by=color_by, label=label)
         parts: dict[str, list[np.ndarray]] = {"objids": [], "x": [], "y": [], "values": []}
         dtypes = {"objids": "<i8", "x": "<f4", "y": "<f4", "values": "<f4"}

@@ -105,7 +105,7 @@ def run_web(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
             web = start_web(client, args, args.host, args.port, token, args.insecure)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:  # a refused exposure (ValueError) is a usage error: `ssald` exits 2
             print(f"ssald web: error: {exc}", file=sys.stderr)
             return 1
         name = wait_for_signal()
