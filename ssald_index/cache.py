@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssald_index.ann import ivf_partitions
-from ssald_index.partitions import Partitions
+from ssald_index.partitions import Int8Rows, Partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
 
 __all__ = ["MetadataCache", "RowReader"]
@@ -148,6 +148,7 @@ class MetadataCache:
         data = data.drop_columns(["_rowid"])
         self.vectors: np.ndarray | None = None
         self._partitions: Partitions | None = None
+        self._codes: Int8Rows | None = None
         self.scans = False
         if vectors:
             self._read_vectors(table, len(rowids), scan or (lambda sizes, dim: True))
@@ -207,6 +208,9 @@ class MetadataCache:
         for pos, rows in batches():
             x[self._partitions.slot[pos]] = rows
         self.vectors = x
+        # The first pass of a scan reads the int8 copy (a quarter of the bytes); the best rows are re-ranked
+        # from the float32 vectors.
+        self._codes = Int8Rows(x)
 
     def vectors_at(self, positions: np.ndarray) -> np.ndarray:
         """Normalised embeddings of the objects at cache ``positions``."""
@@ -221,8 +225,8 @@ class MetadataCache:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` cached objects nearest to ``query`` by cosine distance, from the nearest IVF partitions.
 
-        The partitions are scored in float32; their best ``candidates`` are re-ranked in float64, ties
-        broken by objid.
+        The partitions are scored from the int8 copy of the rows (:class:`ssald_index.partitions.Int8Rows`);
+        their best ``candidates`` are re-ranked in float64, ties broken by objid.
 
         Parameters
         ----------
@@ -251,7 +255,7 @@ class MetadataCache:
             if len(rows) - len(skip) >= k or nprobes >= parts.count:
                 break
             nprobes = min(2 * nprobes, parts.count)
-        score = parts.score(self.vectors, q, probe)  # type: ignore[arg-type]
+        score = parts.score_codes(self._codes, q, probe)
         if len(skip):
             score[np.isin(rows, skip)] = -np.inf
         keep = min(max(candidates, k), int(np.isfinite(score).sum()))
@@ -275,7 +279,8 @@ class MetadataCache:
     @property
     def nbytes(self) -> int:
         """Memory held by the cached columns (and vectors)."""
-        return int(self._data.nbytes) + (0 if self.vectors is None else int(self.vectors.nbytes))
+        vectors = 0 if self.vectors is None else int(self.vectors.nbytes) + self._codes.nbytes
+        return int(self._data.nbytes) + vectors
 
     def positions(self, objids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``objids`` in the cache and the mask of those found (positions are valid where found)."""
