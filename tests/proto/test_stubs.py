@@ -51,9 +51,11 @@ def test_service_has_the_documented_rpcs() -> None:
         "GetStamp": ("GetStampRequest", "Stamp"),
         "FindSimilarBatch": ("FindSimilarBatchRequest", "BatchNeighbours"),
         "FindSimilarToExamples": ("FindSimilarToExamplesRequest", "NeighboursResponse"),
+        "MapPoints": ("MapPointsRequest", "MapPointsChunk"),
     }
-    batch = service.methods_by_name["FindSimilarBatch"]
-    assert batch.server_streaming and not batch.client_streaming
+    for streamed in ("FindSimilarBatch", "MapPoints"):
+        method = service.methods_by_name[streamed]
+        assert method.server_streaming and not method.client_streaming
 
 
 def test_object_message_mirrors_the_objects_schema() -> None:
