@@ -218,6 +218,8 @@ class SsaldServicer:
         """Store labels; the reply comes after they are committed to disk (they survive a crash of the server
         from then on). Optionally retrain the classifier of each target label and rescore every object; the
         retrain runs after the labels are committed and does not hold up other clients' label writes.
+        A client that gives up (deadline or cancel) during the retrain gets CANCELLED: its labels stay committed,
+        the retrain stops between stages and stores nothing, and the next retrain of that label redoes it.
         All or nothing: a request with an unknown objid or an entry over a limit writes nothing.
         Limits (ssald_index/active/labels.py), checked before anything is written:
         at most 10,000 labels per call (MAX_LABELS_PER_CALL; send more in several calls);

@@ -3,6 +3,8 @@
 :class:`ActiveLearningServicer` only converts: requests to calls of
 :class:`ssald_index.active.session.ActiveLearning`, its typed answers to messages, its exceptions to status
 codes (:func:`server.convert.status_for_errors`). :class:`server.service.SsaldServicer` inherits these RPCs.
+Each long call gets ``wanted=context.is_active``, so its work stops between stages once the client has gone
+(``CANCELLED``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class ActiveLearningServicer:
                 filter=filter_from_proto(request.filter),
                 classifier=request.classifier,
                 exclude_objids=request.exclude_objids,
+                wanted=context.is_active,
             )
             return proposals_to_proto(answer)
 
@@ -100,8 +103,13 @@ class ActiveLearningServicer:
             outside = [e.objid for e in labels if not OBJID_MIN <= e.objid <= OBJID_MAX]
             if outside:
                 raise ObjectNotFound(None, f"objids not in the objects table (objids are 1..2**63-1): {outside}")
+            # The labels are committed first; a retrain whose client has gone stops between stages (CANCELLED).
             answer = self.active_learning.submit(
-                labels, retrain=request.retrain, classifier=request.classifier, request_id=request.request_id
+                labels,
+                retrain=request.retrain,
+                classifier=request.classifier,
+                request_id=request.request_id,
+                wanted=context.is_active,
             )
             return submitted_to_proto(answer)
 
@@ -112,6 +120,7 @@ class ActiveLearningServicer:
                 request.n,
                 filter=filter_from_proto(request.filter),
                 exclude_labelled=request.exclude_labelled,
+                wanted=context.is_active,
             )
             return candidates_to_proto(answer)
 

@@ -240,7 +240,8 @@ def serve(
         Serve Prometheus metrics (:mod:`server.metrics`) at ``http://HOST:PORT/metrics``; none by default.
 
     The log is rate-limited (:func:`server.log_limits.limit_log_rate`): a message repeated by every
-    request of a flood is written a few times a minute with a count of the rest.
+    request of a flood is written a few times a minute with a count of the rest, written when each interval
+    ends and, for the last one, when the server stops.
     """
     from threadpoolctl import threadpool_limits
 
@@ -248,7 +249,7 @@ def serve(
     # The server answers many small queries at once from several threads: BLAS threads inside each kNN
     # scan only contend and spin, and one per scan serves more queries a second (docs/BENCHMARKS.md).
     threadpool_limits(1, user_api="blas")
-    limit_log_rate()
+    log_filters = limit_log_rate()
     if metrics_port is not None and options.metrics is None:
         options = dataclasses.replace(options, metrics=RpcMetrics())
     server, bound, health_servicer = _build(db_path, _format_address(host, port), options)
@@ -276,4 +277,6 @@ def serve(
             signal.signal(sig, handler)
         if endpoint is not None:
             endpoint.close()
+        for log_filter in log_filters:  # the counts of floods whose interval has not ended yet
+            log_filter.flush(everything=True)
     print(f"stopped ({signal.Signals(received[0]).name})", flush=True)

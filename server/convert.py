@@ -38,6 +38,7 @@ import grpc
 from proto import ssald_pb2
 from ssald_index.active.session import NoClassifier
 from ssald_index.batch import BatchResult
+from ssald_index.errors import Abandoned, check_wanted
 from ssald_index.feature_space import NoMorphology
 from ssald_index.filters import Filter
 from ssald_index.metric import TooFewLabels
@@ -147,18 +148,15 @@ class NoModel(RuntimeError):
     """An image query reached a server started without an ONNX model."""
 
 
-class Abandoned(Exception):
-    """The client of a call cancelled it or passed its deadline: the rest of the work would be thrown away."""
-
-
 def ensure_wanted(context: grpc.ServicerContext, step: str) -> None:
-    """Raise :class:`Abandoned` when the call's client has gone, so that long work stops before ``step``.
+    """Raise :class:`~ssald_index.errors.Abandoned` when the call's client has gone, so that long work stops
+    before ``step``.
 
     gRPC itself never starts a call whose client gave up while it waited for a worker thread; this is
-    the check between the stages of a call that is already running.
+    the check between the stages of a call that is already running. Work in ``ssald_index`` makes the same
+    check itself when given ``wanted=context.is_active``.
     """
-    if not context.is_active():
-        raise Abandoned(f"the client cancelled the call or passed its deadline before {step}")
+    check_wanted(context.is_active, step)
 
 
 def error_status(exc: Exception) -> tuple[grpc.StatusCode, str]:

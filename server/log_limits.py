@@ -3,10 +3,13 @@
 A client can make the server log on every request (grpcio logs a traceback for each request it cannot
 handle; a broken table logs on every health check). :class:`RateLimitFilter` lets through at most
 ``burst`` records of one kind per ``interval_s`` seconds, a kind being the logger's name, the level and
-the message template (``record.msg`` before its arguments are filled in), and counts the rest; the next
-record of that kind after the interval comes with one line ``suppressed K similar messages in the last N
-s: <template>`` before it. :func:`limit_log_rate` puts one filter on every handler of the root logger, so
-it covers the server's loggers and grpc's own (``grpc._server``, ``grpc._common``) alike.
+the message template (``record.msg`` before its arguments are filled in), and counts the rest. The count
+is written as one line ``suppressed K similar messages in the last N s: <template>`` when the interval
+ends: before the next record of that kind, or, when the flood stopped, by a daemon timer at the end of the
+interval (:meth:`RateLimitFilter.flush`), so the final count of a flood is never lost; :func:`server.app.serve`
+flushes the counts of unfinished intervals when it stops. :func:`limit_log_rate` puts one filter on every
+handler of the root logger, so it covers the server's loggers and grpc's own (``grpc._server``,
+``grpc._common``) alike.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class RateLimitFilter(logging.Filter):
     max_kinds : int
         Kinds tracked at once (default :data:`MAX_KINDS`).
     clock : callable
-        Monotonic time in seconds (tests pass their own).
+        Monotonic time in seconds (tests pass their own); the flush timer waits real seconds, as many as
+        ``clock`` says are left of the interval.
     """
 
     def __init__(
@@ -75,6 +79,9 @@ class RateLimitFilter(logging.Filter):
         self.burst, self.interval_s, self.max_kinds, self.clock = burst, interval_s, max_kinds, clock
         self._windows: dict[tuple[str, int, str], _Window] = {}
         self._lock = threading.Lock()
+        # The pending flush of the interval that ends first among those with suppressed records (None: none).
+        self._timer: threading.Timer | None = None
+        self._closed = False
 
     def _kind(self, record: logging.LogRecord, now: float) -> tuple[str, int, str]:
         kind = (record.name, record.levelno, str(record.msg))
@@ -101,17 +108,73 @@ class RateLimitFilter(logging.Filter):
                 window = self._windows[kind] = _Window(now)
             if window.passed >= self.burst:
                 window.suppressed += 1
+                if self._timer is None:
+                    self._schedule(window.start + self.interval_s - now)
                 return False
             window.passed += 1
         if summary is not None:
-            self._write_summary(record, *summary)
+            self._write_summary(*summary)
         return True
 
-    def _write_summary(self, record: logging.LogRecord, count: int, seconds: float, kind: tuple) -> None:
+    def _schedule(self, delay_s: float) -> None:
+        """Start the flush timer (the caller holds the lock and no timer is pending)."""
+        if self._closed:
+            return
+        self._timer = threading.Timer(max(delay_s, 0.0), self._on_timer)
+        self._timer.daemon = True  # a pending summary never keeps the process alive
+        self._timer.start()
+
+    def _on_timer(self) -> None:
+        self.flush()
+
+    def flush(self, everything: bool = False) -> int:
+        """Write the summary of each interval that ended with records suppressed, and forget those intervals.
+
+        Called by the timer when the first interval with suppressed records ends (a flood that stopped gets
+        its count written then, not when its message comes again); the timer is restarted for the next one.
+
+        Parameters
+        ----------
+        everything : bool
+            Also the intervals that have not ended yet (at shutdown: their counts would be lost).
+
+        Returns
+        -------
+        int
+            Summary lines written.
+        """
+        now = self.clock()
+        with self._lock:
+            due = [
+                (window.suppressed, now - window.start, kind)
+                for kind, window in self._windows.items()
+                if window.suppressed and (everything or now - window.start >= self.interval_s)
+            ]
+            for _, _, kind in due:
+                del self._windows[kind]
+            if self._timer is not None:
+                self._timer.cancel()  # harmless when called from the timer itself
+            self._timer = None
+            pending = [w.start for w in self._windows.values() if w.suppressed]
+            if pending:
+                self._schedule(min(pending) + self.interval_s - now)
+        for summary in due:
+            self._write_summary(*summary)
+        return len(due)
+
+    def close(self) -> None:
+        """Stop the flush timer for good (counts not yet written stay unwritten unless :meth:`flush` is called)."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _write_summary(self, count: int, seconds: float, kind: tuple) -> None:
         name, _, template = kind
         line = logging.makeLogRecord(
             {
-                "name": name or record.name,
+                "name": name or __name__,  # the kinds beyond MAX_KINDS share a budget without a logger
                 "levelno": logging.WARNING,
                 "levelname": logging.getLevelName(logging.WARNING),
                 "msg": "suppressed %d similar messages in the last %.0f s: %s",

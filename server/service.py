@@ -189,8 +189,8 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
             points = self.active_learning.map_points(request.color_by or "cluster", request.label)
             n = len(points.objids)
             for lo in range(0, max(n, 1), MAP_CHUNK):
-                if not context.is_active():
-                    return
+                # Before each chunk, the first included: reading and colouring the map may outlast the deadline.
+                ensure_wanted(context, f"sending the map from object {lo} of {n}")
                 part = slice(lo, lo + MAP_CHUNK)
                 yield ssald_pb2.MapPointsChunk(
                     objids=points.objids[part].astype("<i8").tobytes(),
@@ -203,7 +203,9 @@ class SsaldServicer(ActiveLearningServicer, ssald_pb2_grpc.SsaldServicer):
 
     def Anomalies(self, request: ssald_pb2.AnomaliesRequest, context: grpc.ServicerContext):  # noqa: N802
         with status_for_errors(context):
-            rows = top_anomalies(self.handle.store(), request.n, filter_from_proto(request.filter))
+            rows = top_anomalies(
+                self.handle.store(), request.n, filter_from_proto(request.filter), wanted=context.is_active
+            )
             return ssald_pb2.AnomaliesResponse(anomalies=[ssald_pb2.Anomaly(object=object_to_proto(r)) for r in rows])
 
     def GetObject(self, request: ssald_pb2.GetObjectRequest, context: grpc.ServicerContext):  # noqa: N802

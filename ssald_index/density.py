@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ssald_index.ann import ANN_COLUMN, has_ann_index, ivf_partitions, train_centroids
+from ssald_index.errors import Wanted, check_wanted
 from ssald_index.filters import Filter, run_filtered
 from ssald_index.partitions import Partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
@@ -393,18 +394,23 @@ def _score_thresholds(store: StoreView) -> np.ndarray:
     return -np.sort(-scores.astype(np.float64))
 
 
-def top_anomalies(store: StoreView, n: int, filter: Filter | None = None) -> list[dict[str, Any]]:
+def top_anomalies(
+    store: StoreView, n: int, filter: Filter | None = None, wanted: Wanted | None = None
+) -> list[dict[str, Any]]:
     """The ``n`` highest-scoring objects (most anomalous first) matching ``filter``.
 
     Unfiltered, the served metadata cache already holds the objects sorted by score. Filtered (or without
     a cache), rows with ``density_score >= t`` are read through the BTree index on ``density_score``,
     ``t`` being the ``M``-th highest score, with ``M`` growing from ``n`` until ``n`` rows pass the filter:
-    no request scores objects or scans the table. Objects without a score never come back.
+    no request scores objects or scans the table. Objects without a score never come back. ``wanted``
+    (optional) is asked before each of those reads (:func:`ssald_index.errors.check_wanted`).
 
     Raises
     ------
     ValueError
         If ``n`` is not in ``[1, MAX_K]`` or the filter is malformed.
+    ssald_index.errors.Abandoned
+        ``wanted`` answered ``False``.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_K:
         raise ValueError(f"n must be an integer between 1 and {MAX_K}, got {n!r}")
@@ -419,6 +425,7 @@ def top_anomalies(store: StoreView, n: int, filter: Filter | None = None) -> lis
     while True:
         t = float(scores[min(limit, len(scores)) - 1])
         where = f"density_score >= {t!r}" + (f" AND ({user})" if user else "")
+        check_wanted(wanted, f"reading the {limit} most anomalous objects")
         found = run_filtered(store.table.search().where(where).select(list(OBJECT_METADATA_COLUMNS)).limit(None), user)
         if found.num_rows >= n or limit >= len(scores):
             break

@@ -8,7 +8,9 @@ so that building the parser (``ssald --help``) loads nothing heavy.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from clients.client import SsaldClient
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CLASSIFIERS",
@@ -89,7 +93,8 @@ def add_token_file(parser: Arguments, help: str, flag: str = "--token-file") -> 
 
 def read_secret(path: str | os.PathLike[str] | None, env: str, what: str = "token") -> str | None:
     """A secret from the file ``path`` (surrounding whitespace removed), else from the environment variable
-    ``env``; ``None`` when neither is given. The secret itself is never part of a message.
+    ``env``; ``None`` when neither is given. The secret itself is never part of a message. A file that its
+    group or other users may read or write is used, with a warning that names it and the fix (``chmod 600``).
 
     Raises
     ------
@@ -102,11 +107,31 @@ def read_secret(path: str | os.PathLike[str] | None, env: str, what: str = "toke
         value = os.environ.get(env)
         return value.strip() if value and value.strip() else None
     try:
-        return Path(path).read_text(encoding="ascii").strip()
+        secret = Path(path).read_text(encoding="ascii").strip()
     except UnicodeDecodeError:
         raise ValueError(f"the {what} file {os.fspath(path)!r} is not ASCII text") from None
     except OSError as exc:  # the same class (FileNotFoundError, PermissionError), so `ssald` prints one line
         raise type(exc)(f"cannot read the {what} file {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    _warn_if_open(path, what)
+    return secret
+
+
+def _warn_if_open(path: str | os.PathLike[str], what: str) -> None:
+    """Log a warning when users other than the owner of the secret file may read or change it (as ssh does)."""
+    if os.name == "nt":  # POSIX permission bits mean nothing there
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "the %s file %s can be read or changed by its group or other users (mode %s): run `chmod 600 %s`",
+            what,
+            os.fspath(path),
+            f"{mode:04o}",
+            os.fspath(path),
+        )
 
 
 def read_token(args: argparse.Namespace) -> str | None:

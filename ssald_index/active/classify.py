@@ -25,6 +25,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ssald_index.errors import Wanted, check_wanted
 from ssald_index.feature_space import NoMorphology, standardise_morphology
 
 __all__ = [
@@ -121,6 +122,7 @@ def fit_and_score(
     kind: str = "logistic",
     seed: int = 0,
     cv: bool = False,
+    wanted: Wanted | None = None,
 ) -> ClassifierResult:
     """Fit on ``x[rows]`` with 0/1 targets ``y``; return the probability of class 1 for every row of ``x``.
 
@@ -136,11 +138,15 @@ def fit_and_score(
     seed : int
     cv : bool
         Also compute cross-validated metrics (slower).
+    wanted : callable, optional
+        Asked between the fit, the scoring and the cross-validation (:func:`ssald_index.errors.check_wanted`).
 
     Raises
     ------
     ValueError
         If the labels hold only one class (nothing to learn from yet).
+    ssald_index.errors.Abandoned
+        ``wanted`` answered ``False``: the caller has gone.
     """
     y = np.asarray(y, dtype=np.int64)
     if len(rows) != len(y):
@@ -148,6 +154,7 @@ def fit_and_score(
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"need both positive and negative labels to train, have {n_pos} positive, {n_neg} negative")
+    check_wanted(wanted, f"fitting the {kind} classifier")
     xl = x[rows]
     calibrate = min(n_pos, n_neg) >= MIN_PER_CLASS_TO_CALIBRATE
     if calibrate:
@@ -155,6 +162,9 @@ def fit_and_score(
     else:
         model = make_classifier(kind, seed)
     model.fit(xl, y)
+    check_wanted(wanted, f"scoring {len(x)} objects")
     scores = model.predict_proba(x)[:, 1].astype(np.float32)
+    if cv:
+        check_wanted(wanted, "cross-validating the classifier")
     metrics = _cv_metrics(xl, y, kind, seed) if cv else {}
     return ClassifierResult(scores, kind, n_pos, n_neg, calibrate, metrics)

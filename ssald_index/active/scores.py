@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from ssald_index.active.classify import CLASSIFIERS, check_features, feature_matrix, fit_and_score
 from ssald_index.active.labels import LABEL_PATTERN, latest_labels, training_set
+from ssald_index.errors import Wanted, check_wanted
 from ssald_index.filters import Filter
 from ssald_index.registry import append_rows, connect, create_table, has_table
 from ssald_index.schema import (
@@ -136,6 +137,7 @@ def retrain(
     cv: bool = True,
     seed: int = 0,
     features: str = "embedding",
+    wanted: Wanted | None = None,
 ) -> ScoreRun:
     """Train a classifier for ``label`` on the latest labels and store a score for every object.
 
@@ -152,6 +154,10 @@ def retrain(
     seed : int
     features : {"embedding", "morphology", "embedding+morphology"}
         The classifier's input (:func:`ssald_index.active.classify.feature_matrix`); stored with the run.
+    wanted : callable, optional
+        Asked before each stage (reading the table, fitting, scoring, cross-validating, writing): when it
+        answers ``False`` the retrain stops with :class:`~ssald_index.errors.Abandoned` and stores nothing, so
+        the previous scores stay (stale, :func:`is_stale`) until the next retrain.
 
     Returns
     -------
@@ -165,11 +171,14 @@ def retrain(
         no negative for ``label``.
     ssald_index.store.TableNotReady
         If the database has no ``objects`` table.
+    ssald_index.errors.Abandoned
+        ``wanted`` answered ``False`` before a stage; nothing was written.
     """
     name = scores_table_name(label)
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
     features = check_features(features)
+    check_wanted(wanted, f"reading the objects table to retrain {label!r}")
     store = ObjectStore.open(db_path)
     # Read the version before the labels: a label added in between makes the run look stale, never fresh.
     version = label_version(db_path)
@@ -185,7 +194,7 @@ def retrain(
             f"{label!r} and {n_neg} with another label; label at least one of each"
         )
     x = feature_matrix(embedding_matrix(table), morphology_matrix(table) if morphology else None, features)
-    result = fit_and_score(x, rows, y, kind=classifier, seed=seed, cv=cv)
+    result = fit_and_score(x, rows, y, kind=classifier, seed=seed, cv=cv, wanted=wanted)
     model_ids = sorted({m for m in table.column("model_id").unique().to_pylist() if m is not None})
     run = ScoreRun(
         label=label,
@@ -200,6 +209,7 @@ def retrain(
     )
     scores = pa.table({"objid": pa.array(objids, pa.int64()), "score": pa.array(result.scores, pa.float32())})
     scores = scores.cast(SCORES_SCHEMA).replace_schema_metadata({_RUN_KEY: run.to_json().encode()})
+    check_wanted(wanted, f"storing the scores of {label!r}")  # the last check: the scores and their run go together
     db = connect(db_path)
     written = create_table(db, name, scores, mode="overwrite")
     written.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
@@ -274,6 +284,7 @@ def top_candidates(
     n: int,
     filter: Filter | None = None,
     exclude_labelled: bool = False,
+    wanted: Wanted | None = None,
 ) -> list[dict[str, Any]]:
     """The ``n`` highest-scoring objects for ``label`` that pass ``filter``, best first.
 
@@ -290,6 +301,8 @@ def top_candidates(
         Metadata filter on the ``objects`` table.
     exclude_labelled : bool
         Leave out objects that already carry any label.
+    wanted : callable, optional
+        Asked before the ranking and before each read of candidate rows (:func:`ssald_index.errors.check_wanted`).
 
     Returns
     -------
@@ -303,6 +316,8 @@ def top_candidates(
         If ``label`` was never trained.
     ValueError
         If ``n`` or the filter is invalid.
+    ssald_index.errors.Abandoned
+        ``wanted`` answered ``False``.
     """
     n = _check_n(n)
     scores = read_scores(db_path, label)
@@ -329,8 +344,10 @@ def top_candidates(
     ranked_upto, depth = 0, 2 * n
     # Scores may name objects deleted since the run: read further down the ranking until n are found.
     while len(out) < n:
+        check_wanted(wanted, f"ranking {len(passing_rows)} scores of {label!r}")
         ranked = _ranking(passing_rows, objids, score, depth)
         for start in range(ranked_upto, len(ranked), 2 * n):
+            check_wanted(wanted, f"reading the rows of candidates {start}.. of {label!r}")
             chunk = ranked[start : start + 2 * n]
             meta = _metadata(store, objids[chunk])
             for i in chunk:

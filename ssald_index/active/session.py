@@ -10,6 +10,10 @@ target label are serialised by a lock of their own, so a slower, older retrain n
 A write may carry a request id: a retry of a request whose labels were already committed writes nothing
 and answers as the first did (:attr:`Submitted.replayed`).
 
+The long calls take ``wanted`` (:data:`ssald_index.errors.Wanted`; the server passes its call's
+``context.is_active``) and stop between stages with :class:`~ssald_index.errors.Abandoned` once their caller has
+gone: a retrain cut short after a label write stores nothing, and the labels stay.
+
 scikit-learn (strategies, classifiers) is imported on the first call that needs it, not at import: it
 would add seconds to every server start.
 """
@@ -37,6 +41,7 @@ from ssald_index.active.labels import (
     read_labels,
 )
 from ssald_index.ann import SearchParams
+from ssald_index.errors import Wanted, check_wanted
 from ssald_index.feature_space import FeatureSpaces
 from ssald_index.filters import Filter
 from ssald_index.maps import MapPoints, map_points
@@ -394,6 +399,7 @@ class ActiveLearning:
         filter: Filter | None = None,
         classifier: str = "",
         exclude_objids: Any = (),
+        wanted: Wanted | None = None,
     ) -> Proposals:
         """The ``n`` objects whose label ``strategy`` wants next for ``label``; never one already labelled.
 
@@ -413,6 +419,9 @@ class ActiveLearning:
             Fitted in memory when a strategy needs probabilities and no fresh stored scores exist.
         exclude_objids : iterable of int
             Never proposed either (objects a person skipped): the strategy's next choices replace them.
+        wanted : callable, optional
+            Asked before each stage over the whole table (reading the embeddings, the filter, the classifier
+            fit, the strategy, the proposed rows): :func:`ssald_index.errors.check_wanted`.
 
         Raises
         ------
@@ -420,6 +429,8 @@ class ActiveLearning:
             Empty label, bad ``n``, unknown strategy or classifier, bad filter.
         ObjectNotFound
             ``seed_objid`` is not in the table.
+        ssald_index.errors.Abandoned
+            ``wanted`` answered ``False``.
         """
         from ssald_index.active.strategies import STRATEGIES
 
@@ -428,6 +439,7 @@ class ActiveLearning:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
         classifier = _check_classifier(classifier)
+        check_wanted(wanted, "reading the embeddings")
         emb = self.embeddings()
         store = self._source.store()
         latest = latest_labels(self.db_path)
@@ -442,6 +454,7 @@ class ActiveLearning:
             seed_row = int(emb.rows_of([seed_objid])[0])
             if seed_row < 0:
                 raise ObjectNotFound(int(seed_objid))
+        check_wanted(wanted, "applying the filter")
         allowed = allowed_rows(store, emb, filter)
 
         skip = emb.rows_of(np.fromiter(exclude_objids, dtype=np.int64))
@@ -451,22 +464,25 @@ class ActiveLearning:
         exhausted = len(taken) >= len(emb.objids) if allowed is None else bool(np.isin(allowed, taken).all())
         if exhausted:
             return Proposals([], strategy, n_pos, n_neg)
-        wanted = n + len(skip)
+        n_picked = n + len(skip)  # the skipped ones may be among the strategy's choices
         probs = None
         if n_pos and n_neg:
+            check_wanted(wanted, f"scoring with the {classifier} classifier of {label!r}")
             probs = self._probabilities(label, emb, rows, y, classifier)
+        check_wanted(wanted, f"running the strategy {strategy!r}")
         similarity = None
         if n_pos == 0 or (n_neg == 0 and strategy in _NEED_BOTH_CLASSES):
             # Nothing to learn from yet: look next to the seed (or the latest positive), else at anomalies.
             anchor = seed_row if n_pos == 0 else int(rows[np.flatnonzero(y)[-1]])
-            picked, reason = self._cold_start(emb, rows, allowed, anchor, wanted)
+            picked, reason = self._cold_start(emb, rows, allowed, anchor, n_picked)
             used = reason
         else:
-            picked = self._select(strategy, emb, rows, y, probs, allowed, wanted, seed=len(y))
+            picked = self._select(strategy, emb, rows, y, probs, allowed, n_picked, seed=len(y))
             used = reason = strategy
         picked = np.array([r for r in picked.tolist() if r not in skip][:n], dtype=np.int64)
         if used == "cold_start:example":
             similarity = emb.x[picked] @ emb.x[anchor]
+        check_wanted(wanted, f"reading the {len(picked)} proposed objects")
         items = [
             Proposal(
                 store.get(int(emb.objids[row])),
@@ -565,7 +581,12 @@ class ActiveLearning:
         return self._inputs[1]
 
     def submit(
-        self, labels: list[Label], retrain: bool = False, classifier: str = "", request_id: str = ""
+        self,
+        labels: list[Label],
+        retrain: bool = False,
+        classifier: str = "",
+        request_id: str = "",
+        wanted: Wanted | None = None,
     ) -> Submitted:
         """Write labels (committed to disk when this returns), then retrain each target label if asked.
 
@@ -585,6 +606,10 @@ class ActiveLearning:
             The caller's id of this request (``""``: none). When labels with this id are already committed,
             nothing is written and the answer repeats the first one's ``n_written`` and ``labels_version``
             with ``replayed`` set (retrains still run when asked, reusing fresh stored scores).
+        wanted : callable, optional
+            Asked, once the labels are committed, before each retrain and each of its stages
+            (:func:`ssald_index.errors.check_wanted`). A retrain cut short stores nothing: the labels stay, the
+            label's previous scores stay (and are stale), and the next retrain of that label does the work.
 
         Raises
         ------
@@ -594,6 +619,8 @@ class ActiveLearning:
             than :data:`~ssald_index.active.labels.MAX_LABEL_NAMES` distinct latest labels.
         ObjectNotFound
             Some objids are not in the table (all named).
+        ssald_index.errors.Abandoned
+            ``wanted`` answered ``False`` after the labels were committed: a retrain was cut short.
         """
         labels = check_labels(labels)
         if not labels:
@@ -618,7 +645,7 @@ class ActiveLearning:
         retrained = []
         if retrain:
             for target in sorted({target_of(entry.label) for entry in labels}):
-                retrained.append(self._retrain(target, classifier))
+                retrained.append(self._retrain(target, classifier, wanted))
         return Submitted(written, version, summary.label_counts, retrained, replayed=previous is not None)
 
     def _check_writable(self, store: ObjectStore, labels: list[Label]) -> None:
@@ -640,12 +667,13 @@ class ActiveLearning:
                 f"{MAX_LABEL_NAMES} are allowed; no label was written"
             )
 
-    def _retrain(self, target: str, classifier: str) -> RetrainOutcome:
+    def _retrain(self, target: str, classifier: str, wanted: Wanted | None = None) -> RetrainOutcome:
         """Retrain ``target`` (one retrain of a label at a time), or reuse its stored run when it is fresh."""
         from ssald_index.active import scores
 
         with self._retrain_locks_lock:
             lock = self._retrain_locks.setdefault(target, threading.Lock())
+        check_wanted(wanted, f"retraining {target!r}")
         with lock:
             try:
                 run = scores.latest_run(self.db_path, target)
@@ -655,15 +683,25 @@ class ActiveLearning:
             if fresh and not scores.is_stale(self.db_path, target):
                 return RetrainOutcome(target, run)
             try:
-                run = scores.retrain(self.db_path, target, classifier=classifier, cv=True, features=self.features)
+                run = scores.retrain(
+                    self.db_path, target, classifier=classifier, cv=True, features=self.features, wanted=wanted
+                )
             except ValueError as exc:
                 return RetrainOutcome(target, None, str(exc))
             return RetrainOutcome(target, run)
 
     def candidates(
-        self, label: str, n: int = 100, filter: Filter | None = None, exclude_labelled: bool = False
+        self,
+        label: str,
+        n: int = 100,
+        filter: Filter | None = None,
+        exclude_labelled: bool = False,
+        wanted: Wanted | None = None,
     ) -> Candidates:
         """The ``n`` objects of highest stored score for ``label``, with the run behind them.
+
+        ``wanted`` (optional) is asked before the ranking and each read of candidate rows
+        (:func:`ssald_index.active.scores.top_candidates`).
 
         Raises
         ------
@@ -671,6 +709,8 @@ class ActiveLearning:
             No classifier was trained for ``label`` yet.
         ValueError
             Empty label, bad ``n`` or filter.
+        ssald_index.errors.Abandoned
+            ``wanted`` answered ``False``.
         """
         from ssald_index.active import scores
 
@@ -682,7 +722,9 @@ class ActiveLearning:
                 f"no classifier trained for label {label!r} yet: submit labels with retrain=True "
                 "(SubmitLabels, or `ssald label`) to train one"
             )
-        rows = scores.top_candidates(self.db_path, label, n, filter=filter, exclude_labelled=exclude_labelled)
+        rows = scores.top_candidates(
+            self.db_path, label, n, filter=filter, exclude_labelled=exclude_labelled, wanted=wanted
+        )
         return Candidates(rows, run, bool(scores.is_stale(self.db_path, label)))
 
     def map_points(self, color_by: str = "cluster", label: str = "") -> MapPoints:

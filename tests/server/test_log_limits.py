@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent import futures
 
 import grpc
@@ -32,11 +33,13 @@ class _Clock:
 @pytest.fixture
 def limited():
     handler, clock = _Records(), _Clock()
-    handler.addFilter(RateLimitFilter(handler, burst=3, interval_s=60.0, max_kinds=4, clock=clock))
+    limit = RateLimitFilter(handler, burst=3, interval_s=60.0, max_kinds=4, clock=clock)
+    handler.addFilter(limit)
     logger = logging.getLogger("tests.log_limits")
     logger.addHandler(handler)
     logger.propagate = False
     yield logger, handler, clock
+    limit.close()
     logger.removeHandler(handler)
     logger.propagate = True
 
@@ -53,6 +56,54 @@ def test_burst_then_one_summary_line(limited) -> None:
     assert summary.getMessage() == "suppressed 22 similar messages in the last 61 s: cannot parse request %d"
     assert summary.levelno == logging.WARNING and summary.name == "tests.log_limits"
     assert record.getMessage() == "cannot parse request 99"
+
+
+def test_a_flood_that_stops_gets_its_count_written_once_its_interval_ends(limited) -> None:
+    logger, handler, clock = limited
+    limit = handler.filters[0]
+    for i in range(25):
+        logger.error("cannot parse request %d", i)
+    clock.now += 30
+    assert limit.flush() == 0  # the interval has not ended: nothing to say yet
+    clock.now += 31
+    assert limit.flush() == 1
+    summary = handler.records[-1]
+    assert summary.getMessage() == "suppressed 22 similar messages in the last 61 s: cannot parse request %d"
+    assert limit.flush() == 0  # written once
+    logger.error("cannot parse request %d", 99)  # a new interval, not summed up again
+    assert [r.getMessage() for r in handler.records[-2:]] == [summary.getMessage(), "cannot parse request 99"]
+
+
+def test_flush_everything_writes_unfinished_intervals_at_shutdown(limited) -> None:
+    logger, handler, clock = limited
+    for _ in range(5):
+        logger.warning("table not ready")
+    clock.now += 2
+    assert handler.filters[0].flush(everything=True) == 1
+    assert handler.records[-1].getMessage() == "suppressed 2 similar messages in the last 2 s: table not ready"
+
+
+def test_the_timer_writes_the_count_of_a_flood_that_stopped() -> None:
+    """No record comes after the flood: the summary still arrives, when the interval ends (real time)."""
+    handler = _Records()
+    limit = RateLimitFilter(handler, burst=2, interval_s=0.3)
+    handler.addFilter(limit)
+    logger = logging.getLogger("tests.log_limits.timer")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for i in range(10):
+            logger.error("garbage from client %d", i)
+        deadline = time.monotonic() + 10
+        while len(handler.records) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        limit.close()
+        logger.removeHandler(handler)
+        logger.propagate = True
+    messages = [r.getMessage() for r in handler.records]
+    assert messages[:2] == ["garbage from client 0", "garbage from client 1"]
+    assert len(messages) == 3 and messages[2].startswith("suppressed 8 similar messages in the last 0 s:")
 
 
 def test_kinds_are_limited_apart(limited) -> None:
@@ -103,6 +154,8 @@ def test_caps_grpcs_own_log_under_1000_garbage_requests() -> None:
             codes = {f.exception().code() for f in pending}
     finally:
         server.stop(None)
+        for f in added:
+            f.close()
         grpc_logger.removeHandler(everything)
         grpc_logger.removeHandler(limited_handler)
     assert codes == {grpc.StatusCode.INTERNAL}  # grpcio's own answer, which server.wire replaces

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +76,26 @@ def test_the_tokens_never_reach_the_servers_output(tmp_path) -> None:
     assert output.count("UNAUTHENTICATED from") == 2 and output.count("PERMISSION_DENIED from") == 1  # logged...
     for secret in (TOKEN, READ_TOKEN, WRONG):
         assert secret not in output  # ...without the tokens
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+def test_a_token_file_open_to_other_users_is_warned_about_never_quoted(tmp_path, caplog, monkeypatch) -> None:
+    monkeypatch.delenv("SSALD_READ_TOKEN", raising=False)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    args = build_parser().parse_args(["serve", "--db", str(tmp_path / "db.lance"), "--token-file", str(token_file)])
+    token_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        assert server_options(args).security.token == TOKEN  # still served: a warning, as ssh gives
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"token file {token_file}" in warning and "(mode 0644)" in warning
+    assert f"chmod 600 {token_file}" in warning and TOKEN not in warning
+
+    caplog.clear()
+    token_file.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        assert server_options(args).security.token == TOKEN
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def _dockerfile_command() -> list[str]:
