@@ -35,7 +35,7 @@ function searchForm(params, onSubmit) {
 }
 
 /** The results gallery, with the toolbar of "more like these, unlike those". */
-function resultsView(title, neighbours, { queryObject = null, exportPath = null, filters = {}, k = 12 } = {}) {
+function resultsView(title, neighbours, { queryObject = null, exportPath = null, filters = {}, k = 12, excludeRadius = 0 } = {}) {
   const box = el("section", { id: "results" });
   const moreBox = el("section", { id: "more-results" });
   const button = el("button", { type: "button", id: "more-like-these", disabled: true }, "More like these");
@@ -45,7 +45,7 @@ function resultsView(title, neighbours, { queryObject = null, exportPath = null,
   });
   let lastExamples = null;
   button.addEventListener("click", async () => {
-    const body = { positives: [...examples.positives], negatives: [...examples.negatives], exclude: [] };
+    const body = { positives: [...examples.positives], negatives: [...examples.negatives], exclude: [], exclude_radius: Number(excludeRadius || 0) };
     status("searching…");
     try {
       const found = await api(`/api/similar/examples?${query({ k, ...filters })}`, { method: "POST", body });
@@ -114,7 +114,7 @@ export async function searchPage(main, params) {
     if (v.objid) queryObject = await api(`/api/objects/${v.objid}`).catch(() => null);
     else if (found.neighbours.length) queryObject = null;
     const title = v.objid ? `${found.neighbours.length} neighbours of ${v.objid}` : `${found.neighbours.length} neighbours of the object at ${v.ra}, ${v.dec}`;
-    results.append(resultsView(title, found.neighbours, { queryObject, exportPath: path, filters, k: common.k }));
+    results.append(resultsView(title, found.neighbours, { queryObject, exportPath: path, filters, k: common.k, excludeRadius: common.exclude_radius }));
     status("");
   }
 }
