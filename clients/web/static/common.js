@@ -194,3 +194,20 @@ export function exportLinks(path) {
   return el("span", { class: "exports" }, "export: ",
     ["votable", "csv", "fits", "parquet"].map((f) => [el("a", { href: `${path}${sep}format=${f}`, class: `export-${f}`, download: "" }, f), " "]));
 }
+
+/** A button that asks the app to send the VOTable of a GET table query to TOPCAT or Aladin over SAMP. */
+export function sampButton(path, name) {
+  const button = el("button", { type: "button", class: "secondary samp-send", title: "the SAMP hub of TOPCAT or Aladin, on the machine that runs ssald web" }, "Send to TOPCAT/Aladin (SAMP)");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const sent = await api(`/api/samp/send?${query({ path, name })}`, { method: "POST" });
+      button.textContent = `sent to ${sent.recipients.length} SAMP client(s)`;
+    } catch (error) {
+      button.textContent = `not sent: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}

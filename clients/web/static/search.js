@@ -1,6 +1,6 @@
 // Search (objid, position, uploaded stamp, pasted list), the results gallery with "more like these", anomalies.
 import {
-  api, card, download, el, Examples, exportLinks, filterFields, filterParams, formValues, gallery, query, status,
+  api, card, download, el, Examples, exportLinks, filterFields, filterParams, formValues, gallery, query, sampButton, status,
 } from "./common.js";
 
 const MODES = { objid: "objid", position: "RA/Dec", image: "stamp file", batch: "pasted list" };
@@ -62,7 +62,8 @@ function resultsView(title, neighbours, { queryObject = null, exportPath = null,
   const toolbar = el("div", { class: "toolbar" }, button,
     el("button", { type: "button", class: "secondary", onclick: () => { examples.clear(); for (const c of document.querySelectorAll(".card")) c.classList.remove("pos", "neg"); } }, "clear marks"),
     el("span", { class: "muted" }, "mark examples with + / − (or the keys + and − on a focused card)"),
-    exportPath ? exportLinks(exportPath) : null);
+    exportPath ? exportLinks(exportPath) : null,
+    exportPath ? sampButton(exportPath, `ssald ${title}`) : null);
   box.append(el("h3", {}, title), toolbar,
     el("div", { class: "gallery" }, queryObject ? card(queryObject, { query: true, examples }) : null, neighbours.map((n) => card(n, { examples }))),
     moreBox);
@@ -139,5 +140,6 @@ export async function anomaliesPage(main, params) {
   main.append(el("h2", {}, "Anomalies"), el("p", { class: "muted" }, "the stored anomaly (low-density) ranking, most anomalous first"), form);
   const path = `/api/anomalies?${query({ n: v.n || 48, ...filterParams(v) })}`;
   const found = await api(path);
-  main.append(el("div", { class: "toolbar" }, `${found.anomalies.length} objects`, exportLinks(path)), gallery(found.anomalies));
+  main.append(el("div", { class: "toolbar" }, `${found.anomalies.length} objects`, exportLinks(path), sampButton(path, "ssald anomalies")),
+    gallery(found.anomalies));
 }

@@ -10,73 +10,25 @@ Without Chromium the test skips with how to install it, except where ``SSALD_REQ
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
-import pytest
 from astropy.io import votable
 
 from clients.client import SsaldClient
-from clients.web import WebOptions, WebServer, create_app
-from clients.web.crossmatch import Reference
-from tests.server.helpers import serve_process
+from tests.clients.web.conftest import chromium
 
 K = 8
 LABEL = "merger"
-INSTALL = "install it with `sudo apt-get install -y chromium` (Debian/Ubuntu) and `pip install -e '.[dev]'`"
-
-
-def _browser() -> str:
-    """The system Chromium, with Playwright; skips (or fails where SSALD_REQUIRE_BROWSER=1) without them."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    problem = None if path else f"no Chromium on PATH: {INSTALL}"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problem = f"the playwright package is missing: {INSTALL}"
-    if problem:
-        if os.environ.get("SSALD_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"SSALD_REQUIRE_BROWSER=1 and {problem}")
-        pytest.skip(problem)
-    return path
-
-
-@pytest.fixture(scope="module")
-def site(survey, tiny_model, tmp_path_factory):
-    """The web app's URL over ``ssald serve`` of the ingested survey (with a map), and the table's rows."""
-    from ingest.job import ingest
-    from ingest.options import IngestInput, IngestOptions
-    from ssald_index.maps import update_maps
-    from ssald_index.store import ObjectStore
-
-    tmp = tmp_path_factory.mktemp("site")
-    db = tmp / "db"
-    ingest(IngestInput(survey, catalogue=survey / "catalogue.fits"), tiny_model, db, IngestOptions(progress=False))
-    store = ObjectStore.open(db)
-    update_maps(store, n_clusters=4, projection="pca", progress=False)
-    rows = store.read(["objid", "ra", "dec"]).to_pylist()
-    reference = tmp / "reference.csv"  # a small GOTHIC-like catalogue: the first two objects by position
-    reference.write_text(
-        "Number,RA,DEC\n" + "".join(f"R{i},{r['ra']!r},{r['dec']!r}\n" for i, r in enumerate(rows[:2]))
-    )
-    with serve_process(db, "--model", str(tiny_model)) as (_, address), SsaldClient(address, timeout=60) as client:
-        web = WebServer(create_app(client, WebOptions(reference=Reference.read(reference))))
-        try:
-            yield {"url": web.start(), "rows": rows, "address": address}
-        finally:
-            web.stop()
 
 
 def test_search_gallery_examples_label_candidates_export(site, tmp_path):
-    chromium = _browser()
+    browser_path = chromium()
     from playwright.sync_api import sync_playwright
 
     url, query = site["url"], site["rows"][10]["objid"]
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
