@@ -26,7 +26,8 @@ function searchForm(params, onSubmit) {
       Object.entries(MODES).map(([key, name]) => el("option", { value: key, selected: key === mode }, name)))),
     modeFields[mode] || modeFields.objid,
     el("label", {}, "k", el("input", { name: "k", type: "number", min: 1, max: 1000, value: v.k || 12 })),
-    el("label", {}, "exclusion radius (arcsec)", el("input", { name: "exclude_radius", type: "number", step: "any", min: 0, value: v.exclude_radius || 0 })),
+    mode === "image" ? null // an upload has no position to exclude around
+      : el("label", {}, "exclusion radius (arcsec)", el("input", { name: "exclude_radius", type: "number", step: "any", min: 0, value: v.exclude_radius || 0 })),
     filterFields(v),
     el("button", { type: "submit" }, "Search"),
   );

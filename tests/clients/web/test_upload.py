@@ -74,7 +74,8 @@ def test_a_fits_stamp_upload_gives_the_clients_neighbours(site):
     assert found[0][0] == objid and found[0][1] == pytest.approx(0.0, abs=1e-5)  # the stamp finds its object
     # Filters reach the image query too: a z range leaves out what it should.
     filtered = _upload(site["url"], "s.fits", payload, k=6, z_min=0.05, z_max=0.12, mag_r_max=18.0)
-    assert filtered == _client(site["address"], payload, k=6, z_min=0.05, z_max=0.12, magnitudes={"mag_r": (None, 18.0)})
+    keywords = {"z_min": 0.05, "z_max": 0.12, "magnitudes": {"mag_r": (None, 18.0)}}
+    assert filtered == _client(site["address"], payload, k=6, **keywords)
     assert filtered != found
 
 
