@@ -3,9 +3,9 @@
 Table results take ``format=json|csv|votable|fits|parquet`` (:mod:`clients.web.responses`); the metadata
 filters (``z_min``, ``z_max``, ``spec_class``, ``bpt_class``, each class parameter repeatable, ``where`` SQL,
 and ``COLUMN_min`` / ``COLUMN_max`` for each magnitude ``mag_u`` .. ``mag_z`` and morphology column
-``morph_*``) mean what they mean for the client (:func:`filter_arguments`). The label write answers only when the gRPC server
-accepts writes from this client, and, when the app listens beyond loopback, only to a request that
-carries the token (``Authorization: Bearer TOKEN``).
+``morph_*``) mean what they mean for the client (:func:`filter_arguments`). The label write answers only
+when the gRPC server accepts writes from this client, and, when the app listens beyond loopback, only to a
+request that carries the token (``Authorization: Bearer TOKEN``).
 """
 
 from __future__ import annotations
@@ -42,19 +42,13 @@ Client = Annotated[SsaldClient, Depends(_client)]
 #: Columns a range can be asked of through the ``Filter`` message's ``magnitudes``.
 MAGNITUDES = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
 
-#: The morphology columns measured at ingest (``ssald_index.schema.MORPHOLOGY_FEATURES``, which the client
-#: library may not import): their ranges travel as SQL in ``where``; a table without them answers 400.
-MORPHOLOGY = (
-    "morph_asymmetry",
-    "morph_shape_asymmetry",
-    "morph_gini",
-    "morph_m20",
-    "morph_concentration",
-    "morph_smoothness",
-    "morph_multimode",
-    "morph_intensity",
-    "morph_deviation",
-    "morph_second_peak",
+#: The morphology columns measured at ingest: ``ssald_index.schema.MORPHOLOGY_FEATURES``, which the client
+#: library may not import (a test holds the two equal). Their ranges travel as SQL in ``where``; a table
+#: without them answers 400.
+MORPHOLOGY = tuple(
+    f"morph_{name}"
+    for name in "asymmetry shape_asymmetry gini m20 concentration smoothness multimode intensity deviation "
+    "second_peak".split()
 )
 
 #: Every column with ``COLUMN_min`` and ``COLUMN_max`` query parameters.

@@ -66,8 +66,8 @@ class Reference:
         Raises
         ------
         ValueError
-            The file cannot be read (the message is one line), has neither an objid column nor RA/Dec columns, or the radius is not
-            positive.
+            The file cannot be read (the message is one line), has neither an objid column nor RA/Dec
+            columns, or the radius is not positive.
         """
         from astropy.coordinates import SkyCoord
         from astropy.table import Table
