@@ -120,11 +120,9 @@ def run_web(args: argparse.Namespace) -> int:
     from clients.web import check_exposure
 
     token = read_token(args)  # the gRPC token (--token-file, $SSALD_TOKEN_FILE, $SSALD_TOKEN) guards labelling too
-    try:
-        options = web_options(args, check_exposure(args.host, args.insecure, token), token)
-    except ValueError as exc:
-        print(f"ssald web: error: {exc}", file=sys.stderr)
-        return 1
+    # A bad flag (an address beyond loopback without a token, an unreadable catalogue) raises ValueError here,
+    # before the server is called: the command line prints it as one line and exits 2.
+    options = web_options(args, check_exposure(args.host, args.insecure, token), token)
     with connect(args) as client:
         try:
             web = start_web(client, options, args.host, args.port)

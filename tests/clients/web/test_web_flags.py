@@ -43,7 +43,7 @@ def test_serve_web_with_a_bad_web_flag_exits_with_one_error_line(case, tmp_path,
 @pytest.mark.parametrize("case", ["garbage", "upload"])
 def test_ssald_web_with_a_bad_web_flag_exits_with_one_error_line(case, tmp_path, capsys):
     flags, message = _bad_files(tmp_path)[case]
-    assert ssald(["web", "--server", "127.0.0.1:9", "--port", "0", *flags]) == 1
+    assert ssald(["web", "--server", "127.0.0.1:9", "--port", "0", *flags]) == 2  # a usage error
     out, err = capsys.readouterr()
     (line,) = err.splitlines()
     assert out == "" and line.startswith("ssald web: error: ") and message in line, line
