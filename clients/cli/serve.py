@@ -10,7 +10,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from clients.cli.args import add_db, add_features, add_model, add_token_file, read_secret, read_token
-from clients.cli.web import add_web_flags
+from clients.cli.web import add_web_flags, web_options
 
 if TYPE_CHECKING:
     from server.options import ServerOptions
@@ -127,6 +127,8 @@ def run_serve(args: argparse.Namespace) -> int:
         options = server_options(args)  # a refused bind or a bad flag ends here, before LanceDB is imported
         if args.web is not None and options.security.tls:
             raise ValueError("--web with --tls-cert: run `ssald web --server HOST:PORT --ca-file PEM` beside it")
+        # The web flags (the cross-match catalogue) are read before the server starts: a bad one ends here.
+        web = None if args.web is None else web_options(args, exposed=False, token=None)
         from server.app import serve
 
         def start_web_app(address: str) -> None:
@@ -138,7 +140,7 @@ def run_serve(args: argparse.Namespace) -> int:
             local = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]")
             client = SsaldClient(local, timeout=30.0, token=options.security.token)
             stops.append(client.close)
-            stops.insert(0, start_web(client, args, "127.0.0.1", args.web, token=None, insecure=False).stop)
+            stops.insert(0, start_web(client, web, "127.0.0.1", args.web).stop)
 
         serve(
             args.db, host=args.host, port=args.port, grace=args.grace, options=options,

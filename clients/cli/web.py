@@ -21,6 +21,7 @@ __all__ = [
     "run_web",
     "start_web",
     "wait_for_signal",
+    "web_options",
 ]
 
 HELP = "HTTP API (JSON, CSV, VOTable, FITS, Parquet), IVOA cone search and SAMP over a running server"
@@ -60,17 +61,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_web)
 
 
-def start_web(client: Any, args: argparse.Namespace, host: str, port: int, token: str | None, insecure: bool) -> Any:
-    """Start the web app over ``client`` on ``host:port`` in a thread; prints its URL and returns the
-    :class:`clients.web.WebServer` (stop it when done)."""
-    from clients.web import WebOptions, WebServer, check_exposure, create_app
+def web_options(args: argparse.Namespace, exposed: bool, token: str | None) -> Any:
+    """The :class:`clients.web.WebOptions` of the web flags: the cross-match catalogue read, the upload limit
+    checked, so that a bad flag ends the command before anything starts.
+
+    Raises
+    ------
+    ValueError
+        The catalogue cannot be read or has no usable columns, or a limit or radius is not positive (the
+        message is one line).
+    """
+    from clients.web import WebOptions
     from clients.web.crossmatch import Reference
 
-    exposed = check_exposure(host, insecure, token)
+    if not args.max_upload_mb > 0:
+        raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb!r}")
     reference = None if args.crossmatch is None else Reference.read(args.crossmatch, args.crossmatch_radius)
-    options = WebOptions(
+    return WebOptions(
         max_upload_bytes=int(args.max_upload_mb * 1_000_000), exposed=exposed, token=token, reference=reference
     )
+
+
+def start_web(client: Any, options: Any, host: str, port: int) -> Any:
+    """Start the web app over ``client`` with ``options`` (:func:`web_options`) on ``host:port`` in a thread;
+    prints its URL and returns the :class:`clients.web.WebServer` (stop it when done)."""
+    from clients.web import WebServer, create_app
+
     web = WebServer(create_app(client, options), host=host, port=port)
     print(f"web on {web.start()}/", flush=True)
     return web
@@ -101,11 +117,16 @@ def run_web(args: argparse.Namespace) -> int:
     """Handler of ``ssald web``; returns the process exit code."""
     import sys
 
+    from clients.web import check_exposure
+
     token = read_token(args)  # the gRPC token (--token-file, $SSALD_TOKEN_FILE, $SSALD_TOKEN) guards labelling too
+    # A bad flag (an address beyond loopback without a token, an unreadable catalogue) raises ValueError here,
+    # before the server is called: the command line prints it as one line and exits 2.
+    options = web_options(args, check_exposure(args.host, args.insecure, token), token)
     with connect(args) as client:
         try:
-            web = start_web(client, args, args.host, args.port, token, args.insecure)
-        except OSError as exc:  # a refused exposure (ValueError) is a usage error: `ssald` exits 2
+            web = start_web(client, options, args.host, args.port)
+        except OSError as exc:
             print(f"ssald web: error: {exc}", file=sys.stderr)
             return 1
         name = wait_for_signal()

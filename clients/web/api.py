@@ -1,15 +1,17 @@
 """The ``/api`` endpoints of the web app: one per gRPC query, answered through the app's client.
 
 Table results take ``format=json|csv|votable|fits|parquet`` (:mod:`clients.web.responses`); the metadata
-filters (``z_min``, ``z_max``, ``spec_class``, ``bpt_class``, each class parameter repeatable, and
-``where`` SQL) mean what they mean for the client. The label write answers only when the gRPC server
-accepts writes from this client, and, when the app listens beyond loopback, only to a request that
-carries the token (``Authorization: Bearer TOKEN``).
+filters (``z_min``, ``z_max``, ``spec_class``, ``bpt_class``, each class parameter repeatable, ``where`` SQL,
+and ``COLUMN_min`` / ``COLUMN_max`` for each magnitude ``mag_u`` .. ``mag_z`` and morphology column
+``morph_*``) mean what they mean for the client (:func:`filter_arguments`). The label write answers only
+when the gRPC server accepts writes from this client, and, when the app listens beyond loopback, only to a
+request that carries the token (``Authorization: Bearer TOKEN``).
 """
 
 from __future__ import annotations
 
 import hmac
+import inspect
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,7 +24,7 @@ from clients.errors import SsaldError
 from clients.web.responses import TableFormat, jsonable, table_response
 from clients.web.samp import send_table
 
-__all__ = ["LabelIn", "LabelsIn", "router"]
+__all__ = ["MAGNITUDES", "MORPHOLOGY", "RANGE_COLUMNS", "LabelIn", "LabelsIn", "filter_arguments", "router"]
 
 router = APIRouter(prefix="/api")
 
@@ -37,14 +39,103 @@ def _client(request: Request) -> SsaldClient:
 Client = Annotated[SsaldClient, Depends(_client)]
 
 
+#: Columns a range can be asked of through the ``Filter`` message's ``magnitudes``.
+MAGNITUDES = ("mag_u", "mag_g", "mag_r", "mag_i", "mag_z")
+
+#: The morphology columns measured at ingest: ``ssald_index.schema.MORPHOLOGY_FEATURES``, which the client
+#: library may not import (a test holds the two equal). Their ranges travel as SQL in ``where``; a table
+#: without them answers 400.
+MORPHOLOGY = tuple(
+    f"morph_{name}"
+    for name in "asymmetry shape_asymmetry gini m20 concentration smoothness multimode intensity deviation "
+    "second_peak".split()
+)
+
+#: Every column with ``COLUMN_min`` and ``COLUMN_max`` query parameters.
+RANGE_COLUMNS = (*MAGNITUDES, *MORPHOLOGY)
+
+
+def filter_arguments(
+    z_min: float | None = None,
+    z_max: float | None = None,
+    spec_class: list[str] | tuple[str, ...] = (),
+    bpt_class: list[str] | tuple[str, ...] = (),
+    where: str | None = None,
+    ranges: dict[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """The client's filter keywords of the filter query parameters.
+
+    Parameters
+    ----------
+    z_min, z_max, spec_class, bpt_class, where
+        As the client takes them.
+    ranges : dict, optional
+        ``COLUMN_min`` / ``COLUMN_max`` -> bound (or None) for the columns of :data:`RANGE_COLUMNS`: the
+        magnitudes become ``magnitudes``, the morphology columns SQL AND-ed with ``where``.
+
+    Raises
+    ------
+    SsaldError
+        ``INVALID_ARGUMENT`` when a range's minimum lies above its maximum, or a name is not a range parameter.
+    """
+    ranges = ranges or {}
+    unknown = sorted(set(ranges) - {f"{c}_{b}" for c in RANGE_COLUMNS for b in ("min", "max")})
+    if unknown:
+        raise SsaldError(f"unknown range parameter(s) {', '.join(unknown)}", "INVALID_ARGUMENT")
+    magnitudes: dict[str, tuple[float | None, float | None]] = {}
+    sql = []
+    for column in RANGE_COLUMNS:
+        low, high = ranges.get(f"{column}_min"), ranges.get(f"{column}_max")
+        if low is not None and high is not None and low > high:
+            raise SsaldError(
+                f"{column}_min ({low:g}) is above {column}_max ({high:g}): the range holds nothing", "INVALID_ARGUMENT"
+            )
+        if low is None and high is None:
+            continue
+        if column in MAGNITUDES:
+            magnitudes[column] = (low, high)
+        else:
+            sql += [f"{column} {op} {value!r}" for op, value in ((">=", low), ("<=", high)) if value is not None]
+    if where:
+        sql.append(f"({where})")
+    return {
+        "z_min": z_min,
+        "z_max": z_max,
+        "spec_class": list(spec_class),
+        "bpt_class": list(bpt_class),
+        "magnitudes": magnitudes,
+        "where": " AND ".join(sql) or None,
+    }
+
+
 def _filters(
     z_min: Annotated[float | None, Query(description="inclusive lower redshift")] = None,
     z_max: Annotated[float | None, Query(description="inclusive upper redshift")] = None,
     spec_class: Annotated[list[str], Query(description="any of these spectral classes")] = [],  # noqa: B006
     bpt_class: Annotated[list[str], Query(description="any of these BPT classes")] = [],  # noqa: B006
     where: Annotated[str | None, Query(description="SQL over the objects columns, e.g. mag_r < 17.7")] = None,
+    **ranges: float | None,
 ) -> dict[str, Any]:
-    return {"z_min": z_min, "z_max": z_max, "spec_class": spec_class, "bpt_class": bpt_class, "where": where}
+    return filter_arguments(z_min, z_max, spec_class, bpt_class, where, ranges)
+
+
+def _range_parameter(column: str, bound: str) -> inspect.Parameter:
+    word = "inclusive lower" if bound == "min" else "inclusive upper"
+    kind = "magnitude" if column in MAGNITUDES else "morphology, where the table has it"
+    query = Query(description=f"{word} {column} ({kind})", allow_inf_nan=False)
+    return inspect.Parameter(
+        f"{column}_{bound}", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[float | None, query]
+    )
+
+
+# FastAPI reads a dependency's parameters from its signature: the named filters, then COLUMN_min/COLUMN_max
+# for every range column (30 of them, generated rather than written out).
+_filters.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        *[p for p in inspect.signature(_filters).parameters.values() if p.kind is not p.VAR_KEYWORD],
+        *[_range_parameter(c, b) for c in RANGE_COLUMNS for b in ("min", "max")],
+    ]
+)
 
 
 Filters = Annotated[dict[str, Any], Depends(_filters)]

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from clients.client import SsaldClient
 from clients.errors import SsaldError
-from clients.web.api import router
+from clients.web.api import MAGNITUDES, MORPHOLOGY, router
 from clients.web.browse import router as browse_router
 from clients.web.crossmatch import Reference
 from clients.web.responses import error_response
@@ -121,8 +121,9 @@ def create_app(client: SsaldClient, options: WebOptions | None = None) -> FastAP
 
     @app.get("/api/settings", summary="what the pages need to know: writes, token, cross-match, upload limit")
     def settings() -> JSONResponse:
-        """``{server, needs_token, max_upload_bytes, reference}``: labelling needs the token when the app
-        listens beyond loopback; ``reference`` names the cross-match catalogue (or null)."""
+        """``{server, needs_token, max_upload_bytes, reference, magnitudes, morphology}``: labelling needs the
+        token when the app listens beyond loopback; ``reference`` names the cross-match catalogue (or null);
+        ``magnitudes`` and ``morphology`` list the columns with ``COLUMN_min`` / ``COLUMN_max`` filters."""
         opts = app.state.options
         ref = (
             None
@@ -135,6 +136,8 @@ def create_app(client: SsaldClient, options: WebOptions | None = None) -> FastAP
                 "needs_token": opts.exposed,
                 "max_upload_bytes": opts.max_upload_bytes,
                 "reference": ref,
+                "magnitudes": list(MAGNITUDES),
+                "morphology": list(MORPHOLOGY),
             }
         )
 

@@ -6,6 +6,8 @@
 - ``POST /api/similar/examples``: more like these, unlike those (FindSimilarToExamples).
 - ``GET /api/map.bin``: the stored 2-D map of every object as packed arrays (MapPoints), small enough
   for a browser to draw a million points from.
+- ``POST /api/objects``: the catalogue rows of a list of objids (a map selection) as JSON or a table file
+  (GetObject each).
 
 Metadata filters are the query parameters of :mod:`clients.web.api`.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import numpy as np
@@ -21,17 +24,23 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from clients.client import Neighbour
+from clients.client import GalaxyObject, Neighbour
 from clients.errors import SsaldError
 from clients.web.api import Client, Filters, Format, K
 from clients.web.responses import jsonable, table_response
 
-__all__ = ["BatchIn", "ExamplesIn", "parse_batch", "router"]
+__all__ = ["BatchIn", "ExamplesIn", "ObjidsIn", "parse_batch", "router"]
 
 router = APIRouter(prefix="/api")
 
 #: Lines a pasted batch may hold (the server's own limit is 10,000 inputs).
 MAX_BATCH_LINES = 10_000
+
+#: Objids ``POST /api/objects`` answers at once.
+MAX_OBJECTS = 10_000
+
+#: GetObject calls in flight for ``POST /api/objects`` (the server's default worker count).
+OBJECT_CALLS = 8
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -177,3 +186,21 @@ def map_bin(
     )
     headers = {"X-Map-Count": str(len(points)), "X-Map-Categories": json.dumps(points.categories)}
     return Response(body, media_type="application/octet-stream", headers=headers)
+
+
+class ObjidsIn(BaseModel):
+    """The body of ``POST /api/objects``."""
+
+    objids: list[int] = Field(
+        min_length=1, max_length=MAX_OBJECTS, description=f"the objects, e.g. a map selection; at most {MAX_OBJECTS}"
+    )
+
+
+@router.post("/objects", summary="the catalogue rows of a list of objids, e.g. a map selection (GetObject each)")
+def objects(client: Client, body: ObjidsIn, fmt: Format = "json") -> Response:
+    """The rows in the order given (a repeated objid once), as ``{objects: [...]}`` or a table file named
+    ``selection``. 404 names the first objid that is not in the table; nothing is answered then."""
+    wanted = list(dict.fromkeys(body.objids))
+    with ThreadPoolExecutor(min(OBJECT_CALLS, len(wanted))) as pool:
+        found = list(pool.map(client.get_object, wanted))
+    return table_response(found, fmt, "selection", "objects", GalaxyObject)

@@ -66,8 +66,8 @@ class Reference:
         Raises
         ------
         ValueError
-            The file cannot be read, has neither an objid column nor RA/Dec columns, or the radius is not
-            positive.
+            The file cannot be read (the message is one line), has neither an objid column nor RA/Dec
+            columns, or the radius is not positive.
         """
         from astropy.coordinates import SkyCoord
         from astropy.table import Table
@@ -77,7 +77,9 @@ class Reference:
         try:
             table = Table.read(path, format="ascii.csv") if str(path).lower().endswith(".csv") else Table.read(path)
         except Exception as exc:  # astropy raises many types for unreadable files
-            raise ValueError(f"cannot read cross-match catalogue {os.fspath(path)!r}: {exc}") from None
+            # One line: astropy follows "Format could not be identified" with a table of every format.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"cannot read cross-match catalogue {os.fspath(path)!r}: {reason}") from None
         cols = {kind: _pick(table.colnames, kind) for kind in _NAMES}
         if cols["objid"] is None and (cols["ra"] is None or cols["dec"] is None):
             raise ValueError(

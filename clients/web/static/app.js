@@ -24,9 +24,12 @@ async function route() {
   document.title = `SSALD · ${page}`;
 }
 
+// The settings first: the filter forms are built from the columns they list.
+try {
+  window.ssaldSettings = await api("/api/settings");
+  document.getElementById("server").textContent = `server ${window.ssaldSettings.server}`;
+} catch (error) {
+  status(`cannot read /api/settings: ${error.message}`);
+}
 window.addEventListener("hashchange", route);
-api("/api/settings").then((s) => {
-  window.ssaldSettings = s;
-  document.getElementById("server").textContent = `server ${s.server}`;
-}).catch(() => {});
 route();

@@ -1,6 +1,6 @@
 // Candidates: the ranked list for a label, with classifier and anomaly scores, spectroscopy, cross-match
 // marks against the reference catalogue (ssald web --crossmatch FILE) and export buttons.
-import { api, el, exportLinks, filterFields, filterParams, formValues, query, skyLinks, stamp } from "./common.js";
+import { api, el, exportLinks, filterFields, filterParams, formValues, query, sampButton, skyLinks, stamp } from "./common.js";
 
 export async function candidatesPage(main, params) {
   const v = Object.fromEntries(params.entries());
@@ -26,9 +26,7 @@ export async function candidatesPage(main, params) {
     el("p", { id: "run" }, `${run.classifier} trained on ${run.n_positive} positive and ${run.n_negative} negative labels`,
       metrics ? ` (cross-validated ${metrics})` : "", found.stale ? el("strong", {}, " · stale: labels were added since; retrain from the Label page") : ""),
     el("div", { class: "toolbar" }, `${found.candidates.length} candidates`, exportLinks(path),
-      el("button", { type: "button", class: "secondary", onclick: async (e) => {
-        try { const r = await api(`/api/samp/send?${query({ path, name: `ssald candidates ${v.label}` })}`, { method: "POST" }); e.target.textContent = `sent to ${r.recipients.length} SAMP client(s)`; } catch (error) { e.target.textContent = error.message; }
-      } }, "send to TOPCAT (SAMP)"),
+      sampButton(path, `ssald candidates ${v.label}`),
       ref ? el("span", { class: "muted" }, `cross-matched with ${ref.name} within ${ref.radius_arcsec}″`) : el("span", { class: "muted" }, "no cross-match catalogue (ssald web --crossmatch FILE)")),
     el("table", { class: "list", id: "candidates" },
       el("thead", {}, el("tr", {}, ["#", "stamp", "objid", "score", "anomaly", "z", "spec", "BPT", "label", ref ? "known" : null, "links"].filter(Boolean).map((h) => el("th", {}, h)))),

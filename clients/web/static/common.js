@@ -62,36 +62,52 @@ export async function download(path, options, fallbackName) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-const MAGS = ["u", "g", "r", "i", "z"];
+const MAGNITUDES = ["mag_u", "mag_g", "mag_r", "mag_i", "mag_z"];
 
-/** The metadata filters as form fields (z range, classes, a magnitude range, SQL over any column). */
+/** Min and max fields of each column, named as the API's COLUMN_min / COLUMN_max parameters. */
+function rangeFields(columns, values, short) {
+  return columns.map((c) => el("label", {}, short(c),
+    el("span", { class: "range" },
+      el("input", { name: `${c}_min`, type: "number", step: "any", placeholder: "min", value: values[`${c}_min`] }),
+      el("input", { name: `${c}_max`, type: "number", step: "any", placeholder: "max", value: values[`${c}_max`] }))));
+}
+
+function rangeColumns() {
+  const settings = window.ssaldSettings || {};
+  return { magnitudes: settings.magnitudes || MAGNITUDES, morphology: settings.morphology || [] };
+}
+
+/** The metadata filters as form fields: z range, classes, magnitude and morphology ranges, SQL over any column. */
 export function filterFields(values = {}) {
-  return el("fieldset", {},
+  const { magnitudes, morphology } = rangeColumns();
+  const given = (columns) => columns.some((c) => values[`${c}_min`] || values[`${c}_max`]);
+  return el("fieldset", { class: "filters" },
     el("legend", {}, "filters"),
     el("label", {}, "z ≥", el("input", { name: "z_min", type: "number", step: "any", value: values.z_min })),
     el("label", {}, "z ≤", el("input", { name: "z_max", type: "number", step: "any", value: values.z_max })),
     el("label", {}, "spec class", el("input", { name: "spec_class", placeholder: "GALAXY,QSO", size: 10, value: values.spec_class })),
     el("label", {}, "BPT class", el("input", { name: "bpt_class", placeholder: "Seyfert,LINER", size: 12, value: values.bpt_class })),
-    el("label", {}, "band", el("select", { name: "mag_band" }, MAGS.map((b) => el("option", { selected: (values.mag_band || "r") === b }, b)))),
-    el("label", {}, "mag ≥", el("input", { name: "mag_min", type: "number", step: "any", value: values.mag_min })),
-    el("label", {}, "mag ≤", el("input", { name: "mag_max", type: "number", step: "any", value: values.mag_max })),
-    el("label", {}, "SQL (e.g. morph_gini > 0.55)", el("input", { name: "where", size: 22, value: values.where })),
+    el("label", {}, "SQL (e.g. z_err < 1e-4)", el("input", { name: "where", size: 22, value: values.where })),
+    el("details", { class: "ranges", id: "magnitude-filters", open: given(magnitudes) },
+      el("summary", {}, "magnitudes"), rangeFields(magnitudes, values, (c) => c.replace("mag_", ""))),
+    morphology.length ? el("details", { class: "ranges", id: "morphology-filters", open: given(morphology) },
+      el("summary", {}, "morphology (where the table has it)"), rangeFields(morphology, values, (c) => c.replace("morph_", ""))) : null,
   );
 }
 
-/** The filter query parameters of the API from the form's values (classes split on commas; magnitudes as SQL). */
+/** The filter query parameters of the API from the form's values (classes split on commas; ranges as given). */
 export function filterParams(values) {
-  const where = [];
-  const band = values.mag_band || "r";
-  if (values.mag_min) where.push(`mag_${band} >= ${Number(values.mag_min)}`);
-  if (values.mag_max) where.push(`mag_${band} <= ${Number(values.mag_max)}`);
-  if (values.where) where.push(`(${values.where})`);
+  const { magnitudes, morphology } = rangeColumns();
   const split = (v) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
-  return {
+  const params = {
     z_min: values.z_min, z_max: values.z_max,
     spec_class: split(values.spec_class), bpt_class: split(values.bpt_class),
-    where: where.join(" AND "),
+    where: values.where,
   };
+  for (const c of [...magnitudes, ...morphology]) {
+    for (const bound of ["min", "max"]) params[`${c}_${bound}`] = values[`${c}_${bound}`];
+  }
+  return params;
 }
 
 export function formValues(form) {
@@ -177,4 +193,21 @@ export function exportLinks(path) {
   const sep = path.includes("?") ? "&" : "?";
   return el("span", { class: "exports" }, "export: ",
     ["votable", "csv", "fits", "parquet"].map((f) => [el("a", { href: `${path}${sep}format=${f}`, class: `export-${f}`, download: "" }, f), " "]));
+}
+
+/** A button that asks the app to send the VOTable of a GET table query to TOPCAT or Aladin over SAMP. */
+export function sampButton(path, name) {
+  const button = el("button", { type: "button", class: "secondary samp-send", title: "the SAMP hub of TOPCAT or Aladin, on the machine that runs ssald web" }, "Send to TOPCAT/Aladin (SAMP)");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const sent = await api(`/api/samp/send?${query({ path, name })}`, { method: "POST" });
+      button.textContent = `sent to ${sent.recipients.length} SAMP client(s)`;
+    } catch (error) {
+      button.textContent = `not sent: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }

@@ -1,9 +1,10 @@
 // Map: the stored 2-D map of the whole table on a canvas. Points come as packed arrays from /api/map.bin
 // (20 bytes an object) and are drawn pixel by pixel into one ImageData: a million points draw in tens of
 // milliseconds, so panning (drag) and zooming (wheel) redraw everything. A grid over the points finds the
-// one under the cursor (hover shows its stamp; click searches from it); shift-drag selects a box to export
-// or label.
-import { api, el, query, setToken, status, stampUrl } from "./common.js";
+// one under the cursor (hover shows its stamp; click searches from it); shift-drag selects a box or draws a
+// lasso, and the selection is exported (POST /api/objects: the catalogue rows as CSV or VOTable) or labelled
+// (POST /api/labels, yes or no for a label).
+import { api, download, el, query, setToken, status, stampUrl } from "./common.js";
 
 const CATEGORY_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295"];
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]]; // viridis stops
@@ -39,59 +40,79 @@ export async function mapPage(main, params) {
     el("label", {}, "colour by", el("select", { name: "color_by" },
       ["cluster", "density_score", "spec_class", "bpt_class", "truth_class", "label", "score"].map((c) => el("option", { selected: c === colorBy }, c)))),
     el("label", {}, "label (for label, score)", el("input", { name: "label", value: label, pattern: "[A-Za-z0-9_]*" })),
-    el("button", { type: "submit" }, "Draw"));
+    el("button", { type: "submit" }, "Draw"),
+    el("label", {}, "shift-drag selects", el("select", { id: "select-mode" },
+      el("option", { value: "box" }, "a box"), el("option", { value: "lasso" }, "a lasso"))));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     location.hash = `#/map?${query({ color_by: form.color_by.value, label: form.label.value })}`;
   });
   const info = el("div", { class: "toolbar", id: "map-info" }, "loading the map…");
   const legend = el("div", { class: "legend" });
-  const canvas = el("canvas", { id: "map", tabindex: 0, "aria-label": "map of the table: drag to pan, wheel to zoom, shift-drag to select, click to search" });
+  const canvas = el("canvas", { id: "map", tabindex: 0, "aria-label": "map of the table: drag to pan, wheel to zoom, shift-drag to select (box or lasso), click to search" });
   const tip = el("div", { id: "map-tip" });
   main.append(el("h2", {}, "Map"), form, info, legend, el("div", { class: "map-wrap" }, canvas, tip));
   const t0 = performance.now();
   const data = await loadMap(colorBy, label);
   if (data.n === 0) { info.replaceChildren("no object has map coordinates: run the map step (ssald index) first"); return null; }
-  const view = new MapView(canvas, tip, data, colorBy);
+  const view = new MapView(canvas, tip, data, colorBy, () => form.querySelector("#select-mode").value);
+  window.ssaldMap = view; // for the console (and the browser test): view.selected(), view.polygon
   view.draw();
   window.ssaldMapDrawn = performance.now() - t0;
   legend.replaceChildren(...view.legend());
   view.onSelect = (sel) => info.replaceChildren(...selectionTools(sel, data, label));
-  info.replaceChildren(`${data.n.toLocaleString()} objects · drag to pan, wheel to zoom, shift-drag to select a box, click a point to search from it`);
+  info.replaceChildren(`${data.n.toLocaleString()} objects · drag to pan, wheel to zoom, shift-drag to select (box or lasso), click a point to search from it`);
   const onResize = () => view.draw();
   window.addEventListener("resize", onResize);
   return () => window.removeEventListener("resize", onResize);
 }
 
+/** The toolbar of a selection: its count, export (the catalogue rows, from the API) and labelling. */
 function selectionTools(sel, data, label) {
-  const exportCsv = () => {
-    const lines = ["objid,map_x,map_y,value"];
-    for (const i of sel) lines.push(`${data.objids[i]},${data.x[i]},${data.y[i]},${Number.isNaN(data.values[i]) ? "" : data.values[i]}`);
-    const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
-    const link = el("a", { href: url, download: "map-selection.csv" });
-    document.body.append(link); link.click(); link.remove();
+  const objids = sel.map((i) => data.objids[i].toString());
+  const exportAs = (format, suffix) => async () => {
+    status(`exporting ${objids.length} objects…`);
+    try {
+      await download(`/api/objects?format=${format}`, { method: "POST", body: { objids } }, `selection${suffix}`);
+      status("");
+    } catch (error) { status(error.message); }
   };
-  const name = el("input", { size: 14, value: label, placeholder: "label", pattern: "[A-Za-z0-9_]+" });
+  const name = el("input", { id: "selection-label", size: 14, value: label, placeholder: "label", pattern: "[A-Za-z0-9_]+" });
+  const polarity = el("select", { id: "selection-polarity" },
+    el("option", { value: "yes" }, "yes (label)"), el("option", { value: "no" }, "no (not_label)"));
   const labelAll = async (event) => {
-    if (!name.value) { status("give a label"); return; }
+    if (!/^[A-Za-z0-9_]+$/.test(name.value)) { status("give a label (letters, digits, _)"); return; }
     if (window.ssaldSettings?.needs_token && !sessionStorage.getItem("ssald-token")) setToken(prompt("token of this app") || "");
-    const objids = [...sel].map((i) => data.objids[i].toString());
+    const given = polarity.value === "yes" ? name.value : `not_${name.value}`;
     try {
       let written = 0;
       for (let lo = 0; lo < objids.length; lo += 10000) {
-        const labels = objids.slice(lo, lo + 10000).map((objid) => ({ objid, label: name.value }));
+        const labels = objids.slice(lo, lo + 10000).map((objid) => ({ objid, label: given }));
         written += (await api("/api/labels", { method: "POST", body: { labels } })).n_written;
       }
-      event.target.textContent = `labelled ${written}`;
+      event.target.textContent = `labelled ${written} ${given}`;
     } catch (error) { status(error.message); }
   };
-  return [`${sel.length.toLocaleString()} selected `, el("button", { type: "button", class: "secondary", onclick: exportCsv }, "export CSV"),
-    " label them as ", name, el("button", { type: "button", class: "secondary", onclick: labelAll }, "label")];
+  return [el("span", { id: "selection-count" }, `${sel.length.toLocaleString()} selected`), " ",
+    el("button", { type: "button", class: "secondary", id: "export-selection-votable", onclick: exportAs("votable", ".vot") }, "export VOTable"),
+    el("button", { type: "button", class: "secondary", id: "export-selection-csv", onclick: exportAs("csv", ".csv") }, "export CSV"),
+    " label them ", name, polarity, el("button", { type: "button", class: "secondary", id: "label-selection", onclick: labelAll }, "label")];
+}
+
+/** Whether (x, y) lies inside the polygon [[x, y], ...] (even-odd rule). */
+function inside(x, y, polygon) {
+  let within = false;
+  for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+    const [xi, yi] = polygon[i], [xj, yj] = polygon[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) within = !within;
+  }
+  return within;
 }
 
 class MapView {
-  constructor(canvas, tip, data, colorBy) {
-    Object.assign(this, { canvas, tip, data, colorBy });
+  constructor(canvas, tip, data, colorBy, selectMode) {
+    Object.assign(this, { canvas, tip, data, colorBy, selectMode });
+    this.polygon = null; // the last selection, in map coordinates
     this.colours = this.colourTable();
     let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
     for (let i = 0; i < data.n; i++) {
@@ -181,10 +202,13 @@ class MapView {
       if (size > 1) for (let a = 0; a < size; a++) for (let b = 0; b < size; b++) pixels[at + a * w + b] = c;
     }
     ctx.putImageData(image, 0, 0);
-    if (this.box) {
+    if (this.outline && this.outline.length > 1) {
       ctx.strokeStyle = "#fff"; ctx.setLineDash([4, 4]);
-      const [a, b, c, d] = this.box;
-      ctx.strokeRect(Math.min(a, c), Math.min(b, d), Math.abs(c - a), Math.abs(d - b));
+      ctx.beginPath();
+      ctx.moveTo(...this.outline[0]);
+      for (const p of this.outline.slice(1)) ctx.lineTo(...p);
+      ctx.closePath();
+      ctx.stroke();
     }
   }
 
@@ -214,13 +238,20 @@ class MapView {
     let drag = null;
     let frame = 0;
     const redraw = () => { if (!frame) frame = requestAnimationFrame(() => { frame = 0; this.draw(); }); };
-    c.addEventListener("pointerdown", (e) => { drag = { start: at(e), last: at(e), box: e.shiftKey, moved: false }; c.setPointerCapture(e.pointerId); });
+    c.addEventListener("pointerdown", (e) => {
+      const p = at(e);
+      drag = { start: p, last: p, select: e.shiftKey, lasso: this.selectMode() === "lasso", path: [p], moved: false };
+      c.setPointerCapture(e.pointerId);
+    });
     c.addEventListener("pointermove", (e) => {
       const p = at(e);
       if (drag) {
         if (Math.hypot(p[0] - drag.start[0], p[1] - drag.start[1]) > 4) drag.moved = true;
-        if (drag.box) this.box = [...drag.start, ...p];
-        else { const s = this.scale(); this.cx -= (p[0] - drag.last[0]) / s; this.cy += (p[1] - drag.last[1]) / s; }
+        if (drag.select) {
+          drag.path.push(p);
+          const [a, b] = drag.start;
+          this.outline = drag.lasso ? drag.path : [[a, b], [p[0], b], p, [a, p[1]]];
+        } else { const s = this.scale(); this.cx -= (p[0] - drag.last[0]) / s; this.cy += (p[1] - drag.last[1]) / s; }
         drag.last = p;
         redraw();
         return;
@@ -229,12 +260,15 @@ class MapView {
     });
     c.addEventListener("pointerup", (e) => {
       const p = at(e);
-      if (drag && drag.box && drag.moved) this.selectBox(drag.start, p);
+      if (drag && drag.select && drag.moved) {
+        const [a, b] = drag.start;
+        this.selectPolygon(drag.lasso ? [...drag.path, p] : [[a, b], [p[0], b], p, [a, p[1]]]);
+      }
       else if (drag && !drag.moved) {
         const i = this.nearest(...p);
         if (i >= 0) location.hash = `#/search?objid=${this.data.objids[i]}`;
       }
-      drag = null; this.box = null; redraw();
+      drag = null; this.outline = null; redraw();
     });
     c.addEventListener("pointerleave", () => { this.tip.style.display = "none"; });
     c.addEventListener("wheel", (e) => {
@@ -270,15 +304,25 @@ class MapView {
     this.tip.style.display = "block";
   }
 
-  selectBox(a, b) {
-    const [xa, ya] = this.toData(...a), [xb, yb] = this.toData(...b);
-    const [lx, hx, ly, hy] = [Math.min(xa, xb), Math.max(xa, xb), Math.min(ya, yb), Math.max(ya, yb)];
+  /** Select the points inside a polygon given in screen pixels (a box's four corners, or a lasso's path). */
+  selectPolygon(screen) {
+    const polygon = screen.map((p) => this.toData(...p));
+    const xs = polygon.map((p) => p[0]), ys = polygon.map((p) => p[1]);
+    const [lx, hx, ly, hy] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
     this.selection.fill(0);
     const chosen = [];
     for (let i = 0; i < this.data.n; i++) {
       const x = this.data.x[i], y = this.data.y[i];
-      if (x >= lx && x <= hx && y >= ly && y <= hy) { this.selection[i] = 1; chosen.push(i); }
+      if (x >= lx && x <= hx && y >= ly && y <= hy && inside(x, y, polygon)) { this.selection[i] = 1; chosen.push(i); }
     }
+    this.polygon = polygon;
     this.onSelect?.(chosen);
+  }
+
+  /** The objids of the current selection, as strings. */
+  selected() {
+    const out = [];
+    for (let i = 0; i < this.data.n; i++) if (this.selection[i]) out.push(this.data.objids[i].toString());
+    return out;
   }
 }

@@ -1,6 +1,6 @@
 // Search (objid, position, uploaded stamp, pasted list), the results gallery with "more like these", anomalies.
 import {
-  api, card, download, el, Examples, exportLinks, filterFields, filterParams, formValues, gallery, query, status,
+  api, card, download, el, Examples, exportLinks, filterFields, filterParams, formValues, gallery, query, sampButton, status,
 } from "./common.js";
 
 const MODES = { objid: "objid", position: "RA/Dec", image: "stamp file", batch: "pasted list" };
@@ -26,7 +26,8 @@ function searchForm(params, onSubmit) {
       Object.entries(MODES).map(([key, name]) => el("option", { value: key, selected: key === mode }, name)))),
     modeFields[mode] || modeFields.objid,
     el("label", {}, "k", el("input", { name: "k", type: "number", min: 1, max: 1000, value: v.k || 12 })),
-    el("label", {}, "exclusion radius (arcsec)", el("input", { name: "exclude_radius", type: "number", step: "any", min: 0, value: v.exclude_radius || 0 })),
+    mode === "image" ? null // an upload has no position to exclude around
+      : el("label", {}, "exclusion radius (arcsec)", el("input", { name: "exclude_radius", type: "number", step: "any", min: 0, value: v.exclude_radius || 0 })),
     filterFields(v),
     el("button", { type: "submit" }, "Search"),
   );
@@ -35,7 +36,7 @@ function searchForm(params, onSubmit) {
 }
 
 /** The results gallery, with the toolbar of "more like these, unlike those". */
-function resultsView(title, neighbours, { queryObject = null, exportPath = null, filters = {}, k = 12 } = {}) {
+function resultsView(title, neighbours, { queryObject = null, exportPath = null, filters = {}, k = 12, excludeRadius = 0 } = {}) {
   const box = el("section", { id: "results" });
   const moreBox = el("section", { id: "more-results" });
   const button = el("button", { type: "button", id: "more-like-these", disabled: true }, "More like these");
@@ -45,7 +46,7 @@ function resultsView(title, neighbours, { queryObject = null, exportPath = null,
   });
   let lastExamples = null;
   button.addEventListener("click", async () => {
-    const body = { positives: [...examples.positives], negatives: [...examples.negatives], exclude: [] };
+    const body = { positives: [...examples.positives], negatives: [...examples.negatives], exclude: [], exclude_radius: Number(excludeRadius || 0) };
     status("searching…");
     try {
       const found = await api(`/api/similar/examples?${query({ k, ...filters })}`, { method: "POST", body });
@@ -62,7 +63,8 @@ function resultsView(title, neighbours, { queryObject = null, exportPath = null,
   const toolbar = el("div", { class: "toolbar" }, button,
     el("button", { type: "button", class: "secondary", onclick: () => { examples.clear(); for (const c of document.querySelectorAll(".card")) c.classList.remove("pos", "neg"); } }, "clear marks"),
     el("span", { class: "muted" }, "mark examples with + / − (or the keys + and − on a focused card)"),
-    exportPath ? exportLinks(exportPath) : null);
+    exportPath ? exportLinks(exportPath) : null,
+    exportPath ? sampButton(exportPath, `ssald ${title}`) : null);
   box.append(el("h3", {}, title), toolbar,
     el("div", { class: "gallery" }, queryObject ? card(queryObject, { query: true, examples }) : null, neighbours.map((n) => card(n, { examples }))),
     moreBox);
@@ -114,7 +116,7 @@ export async function searchPage(main, params) {
     if (v.objid) queryObject = await api(`/api/objects/${v.objid}`).catch(() => null);
     else if (found.neighbours.length) queryObject = null;
     const title = v.objid ? `${found.neighbours.length} neighbours of ${v.objid}` : `${found.neighbours.length} neighbours of the object at ${v.ra}, ${v.dec}`;
-    results.append(resultsView(title, found.neighbours, { queryObject, exportPath: path, filters, k: common.k }));
+    results.append(resultsView(title, found.neighbours, { queryObject, exportPath: path, filters, k: common.k, excludeRadius: common.exclude_radius }));
     status("");
   }
 }
@@ -139,5 +141,6 @@ export async function anomaliesPage(main, params) {
   main.append(el("h2", {}, "Anomalies"), el("p", { class: "muted" }, "the stored anomaly (low-density) ranking, most anomalous first"), form);
   const path = `/api/anomalies?${query({ n: v.n || 48, ...filterParams(v) })}`;
   const found = await api(path);
-  main.append(el("div", { class: "toolbar" }, `${found.anomalies.length} objects`, exportLinks(path)), gallery(found.anomalies));
+  main.append(el("div", { class: "toolbar" }, `${found.anomalies.length} objects`, exportLinks(path), sampButton(path, "ssald anomalies")),
+    gallery(found.anomalies));
 }

@@ -207,3 +207,24 @@ def test_the_pages_are_served_as_plain_modules_with_nothing_from_outside(mapped)
         assert not re.search(r"""(?:import|from|url\()\s*["']?(?:https?:)?//""", answer.text), name
         todo += [m for m in re.findall(r'from "\./([\w.]+)"', answer.text) if m not in seen]
     assert {"app.js", "common.js", "search.js", "label.js", "map.js", "candidates.js"} <= seen
+
+
+def test_a_list_of_objids_is_exported_as_their_catalogue_rows(mapped):
+    rows, url = mapped["rows"], mapped["url"]
+    chosen = [rows[3]["objid"], rows[1]["objid"], rows[3]["objid"], rows[45]["objid"]]
+    vot = httpx.post(f"{url}/api/objects", params={"format": "votable"}, json={"objids": chosen}, timeout=30)
+    assert vot.headers["content-disposition"] == 'attachment; filename="selection.vot"'
+    table = votable.parse_single_table(io.BytesIO(vot.content)).to_table()
+    assert [int(o) for o in table["objid"]] == [rows[3]["objid"], rows[1]["objid"], rows[45]["objid"]]
+    np.testing.assert_allclose(np.asarray(table["ra"]), [rows[i]["ra"] for i in (3, 1, 45)])
+    np.testing.assert_allclose(np.asarray(table["map_x"][:2]), [rows[3]["map_x"], rows[1]["map_x"]])
+    assert np.ma.is_masked(table["map_x"][2])  # object 45 has no map position
+    found = httpx.post(f"{url}/api/objects", json={"objids": [str(rows[7]["objid"])]}).json()["objects"]
+    assert [(o["objid"], o["z"]) for o in found] == [(str(rows[7]["objid"]), rows[7]["z"])]
+    with SsaldClient(mapped["address"]) as client, pytest.raises(SsaldError) as err:
+        client.get_object(3)
+    missing = httpx.post(f"{url}/api/objects", json={"objids": [rows[0]["objid"], 3]})
+    assert missing.status_code == 404 and missing.json()["error"] == str(err.value)
+    assert httpx.post(f"{url}/api/objects", json={"objids": []}).status_code == 400
+    too_many = httpx.post(f"{url}/api/objects", json={"objids": list(range(1, 10_002))})
+    assert too_many.status_code == 400 and "objids" in too_many.json()["error"]

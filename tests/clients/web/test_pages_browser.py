@@ -10,73 +10,28 @@ Without Chromium the test skips with how to install it, except where ``SSALD_REQ
 
 from __future__ import annotations
 
-import os
-import shutil
+import io
 
+import httpx
 import numpy as np
-import pytest
 from astropy.io import votable
 
 from clients.client import SsaldClient
-from clients.web import WebOptions, WebServer, create_app
-from clients.web.crossmatch import Reference
-from tests.server.helpers import serve_process
+from tests.clients.web.conftest import chromium
 
 K = 8
 LABEL = "merger"
-INSTALL = "install it with `sudo apt-get install -y chromium` (Debian/Ubuntu) and `pip install -e '.[dev]'`"
-
-
-def _browser() -> str:
-    """The system Chromium, with Playwright; skips (or fails where SSALD_REQUIRE_BROWSER=1) without them."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    problem = None if path else f"no Chromium on PATH: {INSTALL}"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problem = f"the playwright package is missing: {INSTALL}"
-    if problem:
-        if os.environ.get("SSALD_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"SSALD_REQUIRE_BROWSER=1 and {problem}")
-        pytest.skip(problem)
-    return path
-
-
-@pytest.fixture(scope="module")
-def site(survey, tiny_model, tmp_path_factory):
-    """The web app's URL over ``ssald serve`` of the ingested survey (with a map), and the table's rows."""
-    from ingest.job import ingest
-    from ingest.options import IngestInput, IngestOptions
-    from ssald_index.maps import update_maps
-    from ssald_index.store import ObjectStore
-
-    tmp = tmp_path_factory.mktemp("site")
-    db = tmp / "db"
-    ingest(IngestInput(survey, catalogue=survey / "catalogue.fits"), tiny_model, db, IngestOptions(progress=False))
-    store = ObjectStore.open(db)
-    update_maps(store, n_clusters=4, projection="pca", progress=False)
-    rows = store.read(["objid", "ra", "dec"]).to_pylist()
-    reference = tmp / "reference.csv"  # a small GOTHIC-like catalogue: the first two objects by position
-    reference.write_text(
-        "Number,RA,DEC\n" + "".join(f"R{i},{r['ra']!r},{r['dec']!r}\n" for i, r in enumerate(rows[:2]))
-    )
-    with serve_process(db, "--model", str(tiny_model)) as (_, address), SsaldClient(address, timeout=60) as client:
-        web = WebServer(create_app(client, WebOptions(reference=Reference.read(reference))))
-        try:
-            yield {"url": web.start(), "rows": rows, "address": address}
-        finally:
-            web.stop()
 
 
 def test_search_gallery_examples_label_candidates_export(site, tmp_path):
-    chromium = _browser()
+    browser_path = chromium()
     from playwright.sync_api import sync_playwright
 
     url, query = site["url"], site["rows"][10]["objid"]
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -173,3 +128,127 @@ def test_search_gallery_examples_label_candidates_export(site, tmp_path):
         "1-search-gallery.png", "2-more-like-these.png", "3-label.png",
         "4-candidates.png", "5-anomalies.png", "6-map.png",
     ]  # fmt: skip
+
+
+def _page(playwright, browser_path: str):
+    browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return browser, page, errors
+
+
+def _gallery(page, k: int) -> list[str]:
+    cards = page.locator("#results .gallery > .card")
+    cards.nth(k - 1).wait_for()
+    return [cards.nth(i).get_attribute("data-objid") for i in range(cards.count())]
+
+
+def test_search_by_uploaded_stamp_by_filters_and_send_over_samp(site, hub, tmp_path):
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    url, rows = site["url"], site["rows"]
+    stamp_file = site["survey"] / "stamps" / f"{rows[3]['objid']}.fits"
+    query = rows[20]["objid"]
+    with SsaldClient(site["address"]) as client:
+        by_image = [str(n.objid) for n in client.find_similar_to_image(stamp_file.read_bytes(), k=6)]
+        plain = client.find_similar(query, k=K)
+        zs = sorted(n.z for n in plain if n.z is not None)
+        z_max = zs[len(zs) // 2]  # some of the plain neighbours lie beyond
+        mag_r_max = sorted(n.mag_r for n in plain if n.mag_r is not None)[-2]
+        filters = {"z_max": z_max, "magnitudes": {"mag_r": (None, mag_r_max)}}
+        filtered = [str(n.objid) for n in client.find_similar(query, k=K, exclude_radius_arcsec=3600, **filters)]
+    assert filtered != [str(n.objid) for n in plain]
+    received, arrived = hub
+    with sync_playwright() as p:
+        browser, page, errors = _page(p, browser_path)
+
+        # Search by an uploaded FITS stamp: the client's neighbours of the same bytes.
+        page.goto(f"{url}/ui/#/search?mode=image")
+        page.set_input_files("#search-form input[name=image]", str(stamp_file))
+        page.fill("#search-form input[name=k]", "6")
+        page.click("#search-form button[type=submit]")
+        assert _gallery(page, 6) == by_image
+        page.screenshot(path=tmp_path / "upload.png", full_page=True)
+
+        # Search by objid with a z range, a magnitude range and an exclusion radius from the form.
+        page.goto(f"{url}/ui/#/search")
+        page.fill("#search-form input[name=objid]", str(query))
+        page.fill("#search-form input[name=k]", str(K))
+        page.fill("#search-form input[name=exclude_radius]", "3600")
+        page.fill("#search-form input[name=z_max]", repr(z_max))
+        page.click("#magnitude-filters summary")
+        page.fill("#search-form input[name=mag_r_max]", repr(mag_r_max))
+        page.click("#search-form button[type=submit]")
+        page.wait_for_function("() => location.hash.includes('mag_r_max=')")
+        page.locator("#results .gallery > .card").first.wait_for()
+        assert _gallery(page, len(filtered) + 1)[1:] == filtered  # the query's card, then its neighbours
+
+        # Send the result to TOPCAT (a recording SAMP client): it loads this result's VOTable.
+        page.click("#results button.samp-send")
+        assert arrived.wait(10)
+        page.wait_for_function("() => !document.querySelector('#results button.samp-send').disabled")
+        assert page.inner_text("#results button.samp-send") == "sent to 1 SAMP client(s)"
+        table = votable.parse_single_table(io.BytesIO(httpx.get(received[0]["url"]).content)).to_table()
+        assert [str(o) for o in table["objid"]] == filtered and received[0]["url"].startswith(f"{url}/api/similar?")
+        browser.close()
+    assert errors == []
+
+
+def test_map_lasso_selection_is_exported_and_labelled(site, tmp_path):
+    browser_path = chromium()
+    from matplotlib.path import Path as Polygon
+    from playwright.sync_api import sync_playwright
+
+    url = site["url"]
+    with sync_playwright() as p:
+        browser, page, errors = _page(p, browser_path)
+        page.goto(f"{url}/ui/#/map?color_by=cluster")
+        page.wait_for_function("() => window.ssaldMapDrawn !== undefined")
+        page.select_option("#select-mode", "lasso")
+        box = page.locator("canvas#map").bounding_box()
+        at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in
+              [(0.2, 0.2), (0.8, 0.3), (0.45, 0.85)]]  # fmt: skip
+        page.keyboard.down("Shift")
+        page.mouse.move(*at[0])
+        page.mouse.down()
+        for point in (*at[1:], at[0]):
+            page.mouse.move(*point, steps=8)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        page.locator("#selection-count").wait_for()
+        selected = page.evaluate("() => window.ssaldMap.selected()")
+        polygon = np.array(page.evaluate("() => window.ssaldMap.polygon"))
+        assert page.inner_text("#selection-count") == f"{len(selected)} selected"
+        page.screenshot(path=tmp_path / "lasso.png")
+
+        # The selection is the points inside the lasso, fewer than inside its bounding box.
+        with SsaldClient(site["address"]) as client:
+            points = client.map_points()
+        xy = np.column_stack([points.x, points.y]).astype(float)
+        inside = points.objids[Polygon(polygon).contains_points(xy)]
+        low, high = polygon.min(axis=0), polygon.max(axis=0)
+        in_box = np.all((xy >= low) & (xy <= high), axis=1)
+        assert sorted(selected) == sorted(str(o) for o in inside) and 0 < len(selected) < in_box.sum()
+
+        # Export it through the API as a VOTable: the catalogue rows of the selection.
+        with page.expect_download() as download:
+            page.click("#export-selection-votable")
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        table = votable.parse_single_table(str(saved)).to_table()
+        assert saved.name == "selection.vot" and [str(o) for o in table["objid"]] == selected
+        assert np.all(np.isfinite(np.asarray(table["ra"]))) and "map_x" in table.colnames
+
+        # Label it "no" for a label: every selected object gets not_ring.
+        page.fill("#selection-label", "ring")
+        page.select_option("#selection-polarity", "no")
+        page.click("#label-selection")
+        page.wait_for_function("() => document.querySelector('#label-selection').textContent.startsWith('labelled')")
+        assert page.inner_text("#label-selection") == f"labelled {len(selected)} not_ring"
+        browser.close()
+    with SsaldClient(site["address"]) as client:
+        assert client.stats()["label_counts"].get("not_ring") == len(selected)
+    assert errors == []

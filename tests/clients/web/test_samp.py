@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import httpx
-import pytest
 from astropy.io import votable
-from astropy.samp import SAMPHubServer, SAMPIntegratedClient
 
 from clients.cli import main as ssald
 from clients.client import SsaldClient
-
-
-@pytest.fixture()
-def hub(tmp_path, monkeypatch):
-    """A SAMP hub in this process (lockfile in tmp_path, found through SAMP_HUB) and a client that records
-    every ``table.load.votable`` it is sent: yields (received params list, event set on each)."""
-    lockfile = tmp_path / "samp.lock"
-    monkeypatch.setenv("SAMP_HUB", f"std-lockurl:{lockfile.as_uri()}")
-    server = SAMPHubServer(web_profile=False, lockfile=str(lockfile), pool_size=2)
-    server.start()
-    received: list[dict] = []
-    arrived = threading.Event()
-
-    def on_table(private_key, sender_id, mtype, params, extra):
-        received.append(params)
-        arrived.set()
-
-    topcat = SAMPIntegratedClient(name="fake TOPCAT")
-    topcat.connect(pool_size=1)
-    topcat.bind_receive_notification("table.load.votable", on_table)
-    try:
-        yield received, arrived
-    finally:
-        topcat.disconnect()
-        server.stop()
 
 
 def test_the_web_app_sends_the_votable_url_of_a_query(served, hub):
