@@ -38,6 +38,7 @@ def build(work: Path, n: int, dim: int) -> Path:
     import pyarrow as pa
 
     from ingest.synthetic import simulate
+    from ssald_index.ann import build_indexes
     from ssald_index.schema import objects_schema
     from ssald_index.store import ObjectStore
 
@@ -74,6 +75,9 @@ def build(work: Path, n: int, dim: int) -> Path:
         columns = {f.name: table.column(f.name) if f.name in given else pa.nulls(m, f.type) for f in schema}
         table = pa.Table.from_pydict(columns, schema=schema)
         ObjectStore.write(db, table)
+    # The indexes `ssald index` builds (IVF_RQ from ANN_MIN_ROWS rows, scalar ones): the server then scans
+    # the IVF partitions in memory, as it serves any table of this size.
+    build_indexes(ObjectStore.open(db).table, progress=True)
     return db
 
 
