@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssald_index.ann import ivf_partitions
-from ssald_index.partitions import Int8Rows, Partitions
+from ssald_index.partitions import INT8_MIN_ROWS, Int8Rows, Partitions
 from ssald_index.schema import OBJECT_METADATA_COLUMNS, embedding_dim, embedding_matrix, unit_rows
 
 __all__ = ["MetadataCache", "RowReader"]
@@ -208,9 +208,10 @@ class MetadataCache:
         for pos, rows in batches():
             x[self._partitions.slot[pos]] = rows
         self.vectors = x
-        # The first pass of a scan reads the int8 copy (a quarter of the bytes); the best rows are re-ranked
-        # from the float32 vectors.
-        self._codes = Int8Rows(x)
+        # A scan over many rows ranks them from the int8 copy (a quarter of the bytes) and re-ranks the best
+        # from the float32 vectors; only tables that large hold one.
+        if n >= INT8_MIN_ROWS:
+            self._codes = Int8Rows(x)
 
     def vectors_at(self, positions: np.ndarray) -> np.ndarray:
         """Normalised embeddings of the objects at cache ``positions``."""
@@ -225,8 +226,9 @@ class MetadataCache:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` cached objects nearest to ``query`` by cosine distance, from the nearest IVF partitions.
 
-        The partitions are scored from the int8 copy of the rows (:class:`ssald_index.partitions.Int8Rows`);
-        their best ``candidates`` are re-ranked in float64, ties broken by objid.
+        The partitions' rows are scored in float32, or, when they are at least
+        :data:`~ssald_index.partitions.INT8_MIN_ROWS`, from the int8 copy (:class:`ssald_index.partitions.Int8Rows`)
+        with 4x the candidates; the best ``candidates`` are re-ranked in float64, ties broken by objid.
 
         Parameters
         ----------
@@ -255,7 +257,11 @@ class MetadataCache:
             if len(rows) - len(skip) >= k or nprobes >= parts.count:
                 break
             nprobes = min(2 * nprobes, parts.count)
-        score = parts.score_codes(self._codes, q, probe)
+        if self._codes is not None and len(rows) >= INT8_MIN_ROWS:
+            # int8 ranking is approximate: 4x the candidates go to the exact re-rank.
+            score, candidates = parts.score_codes(self._codes, q, probe), 4 * candidates
+        else:
+            score = parts.score(self.vectors, q, probe)  # type: ignore[arg-type]
         if len(skip):
             score[np.isin(rows, skip)] = -np.inf
         keep = min(max(candidates, k), int(np.isfinite(score).sum()))
@@ -279,7 +285,8 @@ class MetadataCache:
     @property
     def nbytes(self) -> int:
         """Memory held by the cached columns (and vectors)."""
-        vectors = 0 if self.vectors is None else int(self.vectors.nbytes) + self._codes.nbytes
+        vectors = 0 if self.vectors is None else int(self.vectors.nbytes)
+        vectors += 0 if self._codes is None else self._codes.nbytes
         return int(self._data.nbytes) + vectors
 
     def positions(self, objids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

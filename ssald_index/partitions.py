@@ -6,34 +6,29 @@ a product with one contiguous block of rows: an IVF-flat scan with exact distanc
 
 A scan over many rows is bound by memory reads (4 D bytes a float32 row). :class:`Int8Rows` keeps a copy of the
 rows in int8 (D bytes a row, each dimension scaled to its own range) that :meth:`Partitions.score_codes` scans
-with a compiled loop instead: at 10M x 128 a query's 220k scanned rows cost 1.1 ms instead of 10.7 ms
-(docs/BENCHMARKS.md). Its scores only rank the rows; the caller re-ranks the best ones with exact float
-distances.
+with a compiled loop instead: at 10M x 128 a query's 139k scanned rows (32 probes) cost 0.71 ms instead of
+3.60 ms (docs/BENCHMARKS.md, "Queries at 10^7"). Its scores only rank the rows; the caller re-ranks the best
+ones with exact float distances. Scans of fewer than :data:`INT8_MIN_ROWS` rows stay in float32.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 from threadpoolctl import threadpool_limits
 
-__all__ = ["Int8Rows", "Partitions"]
+__all__ = ["INT8_MIN_ROWS", "Int8Rows", "Partitions"]
 
 
-def _compiled(fn: Callable) -> Callable:
-    """``fn`` compiled by numba without the GIL (concurrent queries scan in parallel threads), its machine code
-    cached on disk where a folder is writable, else compiled afresh in each process."""
-    try:
-        return njit(nogil=True, cache=True, fastmath=True, boundscheck=False)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return njit(nogil=True, fastmath=True, boundscheck=False)(fn)
+#: Probed rows from which a scan ranks them from the int8 copy: below it the float32 product is cheap (a few
+#: MB a query) and exact, so small tables (and the tests' near-identical embeddings) keep exact ranking.
+INT8_MIN_ROWS = 32_768
 
 
-@_compiled
-def _int8_dots(codes, q8, starts, stops, out):  # pragma: no cover - compiled
+def _int8_dots_py(codes, q8, starts, stops, out):  # pragma: no cover - compiled by _int8_dots
     """``codes[i] . q8`` (int32) for the rows of the blocks ``starts[b]:stops[b]``, block after block, into ``out``."""
     d = codes.shape[1]
     k = 0
@@ -45,6 +40,19 @@ def _int8_dots(codes, q8, starts, stops, out):  # pragma: no cover - compiled
             out[k] = acc
             k += 1
     return out
+
+
+@functools.cache
+def _int8_dots() -> Callable:
+    """:func:`_int8_dots_py` compiled by numba without the GIL (concurrent queries scan in parallel threads), its
+    machine code cached on disk where a folder is writable. numba loads here, with the first large table, not
+    when the server starts."""
+    from numba import njit
+
+    try:
+        return njit(nogil=True, cache=True, fastmath=True, boundscheck=False)(_int8_dots_py)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return njit(nogil=True, fastmath=True, boundscheck=False)(_int8_dots_py)
 
 
 class Int8Rows:
@@ -146,4 +154,4 @@ class Partitions:
         starts = self.bounds[parts].astype(np.int64)
         stops = self.bounds[np.asarray(parts) + 1].astype(np.int64)
         out = np.empty(int((stops - starts).sum()), np.int32)
-        return _int8_dots(rows.codes, rows.query(q), starts, stops, out).astype(np.float32)
+        return _int8_dots()(rows.codes, rows.query(q), starts, stops, out).astype(np.float32)
