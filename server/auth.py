@@ -16,41 +16,23 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
-from proto import ssald_pb2
 from server.replica import WRITE_METHODS as WRITE_RPC_NAMES
+from server.wire import SSALD_SERVICE, handler_like
 
 __all__ = ["WRITE_METHODS", "TokenAuth", "bearer_token"]
 
 log = logging.getLogger(__name__)
 
-_SERVICE = ssald_pb2.DESCRIPTOR.services_by_name["Ssald"]
-
 #: Full method names (``/ssald.v1.Ssald/SubmitLabels``) of the RPCs that change what the server stores: the
 #: writes a read-only replica refuses (:data:`server.replica.WRITE_METHODS`, the one classification of RPCs).
-WRITE_METHODS: frozenset[str] = frozenset(f"/{_SERVICE.full_name}/{name}" for name in WRITE_RPC_NAMES)
+WRITE_METHODS: frozenset[str] = frozenset(f"/{SSALD_SERVICE.full_name}/{name}" for name in WRITE_RPC_NAMES)
 
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
-
-_BUILDERS = {
-    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
-    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
-    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
-    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
-}
-
-
-def _method_like(handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, grpc.ServicerContext], Any]):
-    """A method handler of ``handler``'s kind (unary or streaming each way) and (de)serialisers, running
-    ``behaviour(request, context)`` instead of the servicer's method."""
-    _, build = _BUILDERS[(handler.request_streaming, handler.response_streaming)]
-    return build(
-        behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
 
 
 def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
@@ -124,4 +106,4 @@ def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
         log.warning("%s from %s: %s", code.name, context.peer(), message)  # the message never holds a token
         context.abort(code, message)
 
-    return _method_like(handler, refuse)
+    return handler_like(handler, refuse)

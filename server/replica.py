@@ -18,11 +18,9 @@ from typing import Any
 
 import grpc
 
-from proto import ssald_pb2
+from server.wire import SSALD_SERVICE, handler_like
 
 __all__ = ["READ_METHODS", "WRITE_METHODS", "ReadOnlyInterceptor", "refusal_message"]
-
-_SERVICE = ssald_pb2.DESCRIPTOR.services_by_name["Ssald"]
 
 #: RPCs of ``ssald.v1.Ssald`` that write to the database (the ``labels`` table, stored scores).
 WRITE_METHODS: frozenset[str] = frozenset({"SubmitLabels"})
@@ -45,14 +43,6 @@ READ_METHODS: frozenset[str] = frozenset(
         "MapPoints",
     }
 )
-
-# The handler factory for each (request_streaming, response_streaming) of a method.
-_FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
 
 
 def refusal_message(method: str) -> str:
@@ -77,16 +67,11 @@ class ReadOnlyInterceptor(grpc.ServerInterceptor):
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
-        if handler is None or service != _SERVICE.full_name or method in READ_METHODS:
+        if handler is None or service != SSALD_SERVICE.full_name or method in READ_METHODS:
             return handler
         message = refusal_message(method)
 
         def refuse(request: Any, context: grpc.ServicerContext) -> Any:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
 
-        factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
-        return factory(
-            refuse,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return handler_like(handler, refuse)

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 
 from proto import ssald_pb2
 
-__all__ = ["SSALD_SERVICE", "Undecodable", "add_servicer", "checked_deserializer", "method_handlers"]
+__all__ = ["SSALD_SERVICE", "Undecodable", "add_servicer", "checked_deserializer", "handler_like", "method_handlers"]
 
 #: The ``ssald.v1.Ssald`` service, as the proto declares it.
 SSALD_SERVICE: ServiceDescriptor = ssald_pb2.DESCRIPTOR.services_by_name["Ssald"]
@@ -73,6 +73,26 @@ def checked_deserializer(message_class: type) -> Callable[[bytes], Any]:
     return deserialize
 
 
+# The handler factory for each (request_streaming, response_streaming) of a method.
+_FACTORIES: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def handler_like(
+    handler: grpc.RpcMethodHandler, behaviour: Callable[[Any, grpc.ServicerContext], Any]
+) -> grpc.RpcMethodHandler:
+    """A method handler of ``handler``'s kind (unary or streaming each way) and (de)serialisers that runs
+    ``behaviour(request, context)`` instead: how an interceptor answers a call in the servicer's place."""
+    factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+    return factory(
+        behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
 def _refusing_undecodable(behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
     @functools.wraps(behavior)
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
@@ -88,7 +108,7 @@ def _handler(method: MethodDescriptor, behavior: Callable[..., Any]) -> grpc.Rpc
         raise ValueError(f"{method.full_name} streams requests: only unary requests can be checked here")
     request = checked_deserializer(message_factory.GetMessageClass(method.input_type))
     response = message_factory.GetMessageClass(method.output_type).SerializeToString
-    make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+    make = _FACTORIES[(False, method.server_streaming)]
     return make(_refusing_undecodable(behavior), request_deserializer=request, response_serializer=response)
 
 
