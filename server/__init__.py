@@ -10,6 +10,7 @@
 - :mod:`server.wire`: the servicer's registration, undecodable requests answered ``INVALID_ARGUMENT``;
 - :mod:`server.metrics`: per-RPC counts, status codes and latencies for Prometheus;
 - :mod:`server.log_limits`: rate limits on the server's log;
+- :mod:`server.signals`: waiting for SIGINT/SIGTERM (``ssald serve`` and ``ssald web``);
 - :mod:`server.__main__`: ``python -m server serve``, the ``ssald serve`` command (:mod:`clients.cli.serve`) alone.
 
 Imports proto, ssald_index and, only when a model is given, encoders' ONNX Runtime path; never torch.

@@ -28,8 +28,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
-import threading
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
@@ -49,6 +47,7 @@ from server.options import Security, ServerOptions, is_loopback
 from server.replica import WRITE_METHODS as REPLICA_REFUSES
 from server.replica import ReadOnlyInterceptor
 from server.service import SsaldServicer
+from server.signals import stop_signals
 
 __all__ = ["SERVICE_NAME", "create_server", "serve"]
 
@@ -256,27 +255,18 @@ def serve(
     endpoint = options.metrics.serve_http(metrics_host, metrics_port) if metrics_port is not None else None
     if endpoint is not None:
         log.info("metrics at %s", endpoint.url)
-    received: list[int] = []
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
-        print(f"listening on {_format_address(host, bound)}", flush=True)
-        if on_listening is not None:
-            on_listening(_format_address(host, bound))
-        stop.wait()
-        health_servicer.enter_graceful_shutdown()
-        server.stop(grace).wait()
+        with stop_signals() as wait:
+            server.start()
+            print(f"listening on {_format_address(host, bound)}", flush=True)
+            if on_listening is not None:
+                on_listening(_format_address(host, bound))
+            name = wait()
+            health_servicer.enter_graceful_shutdown()
+            server.stop(grace).wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if endpoint is not None:
             endpoint.close()
         for log_filter in log_filters:  # the counts of floods whose interval has not ended yet
             log_filter.flush(everything=True)
-    print(f"stopped ({signal.Signals(received[0]).name})", flush=True)
+    print(f"stopped ({name})", flush=True)

@@ -20,7 +20,6 @@ __all__ = [
     "add_web_flags",
     "run_web",
     "start_web",
-    "wait_for_signal",
     "web_options",
 ]
 
@@ -92,32 +91,12 @@ def start_web(client: Any, options: Any, host: str, port: int) -> Any:
     return web
 
 
-def wait_for_signal() -> str:
-    """Block until SIGINT or SIGTERM; returns the signal's name."""
-    import signal
-    import threading
-
-    received: list[int] = []
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        stop.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return signal.Signals(received[0]).name
-
-
 def run_web(args: argparse.Namespace) -> int:
     """Handler of ``ssald web``; returns the process exit code."""
     import sys
 
     from clients.web import check_exposure
+    from server.signals import stop_signals
 
     token = read_token(args)  # the gRPC token (--token-file, $SSALD_TOKEN_FILE, $SSALD_TOKEN) guards labelling too
     # A bad flag (an address beyond loopback without a token, an unreadable catalogue) raises ValueError here,
@@ -129,7 +108,8 @@ def run_web(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"ssald web: error: {exc}", file=sys.stderr)
             return 1
-        name = wait_for_signal()
+        with stop_signals() as wait:
+            name = wait()
         web.stop()
     print(f"stopped ({name})", flush=True)
     return 0
